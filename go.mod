@@ -1,0 +1,3 @@
+module github.com/vsp-dev/vsp
+
+go 1.26

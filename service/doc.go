@@ -1,0 +1,4 @@
+// Package service is the vsp daemon: it bridges each configured virtual port
+// to its device link, keeps ports alive across link outages, and exposes
+// their live state.
+package service
