@@ -1,0 +1,33 @@
+# The README's commands. `make test` is what CI runs (with VSP_TEST_STRICT=1).
+GO ?= go
+FUZZTIME ?= 10s
+
+.PHONY: demo test fuzz vet cross build
+
+demo:
+	$(GO) run ./cmd/vsp demo
+
+build:
+	$(GO) build -o bin/ ./cmd/vsp ./cmd/ezsim
+
+test:
+	$(GO) test -count=1 -timeout 12m ./...
+
+vet:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
+	$(GO) vet ./...
+
+# Short runs of every fuzz target (each target needs its own go test call).
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "fuzz $$pkg $$f"; \
+	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
+
+cross:
+	GOOS=linux GOARCH=arm64 $(GO) build ./...
+	GOOS=linux GOARCH=arm $(GO) build ./...
+	GOOS=darwin GOARCH=arm64 $(GO) build ./...
+	GOOS=windows GOARCH=amd64 $(GO) build ./...

@@ -1,0 +1,155 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/vsp-dev/vsp/pty"
+	"github.com/vsp-dev/vsp/service"
+	"github.com/vsp-dev/vsp/tlsconn"
+)
+
+// portFlags are the flags that describe one port on the command line.
+func portFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringSliceFlag{Name: "device", Usage: "device address `HOST:PORT` (device in TCP-server mode); repeat for backups", EnvVars: []string{"VSP_DEVICE"}},
+		&cli.StringFlag{Name: "link", Usage: "tty symlink `PATH` the application opens (a bare name goes into " + pty.DefaultLinkDir() + ")", Value: "ttyVSP0", EnvVars: []string{"VSP_LINK"}},
+		&cli.StringFlag{Name: "tls", Usage: "TLS profile: off, legacy (TLS 1.0-1.2, AES256-SHA, small RSA keys: ezTCP) or modern (TLS 1.2+)", Value: "modern", EnvVars: []string{"VSP_TLS"}},
+		&cli.StringFlag{Name: "pin", Usage: "device certificate fingerprint `sha256:HEX` (see `vsp trust`)", EnvVars: []string{"VSP_PIN"}},
+		&cli.BoolFlag{Name: "insecure-no-verify", Usage: "accept any device certificate (DANGEROUS: anyone on the path can read and inject serial data)"},
+		&cli.StringFlag{Name: "buffer", Usage: "outage buffer `SIZE` held while the link is down (e.g. 64KiB)", Value: "64KiB"},
+		&cli.StringFlag{Name: "stale-data", Usage: "device bytes arriving while no application has the port open: discard or keep", Value: "discard"},
+		&cli.StringFlag{Name: "owner", Usage: "owner `USER` of the tty"},
+		&cli.StringFlag{Name: "group", Usage: "group `GROUP` of the tty (e.g. dialout)"},
+		&cli.StringFlag{Name: "mode", Usage: "permission `MODE` of the tty, octal (e.g. 0660)"},
+		&cli.UintFlag{Name: "baud", Usage: "the device's configured serial speed; the port warns when the application sets another"},
+		&cli.BoolFlag{Name: "strict-serial", Usage: "hold data while the application's baud rate differs from --baud"},
+	}
+}
+
+func runCommand(e *env) *cli.Command {
+	flags := append(portFlags(),
+		&cli.StringFlag{Name: "log-format", Usage: "log format: auto, text or json", Value: "auto", EnvVars: []string{"VSP_LOG_FORMAT"}},
+		&cli.BoolFlag{Name: "debug", Usage: "verbose logs"},
+	)
+	return &cli.Command{
+		Name:      "run",
+		Usage:     "run one port in the foreground, given by flags",
+		UsageText: "vsp run --device HOST:PORT [--link PATH] [--tls legacy|modern|off] [--pin sha256:HEX] ...",
+		Description: "Runs one virtual port until interrupted: opens the tty, dials the device and\n" +
+			"keeps the link up, redialing with backoff after every outage.",
+		Flags: flags,
+		Action: func(c *cli.Context) error {
+			level := slog.LevelInfo
+			if c.Bool("debug") {
+				level = slog.LevelDebug
+			}
+			log, err := newLogger(e.stderr, c.String("log-format"), level)
+			if err != nil {
+				return err
+			}
+			spec, err := specFromFlags(c, "command line")
+			if err != nil {
+				return err
+			}
+			p, err := service.StartPort(spec, log)
+			if err != nil {
+				return err
+			}
+			st := p.Status()
+			fmt.Fprintf(e.stdout, "port %s: %s -> %s, device %s\n", st.Name, st.Link, st.TTY, st.Devices[0])
+			<-c.Context.Done()
+			return p.Close()
+		},
+	}
+}
+
+// specFromFlags builds a port from the command line flags.
+func specFromFlags(c *cli.Context, source string) (service.PortSpec, error) {
+	var s service.PortSpec
+	s.Devices = c.StringSlice("device")
+	if len(s.Devices) == 0 {
+		return s, usagef("--device HOST:PORT is required")
+	}
+	s.Source = source
+	s.Name = filepath.Base(c.String("link"))
+	s.PTY.Link = linkPath(c.String("link"))
+	s.PTY.Owner = c.String("owner")
+	s.PTY.Group = c.String("group")
+	if m := c.String("mode"); m != "" {
+		v, err := strconv.ParseUint(m, 8, 32)
+		if err != nil || v > 0o777 {
+			return s, usagef("--mode: want an octal permission like 0660, got %q", m)
+		}
+		s.PTY.Mode = os.FileMode(v)
+	}
+	prof, err := tlsconn.ParseProfile(c.String("tls"))
+	if err != nil {
+		return s, usageError{fmt.Errorf("--tls: %w", err)}
+	}
+	s.Link.Profile = prof
+	if pin := c.String("pin"); pin != "" {
+		p, err := tlsconn.ParsePin(pin)
+		if err != nil {
+			return s, usageError{fmt.Errorf("--pin: %w", err)}
+		}
+		s.Link.Pin = p
+	}
+	s.Link.InsecureSkipVerify = c.Bool("insecure-no-verify")
+	n, err := parseSize(c.String("buffer"))
+	if err != nil {
+		return s, usageError{fmt.Errorf("--buffer: %w", err)}
+	}
+	s.Bridge.Buffer = n
+	switch pol := service.StalePolicy(c.String("stale-data")); pol {
+	case service.StaleDiscard, service.StaleKeep:
+		s.Bridge.StaleData = pol
+	default:
+		return s, usagef("--stale-data: want discard or keep, got %q", pol)
+	}
+	s.Serial.Baud = uint32(c.Uint("baud"))
+	s.StrictSerial = c.Bool("strict-serial")
+	if s.StrictSerial && s.Serial.Baud == 0 {
+		return s, usagef("--strict-serial needs --baud (the device's configured speed)")
+	}
+	if err := s.Validate(); err != nil {
+		return s, usageError{err}
+	}
+	return s, nil
+}
+
+// linkPath puts a bare link name into the default link directory.
+func linkPath(l string) string {
+	if l == "" || filepath.IsAbs(l) || filepath.Base(l) != l {
+		return l
+	}
+	return filepath.Join(pty.DefaultLinkDir(), l)
+}
+
+// parseSize reads a byte count: plain digits, or with a KiB/MiB suffix.
+func parseSize(s string) (int, error) {
+	mult := 1
+	num := s
+	for _, u := range []struct {
+		suf string
+		m   int
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"K", 1 << 10}, {"M", 1 << 20}} {
+		if len(s) > len(u.suf) && s[len(s)-len(u.suf):] == u.suf {
+			num, mult = s[:len(s)-len(u.suf)], u.m
+			break
+		}
+	}
+	v, err := strconv.Atoi(num)
+	if err != nil || v <= 0 {
+		return 0, fmt.Errorf("want a size like 65536, 64KiB or 1MiB, got %q", s)
+	}
+	if v*mult > 64<<20 {
+		return 0, fmt.Errorf("%q is over the 64MiB limit", s)
+	}
+	return v * mult, nil
+}

@@ -1,0 +1,433 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/vsp-dev/vsp/tlsconn"
+)
+
+// Dialer opens one link to the device. The bridge calls it again after
+// every drop, with backoff in between.
+type Dialer func(ctx context.Context) (net.Conn, tlsconn.Info, error)
+
+// Endpoint is the application side of a bridge: the PTY master. Its
+// deadlines must interrupt a blocked Read or Write (the pty package's master
+// is registered with Go's poller for exactly this).
+type Endpoint interface {
+	Read(p []byte) (int, error)
+	Write(p []byte) (int, error)
+	SetReadDeadline(t time.Time) error
+	SetWriteDeadline(t time.Time) error
+}
+
+// appOpener is implemented by endpoints that know whether an application
+// has the port open (pty.Port does).
+type appOpener interface{ AppOpen() bool }
+
+// StalePolicy says what happens to bytes from the device while no
+// application has the port open.
+type StalePolicy string
+
+// Stale data policies.
+const (
+	StaleDiscard StalePolicy = "discard" // drop them, as a real UART would (default)
+	StaleKeep    StalePolicy = "keep"    // queue them in the tty for the next open
+)
+
+// BridgeConfig tunes a bridge. The zero value is the default.
+type BridgeConfig struct {
+	Buffer    int             // outage buffer in bytes; 0 = 64 KiB
+	Backoff   tlsconn.Backoff // redial backoff; zero = 100 ms doubling to 5 s
+	Healthy   time.Duration   // a session that lasted this long resets the backoff; 0 = 10 s
+	StaleData StalePolicy     // "" = discard
+}
+
+// DefaultBuffer is the outage buffer size when none is configured.
+const DefaultBuffer = 64 << 10
+
+// Link states reported in Stats.State.
+const (
+	StateConnecting = "connecting"
+	StateUp         = "up"
+	StateBackoff    = "backing off"
+	StateBusy       = "device busy"
+	StateHeld       = "held"
+	StateStopped    = "stopped"
+)
+
+// errDeviceClosed: the device closed the link in an orderly way.
+var errDeviceClosed = errors.New("device closed the connection")
+
+// busyWindow: a session the device ends this soon after it was set up,
+// without sending anything, is taken as the device refusing a second client
+// (an ezTCP in T2S mode that still holds an old session).
+const busyWindow = 500 * time.Millisecond
+
+// Stats is a snapshot of a bridge's live state.
+type Stats struct {
+	State        string       `json:"state"`
+	ToDevice     uint64       `json:"bytes_to_device"`
+	ToApp        uint64       `json:"bytes_to_app"`
+	Buffered     int          `json:"buffered"`
+	BufferSize   int          `json:"buffer_size"`
+	PossiblyLost uint64       `json:"possibly_lost"`
+	Discarded    uint64       `json:"discarded_no_app"`
+	Connects     uint64       `json:"connects"`
+	Reconnects   uint64       `json:"reconnects"`
+	LastConnect  time.Time    `json:"last_connect,omitzero"`
+	LastError    string       `json:"last_error,omitempty"`
+	LastErrorAt  time.Time    `json:"last_error_at,omitzero"`
+	Held         string       `json:"held,omitempty"`
+	Session      tlsconn.Info `json:"session,omitzero"`
+}
+
+// Bridge copies bytes both ways between an Endpoint and a link that it
+// dials, drops and redials for as long as it runs. The endpoint is never
+// closed by the bridge: an application on the port never sees the link go.
+type Bridge struct {
+	ep   Endpoint
+	dial Dialer
+	cfg  BridgeConfig
+	log  *slog.Logger
+
+	wake chan struct{} // cap 1: buffer space freed or link became usable
+
+	mu          sync.Mutex
+	conn        net.Conn // nil while the link is down
+	ring        *ring
+	held        string
+	state       string
+	lastErr     string
+	lastErrAt   time.Time
+	lastConnect time.Time
+	info        tlsconn.Info
+
+	toDevice, toApp, lost, discarded, connects atomic.Uint64
+}
+
+// NewBridge returns a bridge between ep and the links dial opens. Run
+// starts it.
+func NewBridge(ep Endpoint, dial Dialer, cfg BridgeConfig, log *slog.Logger) *Bridge {
+	if cfg.Buffer <= 0 {
+		cfg.Buffer = DefaultBuffer
+	}
+	if cfg.Healthy <= 0 {
+		cfg.Healthy = 10 * time.Second
+	}
+	if cfg.StaleData == "" {
+		cfg.StaleData = StaleDiscard
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Bridge{
+		ep: ep, dial: dial, cfg: cfg, log: log,
+		wake:  make(chan struct{}, 1),
+		ring:  newRing(cfg.Buffer),
+		state: StateConnecting,
+	}
+}
+
+// Run bridges until ctx is cancelled, which is a normal end (nil error).
+// It returns an error only when the endpoint fails.
+func (b *Bridge) Run(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	stop := context.AfterFunc(ctx, func() {
+		b.interrupt()
+		_ = b.ep.SetWriteDeadline(time.Now())
+		b.mu.Lock()
+		if b.conn != nil {
+			_ = b.conn.Close()
+		}
+		b.mu.Unlock()
+	})
+	defer stop()
+	g.Go(func() error { return b.appToDevice(ctx) })
+	g.Go(func() error { return b.linkLoop(ctx) })
+	err := g.Wait()
+	b.mu.Lock()
+	b.state = StateStopped
+	if b.conn != nil {
+		_ = b.conn.Close()
+		b.conn = nil
+	}
+	b.mu.Unlock()
+	// Leave the endpoint usable for whoever owns it next.
+	_ = b.ep.SetReadDeadline(time.Time{})
+	_ = b.ep.SetWriteDeadline(time.Time{})
+	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+// Stats returns a snapshot of the bridge's state and counters.
+func (b *Bridge) Stats() Stats {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s := Stats{
+		State:       b.state,
+		Buffered:    b.ring.Len(),
+		BufferSize:  b.ring.Cap(),
+		LastConnect: b.lastConnect,
+		LastError:   b.lastErr,
+		LastErrorAt: b.lastErrAt,
+		Held:        b.held,
+		Session:     b.info,
+	}
+	if b.held != "" && b.state == StateUp {
+		s.State = StateHeld
+	}
+	s.ToDevice = b.toDevice.Load()
+	s.ToApp = b.toApp.Load()
+	s.PossiblyLost = b.lost.Load()
+	s.Discarded = b.discarded.Load()
+	s.Connects = b.connects.Load()
+	if s.Connects > 0 {
+		s.Reconnects = s.Connects - 1
+	}
+	return s
+}
+
+// Hold stops passing application data to the device (it is buffered, then
+// the application's writes block) while reason is non-empty; Hold("")
+// releases it. Used by the serial-settings mismatch guard.
+func (b *Bridge) Hold(reason string) {
+	b.mu.Lock()
+	changed := b.held != reason
+	b.held = reason
+	b.mu.Unlock()
+	if changed {
+		b.interrupt()
+	}
+}
+
+// interrupt wakes appToDevice wherever it waits: in the endpoint's Read (by
+// an expired deadline) or on the wake channel.
+func (b *Bridge) interrupt() {
+	select {
+	case b.wake <- struct{}{}:
+	default:
+	}
+	_ = b.ep.SetReadDeadline(time.Now())
+}
+
+// usableLocked returns the link to write to, or nil while the link is down
+// or data is held.
+func (b *Bridge) usableLocked() net.Conn {
+	if b.held != "" {
+		return nil
+	}
+	return b.conn
+}
+
+// appToDevice reads what the application writes and sends it on the link,
+// or queues it in the outage buffer while the link is down. With the
+// buffer full it stops reading, so the application's writes block.
+func (b *Bridge) appToDevice(ctx context.Context) error {
+	buf := make([]byte, 32<<10)
+	for {
+		if ctx.Err() != nil {
+			return nil
+		}
+		b.mu.Lock()
+		conn := b.usableLocked()
+		if conn != nil && b.ring.Len() > 0 {
+			n := copy(buf, b.ring.Peek())
+			b.ring.Discard(n)
+			b.mu.Unlock()
+			b.send(conn, buf[:n])
+			continue
+		}
+		space := b.ring.Free()
+		b.mu.Unlock()
+		if space == 0 { // link down and buffer full: back-pressure the app
+			select {
+			case <-b.wake:
+			case <-ctx.Done():
+				return nil
+			}
+			continue
+		}
+		n, err := b.ep.Read(buf[:min(space, len(buf))])
+		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				_ = b.ep.SetReadDeadline(time.Time{})
+				continue
+			}
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("service: read from port: %w", err)
+		}
+		if n == 0 {
+			continue
+		}
+		b.mu.Lock()
+		conn = b.usableLocked()
+		if conn != nil && b.ring.Len() == 0 {
+			b.mu.Unlock()
+			b.send(conn, buf[:n])
+			continue
+		}
+		b.ring.Write(buf[:n]) // fits: n <= space and only this goroutine adds
+		b.mu.Unlock()
+	}
+}
+
+// send writes p to conn. Bytes a dying connection did not take are counted
+// as possibly lost, never silently dropped; they are not resent, since the
+// device may already have received part of them.
+func (b *Bridge) send(conn net.Conn, p []byte) {
+	n, err := conn.Write(p)
+	b.toDevice.Add(uint64(n))
+	if err != nil {
+		b.lost.Add(uint64(len(p) - n))
+		b.linkFailed(conn, fmt.Errorf("write to device: %w", err))
+	}
+}
+
+// linkFailed takes conn down if it is still the current link.
+func (b *Bridge) linkFailed(conn net.Conn, err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.conn != conn {
+		return
+	}
+	b.conn = nil
+	_ = conn.Close()
+	if err != nil {
+		b.setErrLocked(err)
+	}
+}
+
+func (b *Bridge) setErrLocked(err error) {
+	b.lastErr = err.Error()
+	b.lastErrAt = time.Now()
+}
+
+func (b *Bridge) setState(s string) {
+	b.mu.Lock()
+	b.state = s
+	b.mu.Unlock()
+}
+
+// linkLoop dials, runs the device-to-app copy on each link until it drops,
+// and redials with backoff.
+func (b *Bridge) linkLoop(ctx context.Context) error {
+	bo := b.cfg.Backoff
+	for ctx.Err() == nil {
+		b.setState(StateConnecting)
+		conn, info, err := b.dial(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			b.mu.Lock()
+			b.setErrLocked(err)
+			b.state = StateBackoff
+			if isPeerClose(err) { // accepted, then closed during the handshake
+				b.state = StateBusy
+			}
+			b.mu.Unlock()
+			b.log.Warn("link down", "err", err)
+			if !sleep(ctx, bo.Next()) {
+				return nil
+			}
+			continue
+		}
+		start := time.Now()
+		b.connects.Add(1)
+		b.mu.Lock()
+		b.conn = conn
+		b.info = info
+		b.state = StateUp
+		b.lastConnect = start
+		b.mu.Unlock()
+		b.log.Info("link up", "addr", info.Addr, "tls", info.Version, "cipher", info.Cipher)
+		b.interrupt() // flush what was queued during the outage
+
+		got, err := b.deviceToApp(conn)
+		if ctx.Err() != nil {
+			return nil
+		}
+		lasted := time.Since(start)
+		busy := got == 0 && lasted < busyWindow && isPeerClose(err)
+		if busy {
+			err = fmt.Errorf("device busy: %s closed the session right after connect (it may still hold an old session)", info.Addr)
+		}
+		b.linkFailed(conn, err)
+		b.mu.Lock()
+		b.state = StateBackoff
+		if busy {
+			b.state = StateBusy
+		}
+		b.mu.Unlock()
+		b.log.Warn("link lost", "after", lasted.Round(time.Millisecond), "err", err)
+		if lasted >= b.cfg.Healthy {
+			bo.Reset()
+		}
+		if !sleep(ctx, bo.Next()) {
+			return nil
+		}
+	}
+	return nil
+}
+
+// deviceToApp copies from conn to the endpoint until conn fails. It returns
+// how many bytes it received and why it stopped.
+func (b *Bridge) deviceToApp(conn net.Conn) (uint64, error) {
+	buf := make([]byte, 32<<10)
+	var got uint64
+	opener, _ := b.ep.(appOpener)
+	for {
+		n, err := conn.Read(buf)
+		if n > 0 {
+			got += uint64(n)
+			if b.cfg.StaleData == StaleDiscard && opener != nil && !opener.AppOpen() {
+				b.discarded.Add(uint64(n))
+			} else if _, werr := b.ep.Write(buf[:n]); werr != nil {
+				return got, fmt.Errorf("write to port: %w", werr)
+			} else {
+				b.toApp.Add(uint64(n))
+			}
+		}
+		if err != nil {
+			if err == io.EOF {
+				err = errDeviceClosed
+			}
+			return got, err
+		}
+	}
+}
+
+// isPeerClose reports whether err means the device ended the session (as
+// opposed to a timeout or a local failure).
+func isPeerClose(err error) bool {
+	return errors.Is(err, errDeviceClosed) || errors.Is(err, io.EOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.ErrUnexpectedEOF)
+}
+
+// sleep waits d or until ctx ends; it reports whether ctx is still live.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
