@@ -9,13 +9,11 @@ import (
 
 // Defaults applied to zero Config and KeepAlive fields.
 const (
-	DefaultDialTimeout   = 5 * time.Second
-	DefaultKeepIdle      = 4 * time.Second
-	DefaultKeepInterval  = 2 * time.Second
-	DefaultKeepCount     = 3
-	DefaultUserTimeout   = 10 * time.Second
-	defaultProbeTimeout  = DefaultDialTimeout
-	defaultKnownDevsMode = 0o600
+	DefaultDialTimeout  = 5 * time.Second
+	DefaultKeepIdle     = 4 * time.Second
+	DefaultKeepInterval = 2 * time.Second
+	DefaultKeepCount    = 3
+	DefaultUserTimeout  = 10 * time.Second
 )
 
 // KeepAlive tunes TCP keep-alive and TCP_USER_TIMEOUT on dialed links. The

@@ -67,7 +67,15 @@ func newApp(e *env) *cli.App {
 		},
 		Commands: []*cli.Command{
 			runCommand(e),
+			createCommand(e),
+			deleteCommand(e),
+			listCommand(e),
+			statusCommand(e),
+			trustCommand(e),
+			serviceCommand(e),
 			demoCommand(e),
+			versionCommand(e),
+			completionCommand(e),
 		},
 	}
 	return app

@@ -11,6 +11,7 @@ import (
 
 	"github.com/vsp-dev/vsp/pty"
 	"github.com/vsp-dev/vsp/service"
+	"github.com/vsp-dev/vsp/service/config"
 	"github.com/vsp-dev/vsp/tlsconn"
 )
 
@@ -34,15 +35,19 @@ func portFlags() []cli.Flag {
 
 func runCommand(e *env) *cli.Command {
 	flags := append(portFlags(),
+		configDirFlag(), socketFlag(), knownDevicesFlag(),
 		&cli.StringFlag{Name: "log-format", Usage: "log format: auto, text or json", Value: "auto", EnvVars: []string{"VSP_LOG_FORMAT"}},
 		&cli.BoolFlag{Name: "debug", Usage: "verbose logs"},
 	)
 	return &cli.Command{
-		Name:      "run",
-		Usage:     "run one port in the foreground, given by flags",
-		UsageText: "vsp run --device HOST:PORT [--link PATH] [--tls legacy|modern|off] [--pin sha256:HEX] ...",
-		Description: "Runs one virtual port until interrupted: opens the tty, dials the device and\n" +
-			"keeps the link up, redialing with backoff after every outage.",
+		Name:  "run",
+		Usage: "run the daemon (every port file) or, with --device, one port in the foreground",
+		UsageText: "vsp run [--config-dir DIR] [--socket PATH]\n" +
+			"vsp run --device HOST:PORT [--link PATH] [--tls legacy|modern|off] [--pin sha256:HEX] ...",
+		Description: "Without --device, runs the daemon: one port per file in --config-dir, reloaded\n" +
+			"live when files change, with live state on the control socket (vsp list, vsp status).\n" +
+			"With --device, runs just that port until interrupted.\n" +
+			"Either way the tty stays up while the link is redialed with backoff after every outage.",
 		Flags: flags,
 		Action: func(c *cli.Context) error {
 			level := slog.LevelInfo
@@ -52,6 +57,9 @@ func runCommand(e *env) *cli.Command {
 			log, err := newLogger(e.stderr, c.String("log-format"), level)
 			if err != nil {
 				return err
+			}
+			if len(c.StringSlice("device")) == 0 {
+				return runDaemon(c, log)
 			}
 			spec, err := specFromFlags(c, "command line")
 			if err != nil {
@@ -82,11 +90,11 @@ func specFromFlags(c *cli.Context, source string) (service.PortSpec, error) {
 	s.PTY.Owner = c.String("owner")
 	s.PTY.Group = c.String("group")
 	if m := c.String("mode"); m != "" {
-		v, err := strconv.ParseUint(m, 8, 32)
-		if err != nil || v > 0o777 {
-			return s, usagef("--mode: want an octal permission like 0660, got %q", m)
+		v, err := parseMode(m)
+		if err != nil {
+			return s, usageError{fmt.Errorf("--mode: %w", err)}
 		}
-		s.PTY.Mode = os.FileMode(v)
+		s.PTY.Mode = v
 	}
 	prof, err := tlsconn.ParseProfile(c.String("tls"))
 	if err != nil {
@@ -101,11 +109,12 @@ func specFromFlags(c *cli.Context, source string) (service.PortSpec, error) {
 		s.Link.Pin = p
 	}
 	s.Link.InsecureSkipVerify = c.Bool("insecure-no-verify")
-	n, err := parseSize(c.String("buffer"))
+	s.Link.KnownDevices = c.String("known-devices")
+	n, err := config.ParseByteSize(c.String("buffer"))
 	if err != nil {
 		return s, usageError{fmt.Errorf("--buffer: %w", err)}
 	}
-	s.Bridge.Buffer = n
+	s.Bridge.Buffer = int(n)
 	switch pol := service.StalePolicy(c.String("stale-data")); pol {
 	case service.StaleDiscard, service.StaleKeep:
 		s.Bridge.StaleData = pol
@@ -131,25 +140,11 @@ func linkPath(l string) string {
 	return filepath.Join(pty.DefaultLinkDir(), l)
 }
 
-// parseSize reads a byte count: plain digits, or with a KiB/MiB suffix.
-func parseSize(s string) (int, error) {
-	mult := 1
-	num := s
-	for _, u := range []struct {
-		suf string
-		m   int
-	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"K", 1 << 10}, {"M", 1 << 20}} {
-		if len(s) > len(u.suf) && s[len(s)-len(u.suf):] == u.suf {
-			num, mult = s[:len(s)-len(u.suf)], u.m
-			break
-		}
+// parseMode reads an octal permission such as 0660.
+func parseMode(m string) (os.FileMode, error) {
+	v, err := strconv.ParseUint(m, 8, 32)
+	if err != nil || v > 0o777 {
+		return 0, fmt.Errorf("want an octal permission like 0660, got %q", m)
 	}
-	v, err := strconv.Atoi(num)
-	if err != nil || v <= 0 {
-		return 0, fmt.Errorf("want a size like 65536, 64KiB or 1MiB, got %q", s)
-	}
-	if v*mult > 64<<20 {
-		return 0, fmt.Errorf("%q is over the 64MiB limit", s)
-	}
-	return v * mult, nil
+	return os.FileMode(v), nil
 }

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/vsp-dev/vsp/service"
+)
+
+func listCommand(e *env) *cli.Command {
+	return &cli.Command{
+		Name:  "list",
+		Usage: "list the daemon's ports and their state",
+		Flags: []cli.Flag{
+			socketFlag(),
+			&cli.BoolFlag{Name: "json", Usage: "print JSON (every field of every port)"},
+		},
+		Action: func(c *cli.Context) error {
+			states, err := newControl(c.String("socket")).ports(c.Context)
+			if err != nil {
+				return err
+			}
+			if c.Bool("json") {
+				return printJSON(e.stdout, states)
+			}
+			printTable(e.stdout, states, time.Now())
+			return nil
+		},
+	}
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func printTable(w io.Writer, states []service.PortState, now time.Time) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tTTY\tDEVICE\tSTATE\tTLS\tTX\tRX\tUPTIME")
+	for _, s := range states {
+		state := s.State
+		if s.ConfigError != "" {
+			state += " (file error)"
+		}
+		tls := s.TLSProfile
+		if s.Session.Version != "" {
+			tls = s.Session.Version
+		}
+		up := "-"
+		if s.State == service.StateUp && !s.LastConnect.IsZero() {
+			up = now.Sub(s.LastConnect).Round(time.Second).String()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, or(s.Link, "-"), or(strings.Join(s.Devices, ","), "-"),
+			state, or(tls, "-"), bytesHuman(s.ToDevice), bytesHuman(s.ToApp), up)
+	}
+	tw.Flush()
+}
+
+func or(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+func bytesHuman(n uint64) string {
+	switch {
+	case n >= 10<<20:
+		return fmt.Sprintf("%dMiB", n>>20)
+	case n >= 10<<10:
+		return fmt.Sprintf("%dKiB", n>>10)
+	}
+	return fmt.Sprintf("%dB", n)
+}

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/vsp-dev/vsp/service"
+)
+
+func statusCommand(e *env) *cli.Command {
+	return &cli.Command{
+		Name:      "status",
+		Usage:     "show everything known about one port",
+		ArgsUsage: "NAME",
+		Flags: []cli.Flag{
+			socketFlag(),
+			&cli.BoolFlag{Name: "json", Usage: "print JSON"},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return usagef("status: want one port NAME")
+			}
+			name := c.Args().First()
+			st, ok, err := newControl(c.String("socket")).port(c.Context, name)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return fmt.Errorf("status: no port %q (see `vsp list`)", name)
+			}
+			if c.Bool("json") {
+				return printJSON(e.stdout, st)
+			}
+			printStatus(e.stdout, st, time.Now())
+			return nil
+		},
+	}
+}
+
+func printStatus(w io.Writer, s service.PortState, now time.Time) {
+	row := func(k, v string) {
+		if v != "" {
+			fmt.Fprintf(w, "%-16s %s\n", k+":", v)
+		}
+	}
+	when := func(t time.Time) string {
+		if t.IsZero() {
+			return ""
+		}
+		return fmt.Sprintf("%s (%s ago)", t.Format(time.RFC3339), now.Sub(t).Round(time.Second))
+	}
+	row("port", s.Name)
+	row("file", s.File)
+	row("config error", s.ConfigError)
+	row("state", s.State)
+	row("link", s.Link)
+	row("tty", s.TTY)
+	row("devices", strings.Join(s.Devices, ", "))
+	row("tls profile", s.TLSProfile)
+	row("pin", s.Pin)
+	if s.Session.Addr != "" {
+		row("connected to", s.Session.Addr)
+		row("tls", strings.TrimSpace(s.Session.Version+" "+s.Session.Cipher))
+		row("certificate", s.Session.Fingerprint)
+		if s.Session.KeyBits > 0 {
+			row("device key", fmt.Sprintf("RSA %d bits", s.Session.KeyBits))
+		}
+	}
+	row("last connect", when(s.LastConnect))
+	row("connects", fmt.Sprint(s.Connects))
+	row("bytes to device", fmt.Sprint(s.ToDevice))
+	row("bytes to app", fmt.Sprint(s.ToApp))
+	row("buffered", fmt.Sprintf("%d of %d", s.Buffered, s.BufferSize))
+	if s.PossiblyLost > 0 {
+		row("possibly lost", fmt.Sprintf("%d bytes (handed to links that died)", s.PossiblyLost))
+	}
+	if s.Discarded > 0 {
+		row("discarded", fmt.Sprintf("%d bytes (arrived while no application had the port open)", s.Discarded))
+	}
+	row("app open", fmt.Sprint(s.AppOpen))
+	row("app settings", s.AppSettings)
+	if s.DeviceSerial.Baud != 0 {
+		row("device serial", fmt.Sprintf("%d bit/s", s.DeviceSerial.Baud))
+	}
+	row("serial mismatch", s.Mismatch)
+	row("held", s.Held)
+	if s.LastError != "" {
+		row("last error", s.LastError+" at "+s.LastErrorAt.Format(time.RFC3339))
+	}
+	row("error", s.Error)
+}

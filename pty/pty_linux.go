@@ -1,0 +1,617 @@
+//go:build linux
+
+package pty
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	cpty "github.com/creack/pty"
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/sys/unix"
+)
+
+// Port is a virtual serial port: the master side of a pty pair whose slave
+// the application opens (directly as Name, or through the symlink Link).
+//
+// Read and Write move data; they may be called concurrently with each other
+// and with every other method. Close unblocks them.
+type Port struct {
+	cfg  Config
+	log  *slog.Logger
+	name string // slave path, /dev/pts/N
+	link string // symlink path, "" if none
+
+	master *os.File        // non-blocking, in Go's poller
+	mraw   syscall.RawConn // master.SyscallConn()
+	slave  *os.File        // our own slave fd (O_NOCTTY), never read
+	sraw   syscall.RawConn // slave.SyscallConn()
+	ino    *os.File        // inotify on the slave node; nil if unavailable
+
+	rmu   sync.Mutex // serialises Read (and guards small)
+	small [2]byte    // header+byte buffer for 1-byte Reads
+
+	smu      sync.Mutex // guards settings; held across the TCGETS2 that refreshes it
+	settings Settings   // last reported settings
+
+	emu      sync.Mutex // guards sends on events and evClosed
+	events   chan Event
+	evClosed bool
+	dropped  atomic.Uint64
+
+	opens     atomic.Int64 // application opens minus closes of the slave
+	selfFlush atomic.Bool  // a DiscardInput flush is pending report
+
+	cancel    context.CancelFunc
+	group     *errgroup.Group
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open creates a pty pair, puts the slave in raw 9600 8N1 mode, applies
+// ownership and permissions, creates the symlink and starts watching the
+// application. log may be nil.
+func Open(cfg Config, log *slog.Logger) (_ *Port, err error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Mode&^os.ModePerm != 0 {
+		return nil, fmt.Errorf("%w: Mode %v has bits other than permissions", ErrBadConfig, cfg.Mode)
+	}
+	if cfg.PollInterval == 0 {
+		cfg.PollInterval = DefaultPollInterval
+	}
+	uid, gid, err := lookupOwner(cfg.Owner, cfg.Group)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Link != "" {
+		cfg.Link = filepath.Clean(cfg.Link)
+		if os.Geteuid() != 0 && (cfg.Link == "/dev" || strings.HasPrefix(cfg.Link, "/dev/")) {
+			return nil, fmt.Errorf("%w: cannot create %s as uid %d; use a link under %s instead",
+				ErrNeedRoot, cfg.Link, os.Geteuid(), DefaultLinkDir())
+		}
+	}
+
+	p := &Port{cfg: cfg, log: log, events: make(chan Event, eventBuffer)}
+	defer func() {
+		if err != nil {
+			p.closeFiles()
+		}
+	}()
+	if err := p.openPair(); err != nil {
+		return nil, err
+	}
+	if err := p.setup(uid, gid); err != nil {
+		return nil, err
+	}
+	if err := p.watchOpens(); err != nil {
+		// Not fatal: AppOpen stays false and no AppOpened/AppClosed events
+		// are produced.
+		log.Warn("pty: cannot watch application open/close", "slave", p.name, "err", err)
+	}
+	if cfg.Link != "" {
+		if err := exposeLink(cfg.Link, p.name); err != nil {
+			return nil, err
+		}
+		p.link = cfg.Link
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	p.cancel = cancel
+	p.group, ctx = errgroup.WithContext(ctx)
+	if p.ino != nil {
+		p.group.Go(p.runWatch)
+	}
+	if cfg.PollInterval > 0 {
+		p.group.Go(func() error { return p.runPoll(ctx) })
+	}
+	log.Info("pty: port open", "slave", p.name, "link", p.link, "settings", p.settings.String(), "extproc", !cfg.NoExtproc)
+	return p, nil
+}
+
+// openPair opens the master (non-blocking, registered with the poller,
+// never touched through Fd) and our own slave fd.
+func (p *Port) openPair() error {
+	// creack/pty's Open would do, but its ioctls call Fd() on the master,
+	// which puts the fd back in blocking mode and breaks deadlines and
+	// Close-unblocks-Read; so /dev/ptmx is opened here directly.
+	fd, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return fmt.Errorf("pty: open /dev/ptmx: %w", err)
+	}
+	p.master = os.NewFile(uintptr(fd), "/dev/ptmx") // non-blocking fd: pollable
+	if p.mraw, err = p.master.SyscallConn(); err != nil {
+		return fmt.Errorf("pty: %w", err)
+	}
+	var n uint32
+	if err := p.masterCtl(func(fd int) (err error) {
+		if n, err = unix.IoctlGetUint32(fd, unix.TIOCGPTN); err != nil {
+			return fmt.Errorf("TIOCGPTN: %w", err)
+		}
+		if err = unix.IoctlSetPointerInt(fd, unix.TIOCSPTLCK, 0); err != nil {
+			return fmt.Errorf("unlockpt: %w", err)
+		}
+		if err = unix.IoctlSetPointerInt(fd, unix.TIOCPKT, 1); err != nil {
+			return fmt.Errorf("TIOCPKT: %w", err)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	p.name = "/dev/pts/" + strconv.FormatUint(uint64(n), 10)
+	sfd, err := unix.Open(p.name, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("pty: open %s: %w", p.name, err)
+	}
+	p.slave = os.NewFile(uintptr(sfd), p.name) // blocking and never read
+	if p.sraw, err = p.slave.SyscallConn(); err != nil {
+		return fmt.Errorf("pty: %w", err)
+	}
+	return nil
+}
+
+// setup sets the initial termios and the device node's owner and mode.
+func (p *Port) setup(uid, gid int) error {
+	if err := p.slaveCtl(func(fd int) error {
+		t, err := unix.IoctlGetTermios(fd, ioctlGetTermios)
+		if err != nil {
+			return err
+		}
+		initialTermios(t, !p.cfg.NoExtproc)
+		return unix.IoctlSetTermios(fd, ioctlSetTermios, t)
+	}); err != nil {
+		return fmt.Errorf("pty: set initial termios on %s: %w", p.name, err)
+	}
+	// The application gets a 0x0 window, like a real UART; creack/pty
+	// makes that explicit (and is the portable winsize API for callers).
+	if err := cpty.Setsize(p.slave, &cpty.Winsize{}); err != nil {
+		return fmt.Errorf("pty: set window size on %s: %w", p.name, err)
+	}
+	if uid >= 0 || gid >= 0 {
+		if err := os.Chown(p.name, uid, gid); err != nil {
+			return fmt.Errorf("pty: %w", err)
+		}
+	}
+	if p.cfg.Mode != 0 {
+		if err := os.Chmod(p.name, p.cfg.Mode); err != nil {
+			return fmt.Errorf("pty: %w", err)
+		}
+	}
+	s, err := p.Settings()
+	if err != nil {
+		return err
+	}
+	p.settings = s
+	return nil
+}
+
+// lookupOwner resolves user and group names or numbers; -1 means "leave".
+func lookupOwner(owner, group string) (uid, gid int, err error) {
+	uid, gid = -1, -1
+	if owner != "" {
+		if uid, err = strconv.Atoi(owner); err != nil {
+			u, lerr := user.Lookup(owner)
+			if lerr != nil {
+				return 0, 0, fmt.Errorf("%w: owner %q: %w", ErrBadConfig, owner, lerr)
+			}
+			if uid, err = strconv.Atoi(u.Uid); err != nil {
+				return 0, 0, fmt.Errorf("%w: owner %q has uid %q", ErrBadConfig, owner, u.Uid)
+			}
+		}
+	}
+	if group != "" {
+		if gid, err = strconv.Atoi(group); err != nil {
+			g, lerr := user.LookupGroup(group)
+			if lerr != nil {
+				return 0, 0, fmt.Errorf("%w: group %q: %w", ErrBadConfig, group, lerr)
+			}
+			if gid, err = strconv.Atoi(g.Gid); err != nil {
+				return 0, 0, fmt.Errorf("%w: group %q has gid %q", ErrBadConfig, group, g.Gid)
+			}
+		}
+	}
+	if uid < -1 || gid < -1 {
+		return 0, 0, fmt.Errorf("%w: negative uid or gid", ErrBadConfig)
+	}
+	return uid, gid, nil
+}
+
+// exposeLink makes link a symlink to target. A missing link is created; a
+// symlink is replaced atomically (temporary symlink in the same directory,
+// then rename); anything else is refused.
+func exposeLink(link, target string) error {
+	dir := filepath.Dir(link)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("pty: create link directory: %w", err)
+	}
+	fi, err := os.Lstat(link)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		if err := os.Symlink(target, link); err != nil {
+			return fmt.Errorf("pty: %w", err)
+		}
+		return nil
+	case err != nil:
+		return fmt.Errorf("pty: %w", err)
+	case fi.Mode()&os.ModeSymlink == 0:
+		return fmt.Errorf("%w: %s is a %s; remove it or choose another link path",
+			ErrNotSymlink, link, describeMode(fi.Mode()))
+	}
+	for i := 0; ; i++ {
+		tmp := filepath.Join(dir, "."+filepath.Base(link)+".tmp"+
+			strconv.Itoa(os.Getpid())+"."+strconv.FormatInt(time.Now().UnixNano()%1e9, 10))
+		err := os.Symlink(target, tmp)
+		if errors.Is(err, os.ErrExist) && i < 10 {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("pty: %w", err)
+		}
+		if err := os.Rename(tmp, link); err != nil {
+			_ = os.Remove(tmp)
+			return fmt.Errorf("pty: replace stale link: %w", err)
+		}
+		return nil
+	}
+}
+
+func describeMode(m os.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "directory"
+	case m&os.ModeCharDevice != 0:
+		return "character device"
+	case m&os.ModeDevice != 0:
+		return "block device"
+	case m.IsRegular():
+		return "regular file"
+	case m&os.ModeNamedPipe != 0:
+		return "named pipe"
+	case m&os.ModeSocket != 0:
+		return "socket"
+	}
+	return "non-symlink file"
+}
+
+// masterCtl runs f on the master fd without taking it out of non-blocking
+// mode.
+func (p *Port) masterCtl(f func(fd int) error) error {
+	var ferr error
+	if err := p.mraw.Control(func(fd uintptr) { ferr = f(int(fd)) }); err != nil {
+		return fmt.Errorf("pty: %w", err)
+	}
+	return ferr
+}
+
+// slaveCtl runs f on our slave fd, safely against a concurrent Close.
+func (p *Port) slaveCtl(f func(fd int) error) error {
+	var ferr error
+	if err := p.sraw.Control(func(fd uintptr) { ferr = f(int(fd)) }); err != nil {
+		return fmt.Errorf("pty: %w", err)
+	}
+	return ferr
+}
+
+// Name returns the slave device path, /dev/pts/N.
+func (p *Port) Name() string { return p.name }
+
+// Link returns the symlink path, or "" if none was configured.
+func (p *Port) Link() string { return p.link }
+
+// Read reads bytes the application wrote to the slave. Packet-mode status
+// bytes never appear in b: they are turned into Events (so termios
+// notifications are only processed while someone calls Read; the poll
+// catches settings changes regardless). Read never returns 0, nil for a
+// non-empty b. After Close it returns an error wrapping os.ErrClosed; past
+// a deadline, one wrapping os.ErrDeadlineExceeded.
+func (p *Port) Read(b []byte) (int, error) {
+	if len(b) == 0 {
+		return 0, nil
+	}
+	p.rmu.Lock()
+	defer p.rmu.Unlock()
+	buf := b
+	if len(b) == 1 {
+		buf = p.small[:]
+	}
+	for {
+		n, err := p.master.Read(buf)
+		if n > 0 {
+			if buf[0] != unix.TIOCPKT_DATA {
+				p.handlePacket(buf[0])
+				// A status byte is always alone in its read.
+			} else if n > 1 {
+				return copy(b, buf[1:n]), nil
+			}
+		}
+		if err != nil {
+			if err == io.EOF {
+				return 0, err
+			}
+			return 0, fmt.Errorf("pty: %w", err)
+		}
+	}
+}
+
+// Write writes b to the application (it blocks, or waits for the write
+// deadline, while the slave's input queue is full).
+func (p *Port) Write(b []byte) (int, error) {
+	n, err := p.master.Write(b)
+	if err != nil {
+		return n, fmt.Errorf("pty: %w", err)
+	}
+	return n, nil
+}
+
+// SetReadDeadline sets the deadline for Read.
+func (p *Port) SetReadDeadline(t time.Time) error {
+	if err := p.master.SetReadDeadline(t); err != nil {
+		return fmt.Errorf("pty: %w", err)
+	}
+	return nil
+}
+
+// SetWriteDeadline sets the deadline for Write.
+func (p *Port) SetWriteDeadline(t time.Time) error {
+	if err := p.master.SetWriteDeadline(t); err != nil {
+		return fmt.Errorf("pty: %w", err)
+	}
+	return nil
+}
+
+// handlePacket turns a packet-mode status byte into events.
+func (p *Port) handlePacket(c byte) {
+	pk := decodePacket(c)
+	if pk.reread {
+		p.refresh()
+	}
+	if pk.flushRead && !p.selfFlush.Swap(false) {
+		p.emit(FlushRead)
+	}
+	if pk.flushWrite {
+		p.emit(FlushWrite)
+	}
+	if pk.stop {
+		p.emit(OutputStopped)
+	}
+	if pk.start {
+		p.emit(OutputStarted)
+	}
+}
+
+// Settings returns the application's current termios settings, read from
+// the master with TCGETS2 (the kernel answers for the slave).
+func (p *Port) Settings() (Settings, error) {
+	var s Settings
+	err := p.masterCtl(func(fd int) error {
+		t, err := unix.IoctlGetTermios(fd, ioctlGetTermios)
+		if err != nil {
+			return fmt.Errorf("pty: read termios: %w", err)
+		}
+		s = settingsFromTermios(t)
+		return nil
+	})
+	return s, err
+}
+
+// refresh re-reads the settings and emits SettingsChanged if they differ
+// from the last reported ones. The read happens under smu so concurrent
+// refreshes cannot report an older state after a newer one.
+func (p *Port) refresh() {
+	p.smu.Lock()
+	s, err := p.Settings()
+	changed := err == nil && s != p.settings
+	if changed {
+		p.settings = s
+	}
+	p.smu.Unlock()
+	switch {
+	case err != nil:
+		if !errors.Is(err, os.ErrClosed) {
+			p.log.Warn("pty: cannot read settings", "slave", p.name, "err", err)
+		}
+	case changed:
+		p.log.Debug("pty: settings changed", "slave", p.name, "settings", s.String())
+		p.emitEvent(Event{Kind: SettingsChanged, Settings: s})
+	}
+}
+
+// emit sends an event of kind k carrying the last known settings.
+func (p *Port) emit(k EventKind) {
+	p.smu.Lock()
+	s := p.settings
+	p.smu.Unlock()
+	p.emitEvent(Event{Kind: k, Settings: s})
+}
+
+// emitEvent queues e without ever blocking: when the buffer is full the
+// oldest event is dropped (and counted in EventsDropped).
+func (p *Port) emitEvent(e Event) {
+	p.emu.Lock()
+	defer p.emu.Unlock()
+	if p.evClosed {
+		return
+	}
+	for {
+		select {
+		case p.events <- e:
+			return
+		default:
+		}
+		select {
+		case <-p.events:
+			p.dropped.Add(1)
+		default:
+		}
+	}
+}
+
+// Events returns the channel of port events. It is buffered; when the
+// consumer falls behind, the oldest events are dropped (see EventsDropped;
+// Settings and AppOpen always give the current state). It is closed by
+// Close.
+func (p *Port) Events() <-chan Event { return p.events }
+
+// EventsDropped returns how many events were dropped because the Events
+// buffer was full.
+func (p *Port) EventsDropped() uint64 { return p.dropped.Load() }
+
+// AppOpen reports whether an application (any open of the slave other than
+// the Port's own) has the slave open. It is always false when the inotify
+// watch could not be set up (logged by Open).
+func (p *Port) AppOpen() bool { return p.opens.Load() > 0 }
+
+// DiscardInput drops the bytes written with Write that the application has
+// not read yet (tcflush TCIFLUSH on the slave). The kernel may hold more
+// than the line discipline's 4 KiB in its flip buffers; DiscardInput
+// flushes until the queue stays empty (best effort: bytes a concurrent
+// Write is still delivering may survive). It is not reported as FlushRead.
+func (p *Port) DiscardInput() error {
+	for i := 0; i < 50; i++ {
+		var inq int
+		p.selfFlush.Store(true)
+		err := p.slaveCtl(func(fd int) error {
+			if err := unix.IoctlSetInt(fd, unix.TCFLSH, unix.TCIFLUSH); err != nil {
+				return err
+			}
+			// Let the kernel's flush_to_ldisc work push what it held back.
+			time.Sleep(time.Millisecond)
+			var err error
+			inq, err = unix.IoctlGetInt(fd, unix.TIOCINQ)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("pty: discard input: %w", err)
+		}
+		if inq == 0 {
+			return nil
+		}
+	}
+	return nil
+}
+
+// runPoll re-reads the settings every PollInterval.
+func (p *Port) runPoll(ctx context.Context) error {
+	t := time.NewTicker(p.cfg.PollInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			p.refresh()
+		}
+	}
+}
+
+// watchOpens sets up an inotify watch on the slave node. Our own slave fd
+// is already open, so every IN_OPEN from now on is an application's.
+func (p *Port) watchOpens() error {
+	fd, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
+	if err != nil {
+		return fmt.Errorf("pty: inotify: %w", err)
+	}
+	if _, err := unix.InotifyAddWatch(fd, p.name, unix.IN_OPEN|unix.IN_CLOSE); err != nil {
+		_ = unix.Close(fd)
+		return fmt.Errorf("pty: inotify watch %s: %w", p.name, err)
+	}
+	p.ino = os.NewFile(uintptr(fd), "inotify:"+p.name)
+	return nil
+}
+
+// runWatch counts application opens and closes until the inotify file is
+// closed.
+func (p *Port) runWatch() error {
+	var buf [4096]byte
+	for {
+		n, err := p.ino.Read(buf[:])
+		if err != nil {
+			if errors.Is(err, os.ErrClosed) {
+				return nil
+			}
+			p.log.Warn("pty: inotify read failed; open/close tracking stops", "slave", p.name, "err", err)
+			return nil
+		}
+		for off := 0; off+unix.SizeofInotifyEvent <= n; {
+			ev := (*unix.InotifyEvent)(unsafe.Pointer(&buf[off]))
+			off += unix.SizeofInotifyEvent + int(ev.Len)
+			switch {
+			case ev.Mask&unix.IN_Q_OVERFLOW != 0:
+				p.log.Warn("pty: inotify queue overflow; AppOpen may be wrong until the app reopens", "slave", p.name)
+			case ev.Mask&unix.IN_IGNORED != 0:
+				return nil
+			case ev.Mask&unix.IN_OPEN != 0:
+				if p.opens.Add(1) == 1 {
+					p.log.Debug("pty: application opened the port", "slave", p.name)
+					p.emit(AppOpened)
+				}
+			case ev.Mask&unix.IN_CLOSE != 0:
+				if c := p.opens.Add(-1); c == 0 {
+					p.log.Debug("pty: application closed the port", "slave", p.name)
+					p.emit(AppClosed)
+				} else if c < 0 {
+					p.opens.Store(0)
+				}
+			}
+		}
+	}
+}
+
+// Close removes the symlink (if it still points at our slave), closes the
+// master (pending Read and Write return errors wrapping os.ErrClosed),
+// waits for the Port's goroutines, closes the slave and the Events
+// channel. It is idempotent and returns the first error.
+func (p *Port) Close() error {
+	p.closeOnce.Do(func() {
+		var errs []error
+		if p.link != "" {
+			if target, err := os.Readlink(p.link); err == nil && target == p.name {
+				if err := os.Remove(p.link); err != nil && !errors.Is(err, os.ErrNotExist) {
+					errs = append(errs, fmt.Errorf("pty: %w", err))
+				}
+			}
+		}
+		p.cancel()
+		errs = append(errs, p.closeFiles()...)
+		if err := p.group.Wait(); err != nil {
+			errs = append(errs, err)
+		}
+		p.emu.Lock()
+		p.evClosed = true
+		close(p.events)
+		p.emu.Unlock()
+		if len(errs) > 0 {
+			p.closeErr = errs[0]
+		}
+		p.log.Info("pty: port closed", "slave", p.name)
+	})
+	return p.closeErr
+}
+
+// closeFiles closes the inotify, master and slave files that are open.
+func (p *Port) closeFiles() []error {
+	var errs []error
+	for _, f := range []*os.File{p.ino, p.master, p.slave} {
+		if f == nil {
+			continue
+		}
+		if err := f.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("pty: %w", err))
+		}
+	}
+	return errs
+}

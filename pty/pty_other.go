@@ -1,0 +1,60 @@
+//go:build !linux
+
+package pty
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	cpty "github.com/creack/pty"
+)
+
+// errUnsupported is returned by everything on platforms without an
+// implementation. It wraps errors.ErrUnsupported and creack/pty's
+// ErrUnsupported.
+var errUnsupported = fmt.Errorf("pty: not supported on this platform: %w",
+	errors.Join(errors.ErrUnsupported, cpty.ErrUnsupported))
+
+// Port is a virtual serial port. It is only implemented on Linux.
+type Port struct{}
+
+// Open returns an error wrapping errors.ErrUnsupported.
+func Open(cfg Config, log *slog.Logger) (*Port, error) { return nil, errUnsupported }
+
+// Read returns an error wrapping errors.ErrUnsupported.
+func (p *Port) Read(b []byte) (int, error) { return 0, errUnsupported }
+
+// Write returns an error wrapping errors.ErrUnsupported.
+func (p *Port) Write(b []byte) (int, error) { return 0, errUnsupported }
+
+// SetReadDeadline returns an error wrapping errors.ErrUnsupported.
+func (p *Port) SetReadDeadline(t time.Time) error { return errUnsupported }
+
+// SetWriteDeadline returns an error wrapping errors.ErrUnsupported.
+func (p *Port) SetWriteDeadline(t time.Time) error { return errUnsupported }
+
+// Close does nothing.
+func (p *Port) Close() error { return nil }
+
+// Name returns "".
+func (p *Port) Name() string { return "" }
+
+// Link returns "".
+func (p *Port) Link() string { return "" }
+
+// Settings returns an error wrapping errors.ErrUnsupported.
+func (p *Port) Settings() (Settings, error) { return Settings{}, errUnsupported }
+
+// Events returns nil.
+func (p *Port) Events() <-chan Event { return nil }
+
+// EventsDropped returns 0.
+func (p *Port) EventsDropped() uint64 { return 0 }
+
+// AppOpen returns false.
+func (p *Port) AppOpen() bool { return false }
+
+// DiscardInput returns an error wrapping errors.ErrUnsupported.
+func (p *Port) DiscardInput() error { return errUnsupported }

@@ -1,0 +1,204 @@
+package pty
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+)
+
+// Errors returned by this package. Other errors are wrapped with the "pty: "
+// prefix and the underlying cause (test them with errors.Is/errors.As).
+var (
+	// ErrNotSymlink is returned by Open when Config.Link names an existing
+	// file that is not a symbolic link (a device node, a regular file, a
+	// directory...). The package never replaces such a file.
+	ErrNotSymlink = errors.New("pty: refusing to replace a file that is not a symlink")
+
+	// ErrNeedRoot is returned by Open when the process is not root and
+	// Config.Link is under /dev. Use DefaultLinkDir for a per-user place.
+	ErrNeedRoot = errors.New("pty: creating a link under /dev needs root")
+
+	// ErrBadConfig is returned by Open for an invalid Config.
+	ErrBadConfig = errors.New("pty: invalid configuration")
+)
+
+// DefaultPollInterval is the termios poll period used when
+// Config.PollInterval is zero.
+const DefaultPollInterval = 2 * time.Second
+
+// Config describes a virtual port. Its zero value is valid: a port with no
+// symlink, the kernel's default ownership and permissions, and termios
+// polling every DefaultPollInterval. Open copies it.
+type Config struct {
+	// Link is the symlink to create pointing at the slave, e.g.
+	// /dev/ttyVSP0; "" creates none. A stale symlink is replaced
+	// atomically; anything else at that path is refused (ErrNotSymlink).
+	// A missing parent directory is created with mode 0755.
+	Link string
+
+	// Owner is the user name or numeric uid given to the slave device
+	// node; "" leaves it as is (the daemon's uid).
+	Owner string
+
+	// Group is the group name or numeric gid given to the slave device
+	// node; "" leaves it as is (normally the tty group).
+	Group string
+
+	// Mode holds the permission bits of the slave device node; 0 leaves
+	// the kernel's default (0620). Only permission bits are allowed.
+	Mode os.FileMode
+
+	// PollInterval is the period of the termios poll that backs up the
+	// packet-mode notifications (an application may clear EXTPROC, or
+	// NoExtproc may be set). 0 means DefaultPollInterval; negative turns
+	// polling off.
+	PollInterval time.Duration
+
+	// NoExtproc leaves EXTPROC off on the slave. With EXTPROC on (the
+	// default) every tcsetattr by the application is reported at once,
+	// but the kernel then skips all input processing for the application
+	// (no canonical line editing, no echo, no ISIG signals, no ICRNL, no
+	// IXON on input); see LIMITS.md. Set NoExtproc for applications that
+	// rely on canonical (cooked) mode; settings changes are then seen by
+	// the poll only (within PollInterval), and IXON changes at once.
+	NoExtproc bool
+}
+
+// DefaultLinkDir returns the directory where port symlinks belong by
+// default: /dev for root, otherwise $XDG_RUNTIME_DIR/vsp, or
+// os.TempDir()/vsp-<uid> when XDG_RUNTIME_DIR is unset.
+func DefaultLinkDir() string {
+	if os.Geteuid() == 0 {
+		return "/dev"
+	}
+	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
+		return filepath.Join(d, "vsp")
+	}
+	return filepath.Join(os.TempDir(), "vsp-"+strconv.Itoa(os.Getuid()))
+}
+
+// Parity is a serial parity setting.
+type Parity uint8
+
+// Parity values.
+const (
+	ParityNone Parity = iota
+	ParityOdd
+	ParityEven
+	ParityMark
+	ParitySpace
+)
+
+// String returns the conventional one-letter code: N, O, E, M or S.
+func (p Parity) String() string {
+	switch p {
+	case ParityNone:
+		return "N"
+	case ParityOdd:
+		return "O"
+	case ParityEven:
+		return "E"
+	case ParityMark:
+		return "M"
+	case ParitySpace:
+		return "S"
+	}
+	return "?"
+}
+
+// Settings are the serial line settings an application gave the port with
+// termios. On a Linux pty the kernel forces CS8 and clears PARENB, so
+// DataBits is always 8 and Parity always ParityNone there; they are
+// reported as read.
+type Settings struct {
+	Baud     uint32 // output speed in bit/s (custom BOTHER speeds exact); 0 = B0 (hang up)
+	DataBits int    // 5..8
+	Parity   Parity
+	StopBits int  // 1 or 2
+	RTSCTS   bool // CRTSCTS
+	XONXOFF  bool // IXON or IXOFF
+	Raw      bool // ICANON and ECHO both off
+}
+
+// String formats s like "9600 8N1", followed by " rtscts", " xonxoff" and
+// " cooked" (when not Raw) as they apply.
+func (s Settings) String() string {
+	var a [64]byte
+	b := strconv.AppendUint(a[:0], uint64(s.Baud), 10)
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, int64(s.DataBits), 10)
+	b = append(b, s.Parity.String()...)
+	b = strconv.AppendInt(b, int64(s.StopBits), 10)
+	if s.RTSCTS {
+		b = append(b, " rtscts"...)
+	}
+	if s.XONXOFF {
+		b = append(b, " xonxoff"...)
+	}
+	if !s.Raw {
+		b = append(b, " cooked"...)
+	}
+	return string(b)
+}
+
+// EventKind says what an Event reports.
+type EventKind uint8
+
+// Event kinds. There is no Break kind: tcsendbreak and TIOCSBRK on a Linux
+// pty slave succeed without doing anything the master can observe (the pty
+// driver has no break_ctl), and modem-line ioctls fail with ENOTTY.
+const (
+	// SettingsChanged: the application changed the termios settings in a
+	// way visible in Settings (Event.Settings holds the new ones).
+	SettingsChanged EventKind = iota + 1
+	// FlushRead: the application discarded the data queued for it
+	// (tcflush TCIFLUSH/TCIOFLUSH, or the last close of the slave).
+	// Flushes made by DiscardInput are not reported.
+	FlushRead
+	// FlushWrite: the application discarded its written data that Read
+	// had not yet returned (tcflush TCOFLUSH/TCIOFLUSH).
+	FlushWrite
+	// OutputStopped: the application's output is suspended (it received
+	// the STOP character with IXON set, or called tcflow TCOOFF).
+	OutputStopped
+	// OutputStarted: the application's output resumed.
+	OutputStarted
+	// AppOpened: an application opened the slave (first open).
+	AppOpened
+	// AppClosed: the last application closed the slave.
+	AppClosed
+)
+
+// String returns the kind's name.
+func (k EventKind) String() string {
+	switch k {
+	case SettingsChanged:
+		return "settings-changed"
+	case FlushRead:
+		return "flush-read"
+	case FlushWrite:
+		return "flush-write"
+	case OutputStopped:
+		return "output-stopped"
+	case OutputStarted:
+		return "output-started"
+	case AppOpened:
+		return "app-opened"
+	case AppClosed:
+		return "app-closed"
+	}
+	return "unknown(" + strconv.Itoa(int(k)) + ")"
+}
+
+// Event is a change reported by Port.Events.
+type Event struct {
+	Kind EventKind
+	// Settings are the port's settings when the event was produced (the
+	// new settings for SettingsChanged; the last known ones otherwise).
+	Settings Settings
+}
+
+// eventBuffer is the capacity of the Events channel.
+const eventBuffer = 64

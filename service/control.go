@@ -1,0 +1,203 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// The control API, served over HTTP on a Unix socket:
+//
+//	GET /v1/ports         every port's PortState, as a JSON array
+//	GET /v1/ports/{name}  one port's PortState (404 if unknown)
+//	GET /v1/daemon        the daemon's own facts
+//	GET /metrics          Prometheus metrics for every port
+type controlServer struct {
+	ln   net.Listener
+	srv  *http.Server
+	path string
+	done chan struct{}
+}
+
+// DaemonInfo is what GET /v1/daemon returns.
+type DaemonInfo struct {
+	ConfigDir string    `json:"config_dir"`
+	Socket    string    `json:"socket"`
+	Started   time.Time `json:"started"`
+	PID       int       `json:"pid"`
+}
+
+func startControl(d *Daemon, path, group string, log *slog.Logger) (*controlServer, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("service: control socket: %w", err)
+	}
+	if err := removeStaleSocket(path); err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("service: control socket: %w", err)
+	}
+	if err := os.Chmod(path, 0o660); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("service: control socket: %w", err)
+	}
+	if gid, ok := lookupGroup(group); ok {
+		if err := os.Chown(path, -1, gid); err != nil {
+			log.Warn("control socket: cannot set group", "group", group, "err", err)
+		}
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(newCollector(d))
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/ports", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, d.States())
+	})
+	mux.HandleFunc("GET /v1/ports/{name}", func(w http.ResponseWriter, r *http.Request) {
+		st, ok := d.State(r.PathValue("name"))
+		if !ok {
+			writeJSON(w, http.StatusNotFound, map[string]string{"error": "no port " + strconv.Quote(r.PathValue("name"))})
+			return
+		}
+		writeJSON(w, http.StatusOK, st)
+	})
+	mux.HandleFunc("GET /v1/daemon", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, DaemonInfo{ConfigDir: d.cfg.ConfigDir, Socket: path, Started: d.start, PID: os.Getpid()})
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+
+	c := &controlServer{ln: ln, path: path, done: make(chan struct{}),
+		srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}}
+	go func() {
+		defer close(c.done)
+		if err := c.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("control socket", "err", err)
+		}
+	}()
+	return c, nil
+}
+
+// Close stops serving, waits for the server and removes the socket.
+func (c *controlServer) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	err := c.srv.Shutdown(ctx)
+	<-c.done
+	_ = os.Remove(c.path)
+	return err
+}
+
+// removeStaleSocket removes a socket left by a daemon that died, and
+// refuses to start a second daemon on a live one.
+func removeStaleSocket(path string) error {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("service: control socket: %w", err)
+	}
+	if fi.Mode()&os.ModeSocket == 0 {
+		return fmt.Errorf("service: control socket %s exists and is not a socket; refusing to replace it", path)
+	}
+	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		c.Close()
+		return fmt.Errorf("service: another vsp daemon is serving %s", path)
+	}
+	return os.Remove(path)
+}
+
+func lookupGroup(name string) (int, bool) {
+	if name == "" {
+		name = "vsp"
+	}
+	g, err := user.LookupGroup(name)
+	if err != nil {
+		if id, err := strconv.Atoi(name); err == nil {
+			return id, true
+		}
+		return 0, false
+	}
+	id, err := strconv.Atoi(g.Gid)
+	return id, err == nil
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// collector exposes every port's counters to Prometheus at scrape time.
+type collector struct {
+	d     *Daemon
+	descs []portMetric
+}
+
+// portMetric is one per-port series and how to read it from a PortState.
+type portMetric struct {
+	desc  *prometheus.Desc
+	kind  prometheus.ValueType
+	value func(PortState) float64
+}
+
+func newCollector(d *Daemon) *collector {
+	b2f := func(b bool) float64 {
+		if b {
+			return 1
+		}
+		return 0
+	}
+	m := func(name, help string, kind prometheus.ValueType, v func(PortState) float64) portMetric {
+		return portMetric{prometheus.NewDesc(name, help, []string{"port"}, nil), kind, v}
+	}
+	return &collector{d: d, descs: []portMetric{
+		m("vsp_port_bytes_to_device_total", "Bytes sent from the application to the device.", prometheus.CounterValue,
+			func(s PortState) float64 { return float64(s.ToDevice) }),
+		m("vsp_port_bytes_to_app_total", "Bytes delivered from the device to the application.", prometheus.CounterValue,
+			func(s PortState) float64 { return float64(s.ToApp) }),
+		m("vsp_port_possibly_lost_bytes_total", "Bytes handed to a link that died while sending them.", prometheus.CounterValue,
+			func(s PortState) float64 { return float64(s.PossiblyLost) }),
+		m("vsp_port_discarded_bytes_total", "Device bytes discarded because no application had the port open.", prometheus.CounterValue,
+			func(s PortState) float64 { return float64(s.Discarded) }),
+		m("vsp_port_reconnects_total", "Link reconnections after the first connect.", prometheus.CounterValue,
+			func(s PortState) float64 { return float64(s.Reconnects) }),
+		m("vsp_port_link_up", "1 when the port's device link is up.", prometheus.GaugeValue,
+			func(s PortState) float64 { return b2f(s.State == StateUp) }),
+		m("vsp_port_buffered_bytes", "Application bytes waiting in the outage buffer.", prometheus.GaugeValue,
+			func(s PortState) float64 { return float64(s.Buffered) }),
+		m("vsp_port_app_open", "1 when an application has the port open.", prometheus.GaugeValue,
+			func(s PortState) float64 { return b2f(s.AppOpen) }),
+		m("vsp_port_config_error", "1 when the port's file was rejected.", prometheus.GaugeValue,
+			func(s PortState) float64 { return b2f(s.ConfigError != "") }),
+	}}
+}
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, m := range c.descs {
+		ch <- m.desc
+	}
+}
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	for _, st := range c.d.States() {
+		for _, m := range c.descs {
+			ch <- prometheus.MustNewConstMetric(m.desc, m.kind, m.value(st), st.Name)
+		}
+	}
+}

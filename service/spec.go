@@ -1,0 +1,87 @@
+package service
+
+import (
+	"fmt"
+
+	"github.com/vsp-dev/vsp/pty"
+	"github.com/vsp-dev/vsp/service/config"
+	"github.com/vsp-dev/vsp/tlsconn"
+)
+
+// Paths are the daemon-wide locations a port file's relative settings
+// resolve against.
+type Paths struct {
+	LinkDir      string // where bare link names go; "" = pty.DefaultLinkDir()
+	KnownDevices string // trust-on-first-use file
+}
+
+// SpecFromConfig turns a validated port file into what StartPort runs.
+func SpecFromConfig(p *config.Port, paths Paths) (PortSpec, error) {
+	if p.Listen != "" {
+		return PortSpec{}, fmt.Errorf("service: %s: listen (device-initiated sessions) is not supported yet; use device = \"HOST:PORT\"", p.File)
+	}
+	linkDir := paths.LinkDir
+	if linkDir == "" {
+		linkDir = pty.DefaultLinkDir()
+	}
+	prof, err := tlsconn.ParseProfile(p.TLS)
+	if err != nil {
+		return PortSpec{}, fmt.Errorf("service: %s: %w", p.File, err)
+	}
+	s := PortSpec{
+		Name:    p.Name,
+		Source:  p.File,
+		Devices: p.Addrs(),
+		PTY: pty.Config{
+			Link:  p.LinkPath(linkDir),
+			Owner: p.TTY.Owner,
+			Group: p.TTY.Group,
+			Mode:  p.TTY.Mode,
+		},
+		Link: tlsconn.Config{
+			Profile:            prof,
+			Pin:                p.Trust.Pin,
+			Trust:              p.Trust.Mode,
+			InsecureSkipVerify: p.Trust.Mode == config.TrustInsecure,
+			KnownDevices:       paths.KnownDevices,
+			CAFile:             p.CAFilePath(),
+			ServerName:         p.Trust.ServerName,
+			DialTimeout:        p.Net.DialTimeout,
+			KeepAlive: tlsconn.KeepAlive{
+				Idle:        p.Net.KeepAliveIdle,
+				Interval:    p.Net.KeepAliveInterval,
+				Count:       p.Net.KeepAliveCount,
+				UserTimeout: p.Net.UserTimeout,
+			},
+		},
+		Bridge: BridgeConfig{
+			Buffer:    int(p.Buffer),
+			Backoff:   tlsconn.Backoff{Min: p.Net.BackoffMin, Max: p.Net.BackoffMax},
+			StaleData: StalePolicy(p.StaleData),
+		},
+		Serial: SerialSettings{
+			Baud:     uint32(p.Serial.Baud),
+			DataBits: p.Serial.DataBits,
+			Parity:   p.Serial.Parity,
+			StopBits: p.Serial.StopBits,
+			Flow:     p.Serial.Flow,
+		},
+		StrictSerial: p.StrictSerial,
+	}
+	if prof == tlsconn.ProfileOff {
+		s.Link.Trust = ""
+	}
+	return s, s.Validate()
+}
+
+// FileLoader returns the daemon's LoadFunc: strict TOML decoding with
+// file:line errors, then SpecFromConfig.
+func FileLoader(paths Paths) LoadFunc {
+	return func(path string) (PortSpec, error) {
+		p, err := config.Load(path)
+		if err != nil {
+			return PortSpec{}, err
+		}
+		return SpecFromConfig(p, paths)
+	}
+}
