@@ -6,7 +6,6 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/asn1"
 	"encoding/hex"
 	"encoding/pem"
@@ -116,23 +115,14 @@ func NewCertificate(key *rsa.PrivateKey, ip string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("device: random: %w", err)
 	}
-	email, err := asn1.Marshal(asn1.RawValue{Tag: asn1.TagIA5String, Bytes: []byte(certEmail)})
+	subject, err := deviceSubject(ip)
 	if err != nil {
-		return nil, fmt.Errorf("device: certificate: %w", err)
-	}
-	name := pkix.Name{
-		Country:            []string{"KR"},
-		Province:           []string{"Incheon"},
-		Locality:           []string{"NamGu"},
-		Organization:       []string{"Sollae Systems"},
-		OrganizationalUnit: []string{"Research"},
-		CommonName:         ip,
-		ExtraNames:         []pkix.AttributeTypeAndValue{{Type: oidEmail, Value: asn1.RawValue{FullBytes: email}}},
+		return nil, err
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
-		Subject:               name,
-		Issuer:                name,
+		RawSubject:            subject,
+		RawIssuer:             subject,
 		NotBefore:             certNotBefore,
 		NotAfter:              certNotAfter,
 		SignatureAlgorithm:    x509.SHA1WithRSA,
@@ -142,6 +132,37 @@ func NewCertificate(key *rsa.PrivateKey, ip string) ([]byte, error) {
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
 	if err != nil {
 		return nil, fmt.Errorf("device: certificate: %w", err)
+	}
+	return der, nil
+}
+
+// deviceSubject encodes the device's subject the way its firmware does:
+// PrintableString values and an IA5String emailAddress.
+func deviceSubject(ip string) ([]byte, error) {
+	type atv struct {
+		Type  asn1.ObjectIdentifier
+		Value asn1.RawValue
+	}
+	str := func(tag int, v string) asn1.RawValue {
+		return asn1.RawValue{Tag: tag, Bytes: []byte(v)}
+	}
+	attrs := []atv{
+		{asn1.ObjectIdentifier{2, 5, 4, 6}, str(asn1.TagPrintableString, "KR")},
+		{asn1.ObjectIdentifier{2, 5, 4, 8}, str(asn1.TagPrintableString, "Incheon")},
+		{asn1.ObjectIdentifier{2, 5, 4, 7}, str(asn1.TagPrintableString, "NamGu")},
+		{asn1.ObjectIdentifier{2, 5, 4, 10}, str(asn1.TagPrintableString, "Sollae Systems")},
+		{asn1.ObjectIdentifier{2, 5, 4, 11}, str(asn1.TagPrintableString, "Research")},
+		{asn1.ObjectIdentifier{2, 5, 4, 3}, str(asn1.TagPrintableString, ip)},
+		{oidEmail, str(asn1.TagIA5String, certEmail)},
+	}
+	type rdnSET []atv // the name suffix makes encoding/asn1 emit a SET
+	seq := make([]rdnSET, len(attrs))
+	for i, a := range attrs {
+		seq[i] = rdnSET{a}
+	}
+	der, err := asn1.Marshal(seq)
+	if err != nil {
+		return nil, fmt.Errorf("device: certificate subject: %w", err)
 	}
 	return der, nil
 }

@@ -54,6 +54,7 @@ type Port struct {
 
 	opens     atomic.Int64 // application opens minus closes of the slave
 	selfFlush atomic.Bool  // a DiscardInput flush is pending report
+	closed    atomic.Bool  // Close has started
 
 	cancel    context.CancelFunc
 	group     *errgroup.Group
@@ -80,9 +81,8 @@ func Open(cfg Config, log *slog.Logger) (_ *Port, err error) {
 	}
 	if cfg.Link != "" {
 		cfg.Link = filepath.Clean(cfg.Link)
-		if os.Geteuid() != 0 && (cfg.Link == "/dev" || strings.HasPrefix(cfg.Link, "/dev/")) {
-			return nil, fmt.Errorf("%w: cannot create %s as uid %d; use a link under %s instead",
-				ErrNeedRoot, cfg.Link, os.Geteuid(), DefaultLinkDir())
+		if err := checkLinkAllowed(cfg.Link, os.Geteuid()); err != nil {
+			return nil, err
 		}
 	}
 
@@ -230,6 +230,15 @@ func lookupOwner(owner, group string) (uid, gid int, err error) {
 	return uid, gid, nil
 }
 
+// checkLinkAllowed refuses links under /dev for users other than root.
+func checkLinkAllowed(link string, euid int) error {
+	if euid != 0 && (link == "/dev" || strings.HasPrefix(link, "/dev/")) {
+		return fmt.Errorf("%w: cannot create %s as uid %d; use a link under %s instead",
+			ErrNeedRoot, link, euid, DefaultLinkDir())
+	}
+	return nil
+}
+
 // exposeLink makes link a symlink to target. A missing link is created; a
 // symlink is replaced atomically (temporary symlink in the same directory,
 // then rename); anything else is refused.
@@ -290,6 +299,9 @@ func describeMode(m os.FileMode) string {
 // masterCtl runs f on the master fd without taking it out of non-blocking
 // mode.
 func (p *Port) masterCtl(f func(fd int) error) error {
+	if p.closed.Load() {
+		return fmt.Errorf("pty: %s: %w", p.name, os.ErrClosed)
+	}
 	var ferr error
 	if err := p.mraw.Control(func(fd uintptr) { ferr = f(int(fd)) }); err != nil {
 		return fmt.Errorf("pty: %w", err)
@@ -299,6 +311,9 @@ func (p *Port) masterCtl(f func(fd int) error) error {
 
 // slaveCtl runs f on our slave fd, safely against a concurrent Close.
 func (p *Port) slaveCtl(f func(fd int) error) error {
+	if p.closed.Load() {
+		return fmt.Errorf("pty: %s: %w", p.name, os.ErrClosed)
+	}
 	var ferr error
 	if err := p.sraw.Control(func(fd uintptr) { ferr = f(int(fd)) }); err != nil {
 		return fmt.Errorf("pty: %w", err)
@@ -485,15 +500,16 @@ func (p *Port) DiscardInput() error {
 		var inq int
 		p.selfFlush.Store(true)
 		err := p.slaveCtl(func(fd int) error {
-			if err := unix.IoctlSetInt(fd, unix.TCFLSH, unix.TCIFLUSH); err != nil {
-				return err
-			}
+			return unix.IoctlSetInt(fd, unix.TCFLSH, unix.TCIFLUSH)
+		})
+		if err == nil {
 			// Let the kernel's flush_to_ldisc work push what it held back.
 			time.Sleep(time.Millisecond)
-			var err error
-			inq, err = unix.IoctlGetInt(fd, unix.TIOCINQ)
-			return err
-		})
+			err = p.slaveCtl(func(fd int) (err error) {
+				inq, err = unix.IoctlGetInt(fd, unix.TIOCINQ)
+				return err
+			})
+		}
 		if err != nil {
 			return fmt.Errorf("pty: discard input: %w", err)
 		}
@@ -577,6 +593,7 @@ func (p *Port) runWatch() error {
 // channel. It is idempotent and returns the first error.
 func (p *Port) Close() error {
 	p.closeOnce.Do(func() {
+		p.closed.Store(true)
 		var errs []error
 		if p.link != "" {
 			if target, err := os.Readlink(p.link); err == nil && target == p.name {

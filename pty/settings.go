@@ -154,7 +154,7 @@ const (
 	// way visible in Settings (Event.Settings holds the new ones).
 	SettingsChanged EventKind = iota + 1
 	// FlushRead: the application discarded the data queued for it
-	// (tcflush TCIFLUSH/TCIOFLUSH, or the last close of the slave).
+	// (tcflush TCIFLUSH or TCIOFLUSH).
 	// Flushes made by DiscardInput are not reported.
 	FlushRead
 	// FlushWrite: the application discarded its written data that Read

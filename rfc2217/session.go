@@ -2,7 +2,6 @@ package rfc2217
 
 import (
 	"bytes"
-	"io"
 	"log/slog"
 	"net"
 	"sync"
@@ -365,14 +364,24 @@ func (s *session) write(p []byte) (int, error) {
 
 // close flushes queued commands (bounded by closeFlushWindow), stops the
 // sender and closes conn. It is idempotent and returns the first result.
-func (s *session) close() error {
+func (s *session) close() error { return s.shutdown(true) }
+
+// stop is close without closing conn, for a failed NewClient: the caller
+// keeps conn.
+func (s *session) stop() { _ = s.shutdown(false) }
+
+func (s *session) shutdown(closeConn bool) error {
 	s.closeOnce.Do(func() {
 		_ = s.conn.SetWriteDeadline(time.Now().Add(closeFlushWindow))
 		s.ctrlMu.Lock()
 		close(s.done)
 		s.ctrlMu.Unlock()
 		s.wg.Wait()
-		s.closeErr = s.conn.Close()
+		if closeConn {
+			s.closeErr = s.conn.Close()
+		} else {
+			_ = s.conn.SetWriteDeadline(time.Time{})
+		}
 	})
 	return s.closeErr
 }

@@ -101,6 +101,9 @@ func parseKnownDevices(path string, b []byte) ([]knownDevice, error) {
 // for addr is recorded in path; a different one later is refused with
 // *CertChangedError.
 func checkKnownDevice(path, addr, fingerprint string, log *slog.Logger) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("tlsconn: known devices: %w", err)
+	}
 	unlock, err := lockFile(path + ".lock")
 	if err != nil {
 		return fmt.Errorf("tlsconn: known devices: %w", err)
@@ -137,9 +140,6 @@ func writeKnownDevices(path string, known []knownDevice) error {
 		fmt.Fprintf(&buf, "%s %s %s\n", k.addr, k.fingerprint, k.firstSeen.UTC().Format(time.RFC3339))
 	}
 	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("tlsconn: known devices: %w", err)
-	}
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
 	if err != nil {
 		return fmt.Errorf("tlsconn: known devices: %w", err)

@@ -148,3 +148,16 @@ func parseMode(m string) (os.FileMode, error) {
 	}
 	return os.FileMode(v), nil
 }
+
+func runDaemon(c *cli.Context, log *slog.Logger) error {
+	paths := service.Paths{KnownDevices: c.String("known-devices")}
+	d, err := service.NewDaemon(service.DaemonConfig{
+		ConfigDir: c.String("config-dir"),
+		Socket:    c.String("socket"),
+		Load:      service.FileLoader(paths),
+	}, log)
+	if err != nil {
+		return err
+	}
+	return d.Run(c.Context)
+}

@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strings"
 
 	ksvc "github.com/kardianos/service"
 	"github.com/urfave/cli/v2"
@@ -108,8 +107,14 @@ func serviceAction(c *cli.Context, e *env, action string) error {
 			}
 			return fmt.Errorf("service: status: %w", err)
 		}
-		fmt.Fprintln(e.stdout, map[ksvc.Status]string{ksvc.StatusRunning: "running", ksvc.StatusStopped: "stopped"}[st]+
-			strings.Repeat("unknown", boolInt(st == ksvc.StatusUnknown)))
+		state := "unknown"
+		switch st {
+		case ksvc.StatusRunning:
+			state = "running"
+		case ksvc.StatusStopped:
+			state = "stopped"
+		}
+		fmt.Fprintln(e.stdout, state)
 		return nil
 	}
 	if err := ksvc.Control(s, action); err != nil {
@@ -117,11 +122,4 @@ func serviceAction(c *cli.Context, e *env, action string) error {
 	}
 	fmt.Fprintf(e.stdout, "service %s: %s done (%s)\n", serviceName, action, s.Platform())
 	return nil
-}
-
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }

@@ -155,7 +155,10 @@ type document struct {
 }
 
 func (d *document) errorf(key string, kind error, format string, args ...any) {
-	p := d.ix.lookup(key)
+	d.errorAt(d.ix.lookup(key), key, kind, format, args...)
+}
+
+func (d *document) errorAt(p position, key string, kind error, format string, args ...any) {
 	d.errs = append(d.errs, &Error{File: d.file, Line: p.line, Col: p.col, Key: key, Err: reasonf(kind, format, args...)})
 	if d.bad == nil {
 		d.bad = map[string]bool{}
@@ -326,7 +329,11 @@ func (d *document) check(m map[string]any, prefix []string) {
 			} else if len(prefix) == 0 {
 				msg += " (see docs/configuration.md for the keys of this file)"
 			}
-			d.errorf(displayKey(path), ErrUnknownKey, "%s", msg)
+			p, ok := d.ix[strings.Join(path, "\x00")]
+			if !ok {
+				p = d.ix.lookup(strings.Join(prefix, "."))
+			}
+			d.errorAt(p, displayKey(path), ErrUnknownKey, "%s", msg)
 			continue
 		}
 		if !s.kind.accepts(v) {

@@ -131,7 +131,8 @@ func listenOverlap(a, b string) bool {
 // it writes a hidden temporary file in the same directory (".<name>.tmp-*",
 // which LoadDir ignores), sets perm exactly (regardless of umask), syncs
 // it, renames it over path and syncs the directory. On failure path is left
-// as it was and the temporary file is removed.
+// as it was and the temporary file is removed. If path is a symlink, the
+// link itself is replaced by a regular file.
 func WriteAtomic(path string, data []byte, perm os.FileMode) error {
 	dir, base := filepath.Split(path)
 	if dir == "" {

@@ -400,7 +400,7 @@ func (p *Port) validate(skip map[string]bool) []*Error {
 		key string
 		on  bool
 	}{{"device", q.Device != ""}, {"devices", q.Devices != nil}, {"listen", q.Listen != ""}} {
-		if k.on {
+		if k.on || v.reported(k.key) {
 			set = append(set, k.key)
 		}
 	}
@@ -518,6 +518,9 @@ func (v *validator) trust(q *Port) {
 	}
 	switch t.Mode {
 	case "":
+		if v.reported("trust.pin") {
+			break // given, but with the wrong type
+		}
 		at := "trust.mode"
 		if !v.present("trust") && v.present("tls") {
 			at = "tls"
@@ -567,6 +570,22 @@ func (v *validator) errorf(key string, kind error, format string, args ...any) {
 	v.errorfAt(key, key, kind, format, args...)
 }
 
+// reported reports whether key, or a table or array containing it, was
+// already reported while decoding: a key with a value of the wrong type
+// counts as given, so "missing" errors would be noise.
+func (v *validator) reported(key string) bool {
+	for {
+		if v.skip[key] {
+			return true
+		}
+		i := strings.LastIndexAny(key, ".[")
+		if i < 0 {
+			return false
+		}
+		key = key[:i]
+	}
+}
+
 // present reports whether key appears in the document.
 func (v *validator) present(key string) bool {
 	_, ok := v.ix[pathKey(key)]
@@ -575,11 +594,7 @@ func (v *validator) present(key string) bool {
 
 // errorfAt reports a problem with key at the position of another key.
 func (v *validator) errorfAt(key, at string, kind error, format string, args ...any) {
-	base := key
-	if i := strings.IndexByte(base, '['); i >= 0 {
-		base = base[:i]
-	}
-	if v.skip[key] || v.skip[base] {
+	if v.reported(key) {
 		return
 	}
 	p := v.ix.lookup(at)
@@ -633,8 +648,8 @@ func (v *validator) account(key, s string) {
 // checkLink validates the tty symlink path.
 func checkLink(s string) error {
 	switch {
-	case strings.ContainsRune(s, 0):
-		return fmt.Errorf("path contains a NUL byte")
+	case strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+		return fmt.Errorf("path contains a control character: %q", s)
 	case len(s) > maxLinkLen:
 		return fmt.Errorf("path is longer than %d bytes", maxLinkLen)
 	case filepath.IsAbs(s):

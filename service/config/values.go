@@ -66,23 +66,41 @@ func ParseByteSize(s string) (ByteSize, error) {
 	return ByteSize(n) * mult, nil
 }
 
-// NormalizePin checks a certificate pin and returns it as "sha256:" followed
-// by 64 lowercase hex digits. It accepts the "sha256:" prefix in any case
-// or no prefix, upper- or lowercase hex, and colons between bytes (as
-// `openssl x509 -fingerprint -sha256` prints them).
+// NormalizePin checks a certificate pin (the SHA-256 fingerprint of the
+// device certificate's DER encoding) and returns it as "sha256:" followed by
+// 64 lowercase hex digits. It accepts what tlsconn.ParsePin accepts: upper-
+// or lowercase hex, an optional "sha256:", "sha256=", "sha-256:" or
+// "SHA256 Fingerprint=" prefix in any case, and bytes separated by colons,
+// so the output of `openssl x509 -noout -fingerprint -sha256` can be pasted
+// as it is.
 func NormalizePin(s string) (string, error) {
-	t := strings.TrimSpace(s)
-	if len(t) >= 7 && strings.EqualFold(t[:7], "sha256:") {
-		t = t[7:]
+	bad := fmt.Errorf("want sha256:<64 hex digits>, got %q", s)
+	t := strings.ToLower(strings.TrimSpace(s))
+	for _, p := range []string{"sha256 fingerprint=", "sha256:", "sha256=", "sha-256:"} {
+		if strings.HasPrefix(t, p) {
+			t = t[len(p):]
+			break
+		}
 	}
-	h := strings.ReplaceAll(t, ":", "")
-	if len(h) != pinHexLen || strings.HasPrefix(t, ":") || strings.HasSuffix(t, ":") || strings.Contains(t, "::") {
-		return "", fmt.Errorf("want sha256:<64 hex digits>, got %q", s)
+	if strings.Contains(t, ":") {
+		parts := strings.Split(t, ":")
+		if len(parts) != pinHexLen/2 {
+			return "", bad
+		}
+		for _, p := range parts {
+			if len(p) != 2 {
+				return "", bad
+			}
+		}
+		t = strings.Join(parts, "")
 	}
-	if _, err := hex.DecodeString(h); err != nil {
-		return "", fmt.Errorf("want sha256:<64 hex digits>, got %q", s)
+	if len(t) != pinHexLen {
+		return "", bad
 	}
-	return "sha256:" + strings.ToLower(h), nil
+	if _, err := hex.DecodeString(t); err != nil {
+		return "", bad
+	}
+	return "sha256:" + t, nil
 }
 
 // checkHostPort validates "host:port": the port is a number 1..65535, the

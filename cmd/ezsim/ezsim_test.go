@@ -1,0 +1,233 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vsp-dev/vsp/cmd/internal/testenv"
+	"github.com/vsp-dev/vsp/device"
+)
+
+var builder testenv.Builder
+
+// sim is a running ezsim binary.
+type sim struct {
+	cmd         *exec.Cmd
+	listen      string
+	fingerprint string
+	console     string
+	status      string
+	stderr      *bytes.Buffer
+}
+
+// startSim runs ezsim with args and parses its stdout contract.
+func startSim(t *testing.T, args ...string) *sim {
+	t.Helper()
+	bin := builder.Build(t, "ezsim")
+	cmd := exec.Command(bin, args...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &sim{cmd: cmd, stderr: new(bytes.Buffer)}
+	cmd.Stderr = s.stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+	lines := make(chan string)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	want := 1
+	if slicesContains(args, "--ssl") {
+		want++
+	}
+	if i := indexOf(args, "--console"); i >= 0 && args[i+1] != "off" && args[i+1] != "" {
+		want++
+	}
+	if indexOf(args, "--status-socket") >= 0 {
+		want++
+	}
+	timeout := time.After(30 * time.Second)
+	for got := 0; got < want; got++ {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				cmd.Wait()
+				t.Fatalf("ezsim exited early: %s", s.stderr)
+			}
+			k, v, _ := strings.Cut(l, ": ")
+			switch {
+			case k == "listen" && got == 0:
+				s.listen = v
+			case k == "fingerprint" && got == 1:
+				s.fingerprint = v
+			case k == "console":
+				s.console = v
+			case k == "status":
+				s.status = v
+			default:
+				t.Fatalf("unexpected stdout line %d: %q", got, l)
+			}
+		case <-timeout:
+			t.Fatalf("ezsim printed no contract lines: %s", s.stderr)
+		}
+	}
+	go func() {
+		for range lines {
+		}
+	}()
+	return s
+}
+
+// stop sends SIGTERM and expects exit status 0.
+func (s *sim) stop(t *testing.T) {
+	t.Helper()
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	if err := s.cmd.Wait(); err != nil {
+		t.Fatalf("ezsim exit: %v\n%s", err, s.stderr)
+	}
+}
+
+func slicesContains(a []string, v string) bool { return indexOf(a, v) >= 0 }
+
+func indexOf(a []string, v string) int {
+	for i, x := range a {
+		if x == v {
+			return i
+		}
+	}
+	return -1
+}
+
+func TestOutputContractAndFlash(t *testing.T) {
+	flash := filepath.Join(t.TempDir(), "flash.json")
+	args := []string{"--listen", "127.0.0.1:0", "--ssl", "--serial", "echo", "--key-bits", "512", "--ip", "10.1.0.1", "--flash", flash, "--model", "CSE-H25", "--console", "off"}
+	s := startSim(t, args...)
+	if !strings.HasPrefix(s.fingerprint, "sha256:") || len(s.fingerprint) != 7+64 {
+		t.Fatalf("fingerprint line %q", s.fingerprint)
+	}
+	c, err := tls.Dial("tcp", s.listen, &tls.Config{MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS10,
+		CipherSuites: []uint16{tls.TLS_RSA_WITH_AES_256_CBC_SHA}, InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(c.ConnectionState().PeerCertificates[0].Raw)
+	if got := "sha256:" + hex.EncodeToString(sum[:]); got != s.fingerprint {
+		t.Fatalf("served %s, printed %s", got, s.fingerprint)
+	}
+	c.Write([]byte("ping"))
+	buf := make([]byte, 4)
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "ping" {
+		t.Fatalf("echo %q %v", buf, err)
+	}
+	c.Close()
+	s.stop(t)
+
+	s2 := startSim(t, args...)
+	if s2.fingerprint != s.fingerprint {
+		t.Fatalf("fingerprint changed across restart with --flash: %s -> %s", s.fingerprint, s2.fingerprint)
+	}
+	s2.stop(t)
+}
+
+func TestOpenSSLClient(t *testing.T) {
+	openssl := testenv.Tool(t, "openssl")
+	s := startSim(t, "--listen", "127.0.0.1:0", "--ssl", "--key-bits", "1024", "--console", "off")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, openssl, "s_client", "-connect", s.listen, "-tls1", "-cipher", "AES256-SHA@SECLEVEL=0")
+	cmd.Stdin = strings.NewReader("")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("openssl: %v\n%s", err, out)
+	}
+	if !bytes.Contains(out, []byte("Cipher    : AES256-SHA")) || !bytes.Contains(out, []byte("Protocol  : TLSv1\n")) {
+		t.Fatalf("openssl output lacks TLSv1 AES256-SHA:\n%s", out)
+	}
+	if !bytes.Contains(out, []byte("O = Sollae Systems")) {
+		t.Fatalf("subject:\n%s", out)
+	}
+	s.stop(t)
+}
+
+func TestStatusSocket(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "status.sock")
+	s := startSim(t, "--listen", "127.0.0.1:0", "--ssl", "--key-bits", "512", "--console", "127.0.0.1:0", "--status-socket", sock)
+	if s.console == "" || s.status != sock {
+		t.Fatalf("console %q status %q", s.console, s.status)
+	}
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"ezsim", "status", "--status-socket", sock}, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	var sts []device.Status
+	if err := json.Unmarshal(out.Bytes(), &sts); err != nil || len(sts) != 1 {
+		t.Fatalf("status JSON: %v\n%s", err, out.String())
+	}
+	st := sts[0]
+	if st.SSL.State != 1 || st.SSL.Cipher != "RSA_AES_256_CBC_SHA" || st.SSL.Fingerprint != s.fingerprint || st.Ports[0].TCPState != "LISTEN" {
+		t.Fatalf("status %+v", st)
+	}
+	s.stop(t)
+}
+
+func TestUsageErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"--no-such-flag"}, 2, "not defined"},
+		{[]string{"--count", "0"}, 2, "--count"},
+		{[]string{"--listen", "127.0.0.1:0", "--ssl", "--baud", "230400", "--console", "off"}, 1, device.RuleSSLMaxBaud},
+		{[]string{"--listen", "127.0.0.1:0", "--model", "CSE-H25", "--com2", "--console", "off"}, 1, device.RuleModelPorts},
+		{[]string{"--listen", "127.0.0.1:0", "--ssl", "--rfc2217", "--console", "off"}, 1, device.RuleSSLRFC2217},
+		{[]string{"--listen", "127.0.0.1:0", "--ssl", "--key-bits", "2048", "--console", "off"}, 1, device.RuleKeyBits},
+		{[]string{"--listen", "127.0.0.1:0", "--model", "CSE-X99", "--console", "off"}, 1, "model"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			bin := builder.Build(t, "ezsim")
+			cmd := exec.Command(bin, tc.args...)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != tc.code {
+				t.Fatalf("exit %v, want %d; stderr %s", err, tc.code, stderr.String())
+			}
+			if !strings.Contains(stderr.String(), tc.want) {
+				t.Fatalf("stderr %q lacks %q", stderr.String(), tc.want)
+			}
+		})
+	}
+}
+
+func TestMain(m *testing.M) {
+	os.Exit(m.Run())
+}

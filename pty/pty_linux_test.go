@@ -1,0 +1,840 @@
+//go:build linux
+
+package pty
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+const waitTimeout = 5 * time.Second
+
+// tlog adapts testing.TB to an io.Writer for slog.
+type tlog struct{ t testing.TB }
+
+func (w tlog) Write(b []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(strings.TrimRight(string(b), "\n"))
+	return len(b), nil
+}
+
+func openPort(t testing.TB, cfg Config) *Port {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(tlog{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	if _, ok := t.(*testing.B); ok {
+		log = nil
+	}
+	p, err := Open(cfg, log)
+	if err != nil {
+		t.Fatalf("Open(%+v): %v", cfg, err)
+	}
+	t.Cleanup(func() {
+		if err := p.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return p
+}
+
+// app is the application side: the slave opened like a serial program
+// does, non-blocking and in Go's poller so reads can time out.
+type app struct {
+	f  *os.File
+	rc syscall.RawConn
+}
+
+func openApp(t testing.TB, path string) *app {
+	t.Helper()
+	fd, err := unix.Open(path, unix.O_RDWR|unix.O_NOCTTY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatalf("app open %s: %v", path, err)
+	}
+	f := os.NewFile(uintptr(fd), path)
+	rc, err := f.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &app{f: f, rc: rc}
+	t.Cleanup(func() { a.f.Close() })
+	return a
+}
+
+func (a *app) ctl(t testing.TB, f func(fd int) error) {
+	t.Helper()
+	var ferr error
+	if err := a.rc.Control(func(fd uintptr) { ferr = f(int(fd)) }); err != nil {
+		t.Fatal(err)
+	}
+	if ferr != nil {
+		t.Fatal(ferr)
+	}
+}
+
+// modify applies f to the app's termios with TCGETS2/TCSETS2.
+func (a *app) modify(t testing.TB, f func(*unix.Termios)) {
+	t.Helper()
+	a.ctl(t, func(fd int) error {
+		tio, err := unix.IoctlGetTermios(fd, ioctlGetTermios)
+		if err != nil {
+			return err
+		}
+		f(tio)
+		return unix.IoctlSetTermios(fd, ioctlSetTermios, tio)
+	})
+}
+
+func (a *app) readFull(t testing.TB, n int) []byte {
+	t.Helper()
+	b := make([]byte, n)
+	a.f.SetReadDeadline(time.Now().Add(waitTimeout))
+	if _, err := io.ReadFull(a.f, b); err != nil {
+		t.Fatalf("app read: %v", err)
+	}
+	return b
+}
+
+func readPortFull(t testing.TB, p *Port, n int) []byte {
+	t.Helper()
+	b := make([]byte, n)
+	p.SetReadDeadline(time.Now().Add(waitTimeout))
+	if _, err := io.ReadFull(p, b); err != nil {
+		t.Fatalf("port read: %v", err)
+	}
+	return b
+}
+
+// drain reads the master in the background (packet-mode notifications are
+// processed by Read) until the port closes; data goes to the returned
+// channel when collect is set.
+func drain(t testing.TB, p *Port) {
+	t.Helper()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		b := make([]byte, 256)
+		for {
+			if _, err := p.Read(b); err != nil {
+				if !errors.Is(err, os.ErrClosed) {
+					t.Errorf("drain: %v", err)
+				}
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() { p.Close(); wg.Wait() })
+}
+
+// waitEvent returns the first event of kind k, failing after waitTimeout.
+func waitEvent(t testing.TB, p *Port, k EventKind, match func(Event) bool) Event {
+	t.Helper()
+	timer := time.NewTimer(waitTimeout)
+	defer timer.Stop()
+	for {
+		select {
+		case e, ok := <-p.Events():
+			if !ok {
+				t.Fatalf("events closed while waiting for %v", k)
+			}
+			if e.Kind == k && (match == nil || match(e)) {
+				return e
+			}
+		case <-timer.C:
+			t.Fatalf("no %v event within %v", k, waitTimeout)
+		}
+	}
+}
+
+// noEvent fails if an event of kind k arrives within d.
+func noEvent(t testing.TB, p *Port, k EventKind, d time.Duration) {
+	t.Helper()
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	for {
+		select {
+		case e := <-p.Events():
+			if e.Kind == k {
+				t.Fatalf("unexpected %v event: %+v", k, e)
+			}
+		case <-timer.C:
+			return
+		}
+	}
+}
+
+func TestOpenLinkDataReopen(t *testing.T) {
+	link := filepath.Join(t.TempDir(), "missing-dir", "ttyVSP0")
+	p := openPort(t, Config{Link: link})
+	if !strings.HasPrefix(p.Name(), "/dev/pts/") {
+		t.Fatalf("Name = %q", p.Name())
+	}
+	if p.Link() != link {
+		t.Fatalf("Link = %q, want %q", p.Link(), link)
+	}
+	if got, err := os.Readlink(link); err != nil || got != p.Name() {
+		t.Fatalf("Readlink = %q, %v; want %q", got, err, p.Name())
+	}
+	s, err := p.Settings()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (Settings{Baud: 9600, DataBits: 8, StopBits: 1, Raw: true}); s != want {
+		t.Fatalf("initial Settings = %v, want %v", s, want)
+	}
+
+	for round := 0; round < 3; round++ {
+		a := openApp(t, link)
+		a.modify(t, func(tio *unix.Termios) { makeRaw(tio) })
+		msg := []byte("hello from app " + string(rune('0'+round)))
+		if _, err := a.f.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+		if got := readPortFull(t, p, len(msg)); !bytes.Equal(got, msg) {
+			t.Fatalf("port read %q, want %q", got, msg)
+		}
+		back := []byte("hello from port")
+		if _, err := p.Write(back); err != nil {
+			t.Fatal(err)
+		}
+		if got := a.readFull(t, len(back)); !bytes.Equal(got, back) {
+			t.Fatalf("app read %q, want %q", got, back)
+		}
+		a.f.Close()
+		// With the app gone the master must neither EOF nor EIO: a read
+		// just times out.
+		p.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+		var b [16]byte
+		n, err := p.Read(b[:])
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("read after app close = %d, %v; want deadline exceeded", n, err)
+		}
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(link); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("link still there after Close: %v", err)
+	}
+	if err := p.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if _, err := p.Settings(); !errors.Is(err, os.ErrClosed) {
+		t.Fatalf("Settings after Close: %v", err)
+	}
+	for range p.Events() { // buffered events, then closed
+	}
+}
+
+func TestCloseUnblocks(t *testing.T) {
+	p := openPort(t, Config{})
+	errc := make(chan error, 2)
+	go func() {
+		var b [64]byte
+		_, err := p.Read(b[:])
+		errc <- err
+	}()
+	go func() {
+		// Nobody reads the slave: the queue fills and Write blocks.
+		_, err := p.Write(make([]byte, 1<<20))
+		errc <- err
+	}()
+	time.Sleep(100 * time.Millisecond)
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		select {
+		case err := <-errc:
+			if !errors.Is(err, os.ErrClosed) {
+				t.Fatalf("blocked call returned %v, want os.ErrClosed", err)
+			}
+		case <-time.After(waitTimeout):
+			t.Fatal("Close did not unblock Read/Write")
+		}
+	}
+	var b [1]byte
+	if _, err := p.Read(b[:]); !errors.Is(err, os.ErrClosed) {
+		t.Fatalf("Read after Close: %v", err)
+	}
+	if _, err := p.Write(b[:]); !errors.Is(err, os.ErrClosed) {
+		t.Fatalf("Write after Close: %v", err)
+	}
+}
+
+func TestDeadlines(t *testing.T) {
+	p := openPort(t, Config{})
+	p.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+	var b [8]byte
+	if _, err := p.Read(b[:]); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("Read: %v", err)
+	}
+	p.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+	n, err := p.Write(make([]byte, 1<<20))
+	if !errors.Is(err, os.ErrDeadlineExceeded) || n == 0 {
+		t.Fatalf("Write = %d, %v; want some bytes then deadline exceeded", n, err)
+	}
+	t.Logf("slave input queue held %d bytes", n)
+}
+
+func TestLinkExisting(t *testing.T) {
+	tests := []struct {
+		name    string
+		make    func(t *testing.T, path string)
+		replace bool
+	}{
+		{"dangling symlink", func(t *testing.T, path string) {
+			must(t, os.Symlink("/dev/pts/does-not-exist", path))
+		}, true},
+		{"symlink to file", func(t *testing.T, path string) {
+			must(t, os.Symlink("/etc/hostname", path))
+		}, true},
+		{"regular file", func(t *testing.T, path string) {
+			must(t, os.WriteFile(path, []byte("precious"), 0o644))
+		}, false},
+		{"character device", func(t *testing.T, path string) {
+			if err := unix.Mknod(path, unix.S_IFCHR|0o600, int(unix.Mkdev(1, 3))); err != nil {
+				t.Skipf("mknod: %v", err)
+			}
+		}, false},
+		{"directory", func(t *testing.T, path string) {
+			must(t, os.Mkdir(path, 0o755))
+		}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			link := filepath.Join(t.TempDir(), "ttyVSP0")
+			tt.make(t, link)
+			before, _ := os.Lstat(link)
+			p, err := Open(Config{Link: link}, nil)
+			if tt.replace {
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer p.Close()
+				if got, _ := os.Readlink(link); got != p.Name() {
+					t.Fatalf("link points to %q, want %q", got, p.Name())
+				}
+				ents, _ := os.ReadDir(filepath.Dir(link))
+				if len(ents) != 1 {
+					t.Fatalf("temporary files left: %v", ents)
+				}
+				return
+			}
+			if err == nil {
+				p.Close()
+				t.Fatal("Open replaced a non-symlink")
+			}
+			if !errors.Is(err, ErrNotSymlink) || !strings.Contains(err.Error(), link) {
+				t.Fatalf("error %q does not wrap ErrNotSymlink or name the path", err)
+			}
+			t.Log(err)
+			after, err := os.Lstat(link)
+			if err != nil || after.Mode() != before.Mode() || after.Size() != before.Size() {
+				t.Fatalf("file changed: %v %v -> %v", err, before.Mode(), after.Mode())
+			}
+		})
+	}
+}
+
+func TestCloseKeepsForeignLink(t *testing.T) {
+	link := filepath.Join(t.TempDir(), "ttyVSP0")
+	p := openPort(t, Config{Link: link})
+	// Someone else took the name over: Close must leave it alone.
+	must(t, os.Remove(link))
+	must(t, os.Symlink("/dev/null", link))
+	must(t, p.Close())
+	if got, _ := os.Readlink(link); got != "/dev/null" {
+		t.Fatalf("foreign link removed or changed: %q", got)
+	}
+}
+
+func TestOwnerGroupMode(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to chown")
+	}
+	tests := []struct {
+		cfg       Config
+		uid, gid  int
+		mode      os.FileMode
+		checkMode bool
+	}{
+		{Config{Group: "4242", Mode: 0o660}, 0, 4242, 0o660, true},
+		{Config{Owner: "4243", Group: "4244", Mode: 0o600}, 4243, 4244, 0o600, true},
+		{Config{Owner: "root", Group: "root"}, 0, 0, 0, false}, // mode: devpts default
+	}
+	for _, tt := range tests {
+		p := openPort(t, tt.cfg)
+		fi, err := os.Stat(p.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := fi.Sys().(*syscall.Stat_t)
+		if int(st.Uid) != tt.uid || int(st.Gid) != tt.gid || (tt.checkMode && fi.Mode().Perm() != tt.mode) {
+			t.Errorf("%+v: got uid %d gid %d mode %v; want %d %d %v",
+				tt.cfg, st.Uid, st.Gid, fi.Mode().Perm(), tt.uid, tt.gid, tt.mode)
+		}
+		p.Close()
+	}
+}
+
+func TestBadConfig(t *testing.T) {
+	tests := []Config{
+		{Mode: os.ModeSetuid | 0o600},
+		{Owner: "no-such-user-vsp"},
+		{Group: "no-such-group-vsp"},
+	}
+	for _, cfg := range tests {
+		if p, err := Open(cfg, nil); err == nil {
+			p.Close()
+			t.Errorf("Open(%+v) succeeded", cfg)
+		} else if !errors.Is(err, ErrBadConfig) {
+			t.Errorf("Open(%+v) = %v, want ErrBadConfig", cfg, err)
+		}
+	}
+}
+
+func TestDefaultLinkDir(t *testing.T) {
+	d := DefaultLinkDir()
+	if os.Geteuid() == 0 && d != "/dev" {
+		t.Fatalf("DefaultLinkDir() = %q for root", d)
+	}
+	if os.Geteuid() != 0 && strings.HasPrefix(d, "/dev") {
+		t.Fatalf("DefaultLinkDir() = %q for non-root", d)
+	}
+}
+
+// settingSteps is what an application does to the port, one tcsetattr at
+// a time, and the Settings that must follow.
+var settingSteps = []struct {
+	name   string
+	modify func(*unix.Termios)
+	want   Settings
+}{
+	{"9600", func(t *unix.Termios) { setSpeed(t, 9600); t.Cflag |= unix.CRTSCTS },
+		Settings{Baud: 9600, DataBits: 8, StopBits: 1, RTSCTS: true, Raw: true}},
+	{"57600", func(t *unix.Termios) { setSpeed(t, 57600) },
+		Settings{Baud: 57600, DataBits: 8, StopBits: 1, RTSCTS: true, Raw: true}},
+	{"250000 BOTHER", func(t *unix.Termios) { setSpeed(t, 250000); t.Cflag &^= unix.CRTSCTS },
+		Settings{Baud: 250000, DataBits: 8, StopBits: 1, Raw: true}},
+	{"2 stop bits", func(t *unix.Termios) { t.Cflag |= unix.CSTOPB },
+		Settings{Baud: 250000, DataBits: 8, StopBits: 2, Raw: true}},
+	{"crtscts", func(t *unix.Termios) { t.Cflag |= unix.CRTSCTS },
+		Settings{Baud: 250000, DataBits: 8, StopBits: 2, RTSCTS: true, Raw: true}},
+	{"ixon", func(t *unix.Termios) { t.Iflag |= unix.IXON },
+		Settings{Baud: 250000, DataBits: 8, StopBits: 2, RTSCTS: true, XONXOFF: true, Raw: true}},
+	{"7E1 forced to 8N1", func(t *unix.Termios) {
+		t.Cflag = t.Cflag&^(unix.CSIZE|unix.CSTOPB) | unix.CS7 | unix.PARENB
+		t.Iflag &^= unix.IXON
+		setSpeed(t, 115200)
+	}, Settings{Baud: 115200, DataBits: 8, StopBits: 1, RTSCTS: true, Raw: true}},
+	{"cooked", func(t *unix.Termios) { t.Lflag |= unix.ICANON | unix.ECHO },
+		Settings{Baud: 115200, DataBits: 8, StopBits: 1, RTSCTS: true}},
+}
+
+func TestSettingsEvents(t *testing.T) {
+	modes := []struct {
+		name         string
+		cfg          Config
+		clearExtproc bool
+	}{
+		{"extproc packets only", Config{PollInterval: -1}, false},
+		{"app clears extproc, poll", Config{PollInterval: 20 * time.Millisecond}, true},
+		{"NoExtproc, poll", Config{PollInterval: 20 * time.Millisecond, NoExtproc: true}, false},
+	}
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			p := openPort(t, m.cfg)
+			drain(t, p)
+			a := openApp(t, p.Name())
+			waitEvent(t, p, AppOpened, nil)
+			if m.clearExtproc {
+				a.modify(t, func(tio *unix.Termios) { tio.Lflag &^= unix.EXTPROC })
+			}
+			for _, st := range settingSteps {
+				a.modify(t, st.modify)
+				e := waitEvent(t, p, SettingsChanged, func(e Event) bool { return e.Settings == st.want })
+				got, err := p.Settings()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got != st.want {
+					t.Fatalf("%s: Settings() = %v, want %v", st.name, got, st.want)
+				}
+				t.Logf("%s: %v", st.name, e.Settings)
+			}
+		})
+	}
+}
+
+func TestSettingsUnchangedNoEvent(t *testing.T) {
+	p := openPort(t, Config{PollInterval: 10 * time.Millisecond})
+	drain(t, p)
+	a := openApp(t, p.Name())
+	// Same settings again: a TIOCPKT_IOCTL packet arrives but nothing changed.
+	a.modify(t, func(*unix.Termios) {})
+	noEvent(t, p, SettingsChanged, 200*time.Millisecond)
+}
+
+func TestFlushEvents(t *testing.T) {
+	p := openPort(t, Config{PollInterval: -1})
+	drain(t, p)
+	a := openApp(t, p.Name())
+	tests := []struct {
+		queue int
+		kinds []EventKind
+	}{
+		{unix.TCIFLUSH, []EventKind{FlushRead}},
+		{unix.TCOFLUSH, []EventKind{FlushWrite}},
+		{unix.TCIOFLUSH, []EventKind{FlushRead, FlushWrite}},
+	}
+	for _, tt := range tests {
+		a.ctl(t, func(fd int) error { return unix.IoctlSetInt(fd, unix.TCFLSH, tt.queue) })
+		for _, k := range tt.kinds {
+			waitEvent(t, p, k, nil)
+		}
+	}
+	// Our own DiscardInput is not reported.
+	must(t, p.DiscardInput())
+	noEvent(t, p, FlushRead, 200*time.Millisecond)
+}
+
+func TestBreakInvisible(t *testing.T) {
+	p := openPort(t, Config{PollInterval: -1})
+	drain(t, p)
+	a := openApp(t, p.Name())
+	waitEvent(t, p, AppOpened, nil)
+	// tcsendbreak: TCSBRK with 0 succeeds and the master sees nothing.
+	a.ctl(t, func(fd int) error { return unix.IoctlSetInt(fd, unix.TCSBRK, 0) })
+	a.ctl(t, func(fd int) error {
+		if _, err := unix.IoctlGetInt(fd, unix.TIOCMGET); !errors.Is(err, unix.ENOTTY) {
+			return errors.New("TIOCMGET on a pty did not fail with ENOTTY")
+		}
+		return nil
+	})
+	timer := time.NewTimer(200 * time.Millisecond)
+	defer timer.Stop()
+	select {
+	case e := <-p.Events():
+		t.Fatalf("break produced event %+v", e)
+	case <-timer.C:
+	}
+}
+
+func TestOutputStopStart(t *testing.T) {
+	p := openPort(t, Config{PollInterval: -1})
+	drain(t, p)
+	a := openApp(t, p.Name())
+	a.ctl(t, func(fd int) error { return unix.IoctlSetInt(fd, unix.TCXONC, unix.TCOOFF) })
+	waitEvent(t, p, OutputStopped, nil)
+	a.ctl(t, func(fd int) error { return unix.IoctlSetInt(fd, unix.TCXONC, unix.TCOON) })
+	waitEvent(t, p, OutputStarted, nil)
+}
+
+func TestAppOpen(t *testing.T) {
+	link := filepath.Join(t.TempDir(), "ttyVSP0")
+	p := openPort(t, Config{Link: link})
+	if p.AppOpen() {
+		t.Fatal("AppOpen before any app")
+	}
+	a1 := openApp(t, link)
+	waitEvent(t, p, AppOpened, nil)
+	if !p.AppOpen() {
+		t.Fatal("AppOpen false with an app")
+	}
+	a2 := openApp(t, p.Name())
+	a1.f.Close()
+	noEvent(t, p, AppClosed, 100*time.Millisecond)
+	if !p.AppOpen() {
+		t.Fatal("AppOpen false with one app left")
+	}
+	a2.f.Close()
+	waitEvent(t, p, AppClosed, nil)
+	if p.AppOpen() {
+		t.Fatal("AppOpen true after all apps closed")
+	}
+	openApp(t, link)
+	waitEvent(t, p, AppOpened, nil)
+}
+
+func TestDiscardInput(t *testing.T) {
+	p := openPort(t, Config{})
+	stale := bytes.Repeat([]byte("stale"), 8000) // 40 kB: beyond n_tty's 4 KiB
+	p.SetWriteDeadline(time.Now().Add(200 * time.Millisecond))
+	n, _ := p.Write(stale)
+	p.SetWriteDeadline(time.Time{})
+	t.Logf("queued %d stale bytes", n)
+	must(t, p.DiscardInput())
+	a := openApp(t, p.Name())
+	if _, err := p.Write([]byte("fresh")); err != nil {
+		t.Fatal(err)
+	}
+	if got := a.readFull(t, 5); string(got) != "fresh" {
+		t.Fatalf("app read %q after DiscardInput, want fresh", got)
+	}
+}
+
+func TestAllByteValues(t *testing.T) {
+	// Bytes equal to packet-mode status values must pass as data, through
+	// both the normal and the 1-byte Read path.
+	p := openPort(t, Config{})
+	a := openApp(t, p.Name())
+	all := make([]byte, 256)
+	for i := range all {
+		all[i] = byte(i)
+	}
+	if _, err := a.f.Write(all); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, 0, 256)
+	p.SetReadDeadline(time.Now().Add(waitTimeout))
+	for len(got) < 256 {
+		var b [1]byte
+		n, err := p.Read(b[:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, b[:n]...)
+	}
+	if !bytes.Equal(got, all) {
+		t.Fatalf("1-byte reads: got % x", got)
+	}
+}
+
+func TestIntegrity1MiB(t *testing.T) {
+	const size = 1 << 20
+	p := openPort(t, Config{})
+	a := openApp(t, p.Name())
+	pattern := func(seed byte) []byte {
+		b := make([]byte, size)
+		x := uint32(seed) + 1
+		for i := range b {
+			x = x*1664525 + 1013904223
+			b[i] = byte(x >> 24)
+		}
+		return b
+	}
+	down, up := pattern(1), pattern(2)
+	var wg sync.WaitGroup
+	errc := make(chan error, 4)
+	deadline := time.Now().Add(30 * time.Second)
+	p.SetReadDeadline(deadline)
+	p.SetWriteDeadline(deadline)
+	a.f.SetDeadline(deadline)
+	copyCheck := func(name string, w io.Writer, r io.Reader, data []byte) {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			if _, err := w.Write(data); err != nil {
+				errc <- errors.New(name + " write: " + err.Error())
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			got := make([]byte, size)
+			if _, err := io.ReadFull(r, got); err != nil {
+				errc <- errors.New(name + " read: " + err.Error())
+				return
+			}
+			if !bytes.Equal(got, data) {
+				errc <- errors.New(name + ": data corrupted")
+			}
+		}()
+	}
+	copyCheck("port->app", p, a.f, down)
+	copyCheck("app->port", a.f, p, up)
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		t.Error(err)
+	}
+}
+
+// TestControllingTerminalHangup: an application that is a session leader
+// and opens the port without O_NOCTTY makes it its controlling terminal.
+// When it exits the kernel does not hang a pty up (disassociate_ctty skips
+// TTY_DRIVER_TYPE_PTY), but whatever happens the master must survive, keep
+// its settings, and the next application must work.
+func TestControllingTerminalHangup(t *testing.T) {
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh")
+	}
+	p := openPort(t, Config{PollInterval: 20 * time.Millisecond})
+	cmd := exec.Command(sh, "-c", `exec 3<>"$1"; printf ctty >&3; cut -d' ' -f7 /proc/$$/stat`, "sh", p.Name())
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if strings.TrimSpace(string(out)) == "0" {
+		t.Fatal("the shell did not get the port as controlling terminal")
+	}
+	if got := readPortFull(t, p, 4); string(got) != "ctty" {
+		t.Fatalf("read %q", got)
+	}
+	p.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	var b [8]byte
+	if _, err := p.Read(b[:]); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("master read after hangup: %v", err)
+	}
+	s, err := p.Settings()
+	t.Logf("settings after hangup: %v, %v", s, err)
+	a := openApp(t, p.Name())
+	a.modify(t, func(tio *unix.Termios) { makeRaw(tio) })
+	if _, err := a.f.Write([]byte("again")); err != nil {
+		t.Fatal(err)
+	}
+	if got := readPortFull(t, p, 5); string(got) != "again" {
+		t.Fatalf("read %q", got)
+	}
+	if _, err := p.Write([]byte("back")); err != nil {
+		t.Fatal(err)
+	}
+	if got := a.readFull(t, 4); string(got) != "back" {
+		t.Fatalf("app read %q", got)
+	}
+	if err := p.DiscardInput(); err != nil {
+		t.Logf("DiscardInput after hangup: %v", err)
+	}
+}
+
+func BenchmarkRoundTrip1B(b *testing.B) {
+	p := openPort(b, Config{PollInterval: -1})
+	a := openApp(b, p.Name())
+	a.modify(b, func(tio *unix.Termios) { makeRaw(tio) })
+	var ab, pb [1]byte
+	ab[0] = 'x'
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := a.f.Write(ab[:]); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := p.Read(pb[:]); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := p.Write(pb[:]); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := a.f.Read(ab[:]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestExtprocCanonical pins down what EXTPROC does to an application in
+// canonical mode (see LIMITS.md): with it, input skips the line
+// discipline (no line editing, no ICRNL, no echo); with NoExtproc the
+// application gets a normal cooked tty.
+func TestExtprocCanonical(t *testing.T) {
+	tests := []struct {
+		noExtproc bool
+		appReads  string // what a read by the app returns
+		echo      string // what the master reads back
+	}{
+		{false, "ab\x7fc\r", ""},
+		{true, "ac\n", "ab\b \bc\r\n"},
+	}
+	for _, tt := range tests {
+		t.Run("NoExtproc="+strconv.FormatBool(tt.noExtproc), func(t *testing.T) {
+			p := openPort(t, Config{NoExtproc: tt.noExtproc, PollInterval: -1})
+			a := openApp(t, p.Name())
+			a.modify(t, func(tio *unix.Termios) {
+				tio.Lflag |= unix.ICANON | unix.ECHO | unix.ECHOE | unix.ISIG | unix.IEXTEN
+				tio.Iflag |= unix.ICRNL
+				tio.Oflag |= unix.OPOST | unix.ONLCR
+				tio.Cc[unix.VERASE] = 0x7f
+			})
+			if _, err := p.Write([]byte("ab\x7fc\r")); err != nil {
+				t.Fatal(err)
+			}
+			buf := make([]byte, 64)
+			a.f.SetReadDeadline(time.Now().Add(waitTimeout))
+			n, err := a.f.Read(buf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := string(buf[:n]); got != tt.appReads {
+				t.Errorf("app read %q, want %q", got, tt.appReads)
+			}
+			p.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+			var echo []byte
+			for {
+				n, err := p.Read(buf)
+				if err != nil {
+					break
+				}
+				echo = append(echo, buf[:n]...)
+			}
+			if string(echo) != tt.echo {
+				t.Errorf("echo %q, want %q", echo, tt.echo)
+			}
+		})
+	}
+}
+
+// TestExtprocIXON: with EXTPROC, XOFF from the device reaches a raw+IXON
+// application as data instead of stopping its output (see LIMITS.md).
+func TestExtprocIXON(t *testing.T) {
+	tests := []struct {
+		noExtproc bool
+		appReads  string
+	}{
+		{false, "\x13x"},
+		{true, "x"},
+	}
+	for _, tt := range tests {
+		t.Run("NoExtproc="+strconv.FormatBool(tt.noExtproc), func(t *testing.T) {
+			p := openPort(t, Config{NoExtproc: tt.noExtproc, PollInterval: -1})
+			a := openApp(t, p.Name())
+			a.modify(t, func(tio *unix.Termios) { tio.Iflag |= unix.IXON })
+			if _, err := p.Write([]byte("\x13x")); err != nil {
+				t.Fatal(err)
+			}
+			got := a.readFull(t, len(tt.appReads))
+			if string(got) != tt.appReads {
+				t.Fatalf("app read %q, want %q", got, tt.appReads)
+			}
+		})
+	}
+}
+
+func TestCheckLinkAllowed(t *testing.T) {
+	tests := []struct {
+		link string
+		euid int
+		ok   bool
+	}{
+		{"/dev/ttyVSP0", 0, true},
+		{"/dev/ttyVSP0", 1000, false},
+		{"/dev/serial/vsp0", 1000, false},
+		{"/devices/ttyVSP0", 1000, true},
+		{"/run/user/1000/vsp/ttyVSP0", 1000, true},
+	}
+	for _, tt := range tests {
+		err := checkLinkAllowed(tt.link, tt.euid)
+		if (err == nil) != tt.ok || (err != nil && (!errors.Is(err, ErrNeedRoot) || !strings.Contains(err.Error(), tt.link))) {
+			t.Errorf("checkLinkAllowed(%q, %d) = %v", tt.link, tt.euid, err)
+		}
+	}
+}

@@ -1,0 +1,398 @@
+package rfc2217
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"time"
+)
+
+// DefaultTimeout bounds the option negotiation of NewClient when
+// ClientConfig.Timeout is 0.
+const DefaultTimeout = 3 * time.Second
+
+// ClientConfig configures a Client. The zero value is ready to use.
+type ClientConfig struct {
+	// Timeout bounds the COM-PORT-OPTION negotiation in NewClient.
+	// 0 means DefaultTimeout.
+	Timeout time.Duration
+}
+
+// Client is the client (host) end of an RFC 2217 session: it reads and
+// writes serial data and sends serial settings to the access server.
+//
+// Read, Write and the setters may be called concurrently (one goroutine
+// reading, one writing, others changing settings). Setters queue the request
+// and return at once: they never wait for the server's acknowledgement, so a
+// server that does not acknowledge (several do not acknowledge SET-CONTROL)
+// cannot stall the session. Acknowledgements are recorded when Read meets
+// them; see Acked.
+//
+// Client implements net.Conn.
+type Client struct {
+	s *session
+
+	mu        sync.Mutex
+	acked     Settings
+	line      LineState
+	modem     ModemState
+	suspended bool
+	signature string
+}
+
+// NewClient starts an RFC 2217 session on conn (already connected to the
+// access server): it offers WILL COM-PORT-OPTION, agrees to BINARY in both
+// directions and to SGA, refuses every other option, and waits at most
+// cfg.Timeout for the server's answer. If the server refuses
+// COM-PORT-OPTION, NewClient returns an error wrapping ErrNotSupported and
+// leaves conn open, so that the caller may fall back to raw TCP; on any
+// error the caller keeps ownership of conn. log may be nil.
+//
+// Data bytes that arrive during the negotiation (a banner, for example) are
+// returned by the first Reads.
+func NewClient(conn net.Conn, cfg ClientConfig, log *slog.Logger) (*Client, error) {
+	if conn == nil {
+		return nil, fmt.Errorf("%w: nil conn", ErrInvalidValue)
+	}
+	timeout := cfg.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	c := &Client{s: newSession(conn, log)}
+	c.s.handle = c.handleSB
+	c.s.start()
+
+	fail := func(err error) (*Client, error) {
+		c.s.stop()
+		_ = conn.SetReadDeadline(time.Time{})
+		return nil, err
+	}
+	for _, r := range []struct {
+		opt   byte
+		local bool
+	}{{OptComPort, true}, {OptBinary, true}, {OptBinary, false}, {OptSGA, true}, {OptSGA, false}} {
+		if err := c.s.request(r.opt, r.local); err != nil {
+			return fail(err)
+		}
+	}
+	if err := conn.SetReadDeadline(time.Now().Add(timeout)); err != nil {
+		return fail(fmt.Errorf("rfc2217: negotiation: %w", err))
+	}
+	buf := make([]byte, 1024)
+	for {
+		switch c.s.state(OptComPort, true) {
+		case qYes:
+			if err := conn.SetReadDeadline(time.Time{}); err != nil {
+				return fail(fmt.Errorf("rfc2217: negotiation: %w", err))
+			}
+			c.s.log.Debug("rfc2217: COM-PORT-OPTION accepted by server")
+			return c, nil
+		case qNo:
+			return fail(ErrNotSupported)
+		}
+		n, err := conn.Read(buf)
+		if n > 0 {
+			m, perr := c.s.process(buf[:n])
+			c.s.pending = append(c.s.pending, buf[:m]...)
+			if perr != nil {
+				if c.s.state(OptComPort, true) != qYes {
+					return fail(perr)
+				}
+				// the violation came after the agreement: it belongs
+				// to the session and is returned by Read, after the data
+				c.s.rerr = perr
+			}
+			continue
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return fail(fmt.Errorf("%w after %v", ErrNegotiationTimeout, timeout))
+		}
+		if err != nil {
+			return fail(fmt.Errorf("rfc2217: negotiation: %w", err))
+		}
+	}
+}
+
+// handleSB processes a COM-PORT-OPTION subnegotiation from the server.
+// It runs in the goroutine calling Read.
+func (c *Client) handleSB(ev Event) error {
+	if len(ev.Data) == 0 {
+		c.s.log.Debug("rfc2217: ignoring empty COM-PORT-OPTION subnegotiation")
+		return nil
+	}
+	m, err := DecodeMessage(ev.Data)
+	if err != nil {
+		return err
+	}
+	c.s.log.Debug("rfc2217: received", "msg", m)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !m.Server {
+		// pyserial's client also honours the client codes 8/9 from a
+		// server; accept them, ignore the rest.
+		switch m.Command {
+		case CmdFlowSuspend:
+			c.suspended = true
+		case CmdFlowResume:
+			c.suspended = false
+		default:
+			c.s.log.Debug("rfc2217: ignoring client command from server", "msg", m)
+		}
+		return nil
+	}
+	switch m.Command {
+	case CmdSignature:
+		c.signature = m.Signature
+	case CmdSetBaudRate:
+		if m.BaudRate != 0 {
+			c.acked.BaudRate = m.BaudRate
+		}
+	case CmdSetDataSize:
+		c.acked.DataSize = int(m.DataSize)
+	case CmdSetParity:
+		c.acked.Parity = m.Parity
+	case CmdSetStopSize:
+		c.acked.StopBits = m.StopBits
+	case CmdSetControl:
+		c.acked.applyControl(m.Control)
+	case CmdNotifyLineState:
+		c.line = m.LineState
+	case CmdNotifyModemState:
+		c.modem = m.ModemState
+	case CmdFlowSuspend:
+		c.suspended = true
+	case CmdFlowResume:
+		c.suspended = false
+	}
+	return nil
+}
+
+// applyControl records a SET-CONTROL value reported by the server.
+func (s *Settings) applyControl(c Control) {
+	switch f := Flow(c); {
+	case f.Outbound():
+		s.Flow = f
+	case f.Inbound():
+		s.InFlow = f
+	}
+	switch c {
+	case ControlBreakOn:
+		s.Break = SwitchOn
+	case ControlBreakOff:
+		s.Break = SwitchOff
+	case ControlDTROn:
+		s.DTR = SwitchOn
+	case ControlDTROff:
+		s.DTR = SwitchOff
+	case ControlRTSOn:
+		s.RTS = SwitchOn
+	case ControlRTSOff:
+		s.RTS = SwitchOff
+	}
+}
+
+// send queues m if the server still accepts COM-PORT-OPTION.
+func (c *Client) send(m Message) error {
+	if c.s.state(OptComPort, true) != qYes {
+		return ErrNotSupported
+	}
+	return c.s.sendMessage(m)
+}
+
+// Read reads serial data from the server. Telnet commands and
+// COM-PORT-OPTION messages in the stream are handled on the way and never
+// returned. A protocol violation by the server is returned as a
+// *ProtocolError and ends the session.
+func (c *Client) Read(p []byte) (int, error) { return c.s.read(p) }
+
+// Write sends serial data, IAC-escaped. It returns the number of bytes of p
+// sent.
+func (c *Client) Write(p []byte) (int, error) { return c.s.write(p) }
+
+// SetBaudRate asks the server for a baud rate (non-zero).
+func (c *Client) SetBaudRate(baud uint32) error {
+	if baud == 0 {
+		return fmt.Errorf("%w: baud rate 0", ErrInvalidValue)
+	}
+	return c.send(Message{Command: CmdSetBaudRate, BaudRate: baud})
+}
+
+// SetDataSize asks for a character size of 5 to 8 bits.
+func (c *Client) SetDataSize(bits int) error {
+	if bits < 5 || bits > 8 {
+		return fmt.Errorf("%w: data size %d", ErrInvalidValue, bits)
+	}
+	return c.send(Message{Command: CmdSetDataSize, DataSize: uint8(bits)})
+}
+
+// SetParity asks for a parity.
+func (c *Client) SetParity(p Parity) error {
+	if p < ParityNone || p > ParitySpace {
+		return fmt.Errorf("%w: parity %d", ErrInvalidValue, p)
+	}
+	return c.send(Message{Command: CmdSetParity, Parity: p})
+}
+
+// SetStopBits asks for a stop size.
+func (c *Client) SetStopBits(s StopBits) error {
+	if s < StopBits1 || s > StopBits15 {
+		return fmt.Errorf("%w: stop bits %d", ErrInvalidValue, s)
+	}
+	return c.send(Message{Command: CmdSetStopSize, StopBits: s})
+}
+
+// SetFlowControl asks for a flow control setting (outbound/both, or inbound
+// with the FlowIn* values).
+func (c *Client) SetFlowControl(f Flow) error {
+	if !f.Valid() {
+		return fmt.Errorf("%w: flow control %d", ErrInvalidValue, f)
+	}
+	return c.send(Message{Command: CmdSetControl, Control: Control(f)})
+}
+
+// SetBreak turns the BREAK condition on the serial line on or off.
+func (c *Client) SetBreak(on bool) error {
+	return c.send(Message{Command: CmdSetControl, Control: pick(on, ControlBreakOn, ControlBreakOff)})
+}
+
+// SetDTR sets the DTR signal.
+func (c *Client) SetDTR(on bool) error {
+	return c.send(Message{Command: CmdSetControl, Control: pick(on, ControlDTROn, ControlDTROff)})
+}
+
+// SetRTS sets the RTS signal.
+func (c *Client) SetRTS(on bool) error {
+	return c.send(Message{Command: CmdSetControl, Control: pick(on, ControlRTSOn, ControlRTSOff)})
+}
+
+func pick(on bool, yes, no Control) Control {
+	if on {
+		return yes
+	}
+	return no
+}
+
+// SetControl sends any SET-CONTROL value, including the *Request ones.
+func (c *Client) SetControl(v Control) error {
+	if v > controlMax {
+		return fmt.Errorf("%w: control %d", ErrInvalidValue, v)
+	}
+	return c.send(Message{Command: CmdSetControl, Control: v})
+}
+
+// Purge asks the server to discard buffered data.
+func (c *Client) Purge(what PurgeWhat) error {
+	if what < PurgeReceive || what > PurgeBoth {
+		return fmt.Errorf("%w: purge %d", ErrInvalidValue, what)
+	}
+	return c.send(Message{Command: CmdPurgeData, Purge: what})
+}
+
+// SetLineStateMask selects the line state bits the server notifies
+// (initially 0: none).
+func (c *Client) SetLineStateMask(mask LineState) error {
+	return c.send(Message{Command: CmdSetLineStateMask, LineState: mask})
+}
+
+// SetModemStateMask selects the modem state bits the server notifies
+// (initially 255: all).
+func (c *Client) SetModemStateMask(mask ModemState) error {
+	return c.send(Message{Command: CmdSetModemStateMask, ModemState: mask})
+}
+
+// SuspendFlow asks the server to stop (true) or resume (false) sending data
+// (FLOWCONTROL-SUSPEND / FLOWCONTROL-RESUME).
+func (c *Client) SuspendFlow(suspend bool) error {
+	cmd := CmdFlowResume
+	if suspend {
+		cmd = CmdFlowSuspend
+	}
+	return c.send(Message{Command: cmd})
+}
+
+// Query asks the server for its current baud rate, data size, parity, stop
+// size, flow control, DTR and RTS; the answers show up in Acked.
+func (c *Client) Query() error {
+	for _, m := range []Message{
+		{Command: CmdSetBaudRate},
+		{Command: CmdSetDataSize},
+		{Command: CmdSetParity},
+		{Command: CmdSetStopSize},
+		{Command: CmdSetControl, Control: ControlFlowRequest},
+		{Command: CmdSetControl, Control: ControlDTRRequest},
+		{Command: CmdSetControl, Control: ControlRTSRequest},
+	} {
+		if err := c.send(m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// RequestSignature asks the server for its signature text; the answer shows
+// up in ServerSignature.
+func (c *Client) RequestSignature() error {
+	return c.send(Message{Command: CmdSignature})
+}
+
+// Acked returns the settings the server last reported (acknowledged or
+// answered to a request). Fields stay zero (unknown) until reported.
+func (c *Client) Acked() Settings {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.acked
+}
+
+// LineState returns the last NOTIFY-LINESTATE value (0 until one arrives).
+func (c *Client) LineState() LineState {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.line
+}
+
+// ModemState returns the last NOTIFY-MODEMSTATE value (0 until one arrives).
+func (c *Client) ModemState() ModemState {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.modem
+}
+
+// RemoteSuspended reports whether the server asked us to stop sending data
+// (FLOWCONTROL-SUSPEND). Write does not block on it; the caller decides.
+func (c *Client) RemoteSuspended() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.suspended
+}
+
+// ServerSignature returns the server's SIGNATURE text, if it sent one.
+func (c *Client) ServerSignature() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.signature
+}
+
+// Close sends the requests still queued (waiting at most 500ms), then
+// closes the connection. It is idempotent.
+func (c *Client) Close() error { return c.s.close() }
+
+// LocalAddr returns the connection's local address.
+func (c *Client) LocalAddr() net.Addr { return c.s.conn.LocalAddr() }
+
+// RemoteAddr returns the connection's remote address.
+func (c *Client) RemoteAddr() net.Addr { return c.s.conn.RemoteAddr() }
+
+// SetDeadline sets the connection's read and write deadlines.
+func (c *Client) SetDeadline(t time.Time) error { return c.s.conn.SetDeadline(t) }
+
+// SetReadDeadline sets the connection's read deadline.
+func (c *Client) SetReadDeadline(t time.Time) error { return c.s.conn.SetReadDeadline(t) }
+
+// SetWriteDeadline sets the connection's write deadline (it also bounds the
+// sending of queued requests).
+func (c *Client) SetWriteDeadline(t time.Time) error { return c.s.conn.SetWriteDeadline(t) }
+
+var _ net.Conn = (*Client)(nil)

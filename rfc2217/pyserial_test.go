@@ -1,0 +1,376 @@
+//go:build linux
+
+package rfc2217
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/creack/pty"
+	"golang.org/x/sys/unix"
+)
+
+// systemPython is Debian's interpreter with python3-serial; the python3 on
+// PATH may be a pyenv build without it.
+const systemPython = "/usr/bin/python3"
+
+// missing skips the test with reason, or fails it when VSP_TEST_STRICT=1.
+func missing(t *testing.T, reason string) {
+	t.Helper()
+	if os.Getenv("VSP_TEST_STRICT") == "1" {
+		t.Fatalf("VSP_TEST_STRICT=1 and %s", reason)
+	}
+	t.Skip(reason)
+}
+
+// needPyserial returns the interpreter that can import serial.rfc2217.
+func needPyserial(t *testing.T) string {
+	t.Helper()
+	if _, err := os.Stat(systemPython); err != nil {
+		missing(t, systemPython+" is not installed (apt-get install python3-serial)")
+	}
+	out, err := exec.Command(systemPython, "-I", "-c", "import serial, serial.rfc2217; print(serial.__version__)").CombinedOutput()
+	if err != nil {
+		missing(t, "pyserial is not importable by "+systemPython+" (apt-get install python3-serial): "+strings.TrimSpace(string(out)))
+	}
+	t.Logf("pyserial %s", strings.TrimSpace(string(out)))
+	return systemPython
+}
+
+func writeScript(t *testing.T, name, text string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// pyData is the block both interop tests send: every byte value, a run of
+// 0xFF and a reversed sequence.
+func pyData() []byte {
+	var b []byte
+	for i := 0; i < 256; i++ {
+		b = append(b, byte(i))
+	}
+	b = append(b, bytes.Repeat([]byte{IAC}, 500)...)
+	for r := 0; r < 8; r++ {
+		for i := 255; i >= 0; i-- {
+			b = append(b, byte(i))
+		}
+	}
+	return b
+}
+
+const pyClientScript = `
+import sys, serial
+port = int(sys.argv[1])
+s = serial.serial_for_url("rfc2217://127.0.0.1:%d" % port, baudrate=9600, timeout=5)
+s.baudrate = 115200
+s.bytesize = 7
+s.parity = serial.PARITY_EVEN
+s.stopbits = serial.STOPBITS_TWO
+s.send_break(0.05)
+s.dtr = False
+s.rts = True
+data = bytes(range(256)) + b"\xff" * 500 + bytes(range(255, -1, -1)) * 8
+s.write(data)
+got = b""
+while len(got) < len(data):
+    chunk = s.read(len(data) - len(got))
+    if not chunk:
+        break
+    got += chunk
+if got != data:
+    print("MISMATCH %d of %d" % (len(got), len(data)), flush=True)
+    sys.exit(1)
+print("OK", flush=True)
+s.close()
+`
+
+// TestPyserialClientAgainstServer runs pyserial's RFC 2217 client against
+// Server: pyserial waits for every acknowledgement (settings, SET-CONTROL,
+// PURGE-DATA) and checks that it echoes the requested value.
+func TestPyserialClientAgainstServer(t *testing.T) {
+	py := needPyserial(t)
+	script := writeScript(t, "client.py", pyClientScript)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+
+	cmd := exec.Command(py, "-I", script, strconv.Itoa(port))
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+
+	conn, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newPortHandler()
+	srv, err := NewServer(conn, h, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	echoed := echo(t, srv)
+
+	select {
+	case err := <-exited:
+		if err != nil || !strings.Contains(out.String(), "OK") {
+			t.Fatalf("pyserial client failed: %v\n%s", err, out.String())
+		}
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("pyserial client hung:\n%s", out.String())
+	}
+	select {
+	case err := <-echoed:
+		if err != nil {
+			t.Fatalf("server: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("server did not see the close")
+	}
+	cur, calls, purges, _ := h.snapshot()
+	t.Logf("handler calls: %v", calls)
+	want := Settings{BaudRate: 115200, DataSize: 7, Parity: ParityEven, StopBits: StopBits2,
+		Flow: FlowNone, InFlow: FlowInNone, Break: SwitchOff, DTR: SwitchOff, RTS: SwitchOn}
+	if cur != want {
+		t.Errorf("port settings %+v, want %+v", cur, want)
+	}
+	for _, c := range []string{"baud 9600", "baud 115200", "control break-on", "control break-off", "control dtr-off"} {
+		if !slices.Contains(calls, c) {
+			t.Errorf("handler never got %q", c)
+		}
+	}
+	if !slices.Contains(purges, PurgeReceive) || !slices.Contains(purges, PurgeTransmit) {
+		t.Errorf("purges %v, want receive and transmit (pyserial purges on open)", purges)
+	}
+	if !srv.ComPortEnabled() {
+		t.Error("COM-PORT-OPTION not enabled")
+	}
+}
+
+// pyPortManagerScript serves one TCP connection with pyserial's PortManager
+// over a serial.Serial opened on a PTY slave. A PTY has no modem lines
+// (TIOCM* ioctls fail with ENOTTY), which PortManager does not expect, so
+// the script stubs them: CTS and DSR on, RI and CD off.
+const pyPortManagerScript = `
+import sys, socket, threading, logging, serial, serial.rfc2217
+
+class PtySerial(serial.Serial):
+    def _update_dtr_state(self):
+        pass
+    def _update_rts_state(self):
+        pass
+    @property
+    def cts(self):
+        return True
+    @property
+    def dsr(self):
+        return True
+    @property
+    def ri(self):
+        return False
+    @property
+    def cd(self):
+        return False
+
+logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
+ser = PtySerial(sys.argv[1], 9600, timeout=0.05)
+ln = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+ln.bind(("127.0.0.1", 0))
+ln.listen(1)
+print(ln.getsockname()[1], flush=True)
+conn, _ = ln.accept()
+conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+lock = threading.Lock()
+
+class Writer:
+    def write(self, data):
+        with lock:
+            conn.sendall(data)
+
+pm = serial.rfc2217.PortManager(ser, Writer(), logger=logging.getLogger("portmanager"))
+alive = True
+
+def serial_to_net():
+    while alive:
+        data = ser.read(ser.in_waiting or 1)
+        if data:
+            with lock:
+                conn.sendall(b"".join(pm.escape(data)))
+
+threading.Thread(target=serial_to_net, daemon=True).start()
+while True:
+    data = conn.recv(4096)
+    if not data:
+        break
+    ser.write(b"".join(pm.filter(data)))
+alive = False
+print("DONE", flush=True)
+`
+
+func ptyTermios(t *testing.T, f *os.File) *unix.Termios {
+	t.Helper()
+	sc, err := f.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tio *unix.Termios
+	var ierr error
+	if err := sc.Control(func(fd uintptr) { tio, ierr = unix.IoctlGetTermios(int(fd), unix.TCGETS) }); err != nil {
+		t.Fatal(err)
+	}
+	if ierr != nil {
+		t.Fatal(ierr)
+	}
+	return tio
+}
+
+// syncBuffer is a bytes.Buffer safe for one writer and one reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestClientAgainstPyserialPortManager runs Client against pyserial's
+// PortManager serving a PTY and checks the settings in the PTY's termios.
+func TestClientAgainstPyserialPortManager(t *testing.T) {
+	py := needPyserial(t)
+	script := writeScript(t, "server.py", pyPortManagerScript)
+	master, slave, err := pty.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer master.Close()
+	defer slave.Close()
+
+	cmd := exec.Command(py, "-I", script, slave.Name())
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("PortManager log:\n%s", stderr.String())
+		}
+	}()
+	sc := bufio.NewScanner(stdout)
+	if !sc.Scan() {
+		t.Fatalf("script did not print its port:\n%s", stderr.String())
+	}
+	conn, err := net.Dial("tcp", "127.0.0.1:"+strings.TrimSpace(sc.Text()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := NewClient(conn, ClientConfig{}, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	d := startDrain(cl)
+
+	for _, err := range []error{
+		cl.SetBaudRate(115200),
+		// not 7: tcsetattr on the PTY fails with EINVAL for CS7 and the
+		// termios.error kills PortManager (it only catches ValueError)
+		cl.SetDataSize(8),
+		cl.SetParity(ParityNone),
+		cl.SetStopBits(StopBits2),
+		cl.SetFlowControl(FlowRTSCTS),
+		cl.SetDTR(true),
+		cl.SetRTS(true),
+		cl.SetBreak(true),
+		cl.SetBreak(false),
+		cl.Purge(PurgeBoth),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := Settings{BaudRate: 115200, DataSize: 8, Parity: ParityNone, StopBits: StopBits2,
+		Flow: FlowRTSCTS, Break: SwitchOff, DTR: SwitchOn, RTS: SwitchOn}
+	eventually(t, "PortManager acknowledgements", func() bool { return cl.Acked() == want })
+	tio := ptyTermios(t, master)
+	if got := tio.Cflag & unix.CBAUD; got != unix.B115200 {
+		t.Errorf("PTY baud code %#o, want B115200 (%#o)", got, unix.B115200)
+	}
+	if tio.Cflag&unix.CSTOPB == 0 {
+		t.Error("PTY has no CSTOPB after SET-STOPSIZE 2")
+	}
+	if tio.Cflag&unix.CRTSCTS == 0 {
+		t.Error("PTY has no CRTSCTS after SET-CONTROL hardware flow")
+	}
+	if tio.Cflag&unix.CSIZE != unix.CS8 {
+		t.Errorf("PTY CSIZE %#o, want CS8", tio.Cflag&unix.CSIZE)
+	}
+	// PortManager notifies when the client agrees to COM-PORT-OPTION, once
+	// per direction: first with the delta bits (0x33), then without (0x30).
+	eventually(t, "NOTIFY-MODEMSTATE", func() bool { return cl.ModemState() == ModemCTS|ModemDSR })
+
+	// data both ways through the PTY
+	data := pyData()
+	if _, err := cl.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, len(data))
+	readDone := make(chan error, 1)
+	go func() { _, err := io.ReadFull(master, got); readDone <- err }()
+	select {
+	case err := <-readDone:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("data did not reach the PTY")
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatalf("client→PTY data differs")
+	}
+	if _, err := master.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "PTY→client data", func() bool { return len(d.bytes()) >= len(data) })
+	if !bytes.Equal(d.bytes(), data) {
+		t.Fatalf("PTY→client data differs")
+	}
+}

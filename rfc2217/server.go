@@ -1,0 +1,375 @@
+package rfc2217
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Handler applies serial settings requested by an RFC 2217 client; it is
+// the access server's serial port. Each setter returns the value actually in
+// effect afterwards, which the server sends back as the acknowledgement (RFC
+// 2217: a value the port cannot use is answered with the current one). When
+// a setter returns an error, the server logs it and answers with the value
+// from Current. Requests with value 0 (queries) are answered from Current
+// without calling a setter. Methods are called from the goroutine calling
+// Server.Read.
+type Handler interface {
+	SetBaudRate(baud uint32) (uint32, error)
+	SetDataSize(bits int) (int, error)
+	SetParity(p Parity) (Parity, error)
+	SetStopBits(s StopBits) (StopBits, error)
+	// SetControl gets the non-request SET-CONTROL values (flow control,
+	// BREAK, DTR, RTS) and returns the value in effect for the same group,
+	// e.g. ControlDTROff for a refused ControlDTROn.
+	SetControl(c Control) (Control, error)
+	Purge(what PurgeWhat) error
+	Current() Settings
+}
+
+// FlowControlHandler may be implemented by a Handler to learn about the
+// client's FLOWCONTROL-SUSPEND (suspend true) and FLOWCONTROL-RESUME.
+type FlowControlHandler interface {
+	FlowControl(suspend bool)
+}
+
+// SignatureHandler may be implemented by a Handler to answer SIGNATURE
+// requests; without it the server answers "vsp".
+type SignatureHandler interface {
+	Signature() string
+}
+
+// Server is the access-server end of an RFC 2217 session, used by the
+// simulator. Read returns serial data from the client and applies the
+// client's settings through the Handler; Write sends serial data.
+// Server implements net.Conn.
+type Server struct {
+	s *session
+	h Handler
+
+	suspended atomic.Bool
+
+	mu        sync.Mutex // guards the fields below
+	lineMask  LineState
+	modemMask ModemState
+	line      LineState
+	modem     ModemState
+	haveModem bool
+	clientSig string
+}
+
+// NewServer starts an RFC 2217 session on conn (accepted from a client): it
+// sends DO COM-PORT-OPTION, WILL/DO BINARY and WILL/DO SGA, and returns
+// without waiting; the client's answers are processed by Read. log may be
+// nil.
+func NewServer(conn net.Conn, h Handler, log *slog.Logger) (*Server, error) {
+	if conn == nil || h == nil {
+		return nil, fmt.Errorf("%w: nil conn or handler", ErrInvalidValue)
+	}
+	s := &Server{s: newSession(conn, log), h: h, modemMask: 0xff}
+	s.s.handle = s.handleSB
+	s.s.onOption = s.onOption
+	s.s.start()
+	for _, r := range []struct {
+		opt   byte
+		local bool
+	}{{OptComPort, false}, {OptBinary, true}, {OptBinary, false}, {OptSGA, true}, {OptSGA, false}} {
+		if err := s.s.request(r.opt, r.local); err != nil {
+			s.s.stop()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// ComPortEnabled reports whether the client agreed to COM-PORT-OPTION
+// (either direction: like pyserial, accept a client that only answers our
+// request or only offers it).
+func (s *Server) ComPortEnabled() bool {
+	return s.s.state(OptComPort, false) == qYes || s.s.state(OptComPort, true) == qYes
+}
+
+func (s *Server) onOption(opt byte, local, on bool) {
+	if opt != OptComPort || !on {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.haveModem {
+		if v := s.modem & s.modemMask; v != 0 {
+			_ = s.s.sendMessage(Message{Server: true, Command: CmdNotifyModemState, ModemState: v})
+		}
+	}
+}
+
+func (s *Server) reply(m Message) error {
+	m.Server = true
+	return s.s.sendMessage(m)
+}
+
+// handleSB processes a COM-PORT-OPTION subnegotiation from the client.
+func (s *Server) handleSB(ev Event) error {
+	if len(ev.Data) == 0 {
+		// telnetcpcd-style signature request: IAC SB COM-PORT-OPTION IAC SE
+		return s.reply(Message{Command: CmdSignature, Signature: s.signature()})
+	}
+	m, err := DecodeMessage(ev.Data)
+	if err != nil {
+		return err
+	}
+	s.s.log.Debug("rfc2217: received", "msg", m)
+	if m.Server {
+		switch m.Command {
+		case CmdFlowSuspend, CmdFlowResume:
+			// tolerate the server codes for flow control
+		default:
+			s.s.log.Debug("rfc2217: ignoring server command from client", "msg", m)
+			return nil
+		}
+	}
+	h := s.h
+	switch m.Command {
+	case CmdSignature:
+		if m.Signature == "" {
+			return s.reply(Message{Command: CmdSignature, Signature: s.signature()})
+		}
+		s.mu.Lock()
+		s.clientSig = m.Signature
+		s.mu.Unlock()
+		return nil
+	case CmdSetBaudRate:
+		v := m.BaudRate
+		if v != 0 {
+			got, err := h.SetBaudRate(v)
+			if err != nil {
+				s.s.log.Info("rfc2217: baud rate refused", "baud", v, "err", err)
+				got = 0
+			}
+			v = got
+		}
+		if v == 0 {
+			v = h.Current().BaudRate
+		}
+		return s.reply(Message{Command: CmdSetBaudRate, BaudRate: v})
+	case CmdSetDataSize:
+		v := int(m.DataSize)
+		if v != 0 {
+			got, err := h.SetDataSize(v)
+			if err != nil {
+				s.s.log.Info("rfc2217: data size refused", "bits", v, "err", err)
+				got = 0
+			}
+			v = got
+		}
+		if v == 0 {
+			v = h.Current().DataSize
+		}
+		return s.reply(Message{Command: CmdSetDataSize, DataSize: uint8(v)})
+	case CmdSetParity:
+		v := m.Parity
+		if v != ParityUnknown {
+			got, err := h.SetParity(v)
+			if err != nil {
+				s.s.log.Info("rfc2217: parity refused", "parity", v, "err", err)
+				got = ParityUnknown
+			}
+			v = got
+		}
+		if v == ParityUnknown {
+			v = h.Current().Parity
+		}
+		return s.reply(Message{Command: CmdSetParity, Parity: v})
+	case CmdSetStopSize:
+		v := m.StopBits
+		if v != StopBitsUnknown {
+			got, err := h.SetStopBits(v)
+			if err != nil {
+				s.s.log.Info("rfc2217: stop size refused", "stop", v, "err", err)
+				got = StopBitsUnknown
+			}
+			v = got
+		}
+		if v == StopBitsUnknown {
+			v = h.Current().StopBits
+		}
+		return s.reply(Message{Command: CmdSetStopSize, StopBits: v})
+	case CmdSetControl:
+		v := m.Control
+		if !v.IsRequest() {
+			got, err := h.SetControl(v)
+			if err != nil || got.IsRequest() || controlGroup(got) != controlGroup(v) {
+				if err != nil {
+					s.s.log.Info("rfc2217: control refused", "control", v, "err", err)
+				}
+				got = controlState(v, h.Current())
+			}
+			v = got
+		} else {
+			v = controlState(v, h.Current())
+		}
+		return s.reply(Message{Command: CmdSetControl, Control: v})
+	case CmdNotifyLineState:
+		s.mu.Lock()
+		v := s.line & s.lineMask
+		s.mu.Unlock()
+		return s.reply(Message{Command: CmdNotifyLineState, LineState: v})
+	case CmdNotifyModemState:
+		s.mu.Lock()
+		v := s.modem & s.modemMask
+		s.mu.Unlock()
+		return s.reply(Message{Command: CmdNotifyModemState, ModemState: v})
+	case CmdFlowSuspend, CmdFlowResume:
+		suspend := m.Command == CmdFlowSuspend
+		if s.suspended.Swap(suspend) != suspend {
+			if fh, ok := h.(FlowControlHandler); ok {
+				fh.FlowControl(suspend)
+			}
+		}
+		return nil
+	case CmdSetLineStateMask:
+		s.mu.Lock()
+		s.lineMask = m.LineState
+		s.mu.Unlock()
+		return s.reply(Message{Command: CmdSetLineStateMask, LineState: m.LineState})
+	case CmdSetModemStateMask:
+		s.mu.Lock()
+		s.modemMask = m.ModemState
+		s.mu.Unlock()
+		return s.reply(Message{Command: CmdSetModemStateMask, ModemState: m.ModemState})
+	case CmdPurgeData:
+		if err := h.Purge(m.Purge); err != nil {
+			s.s.log.Info("rfc2217: purge failed", "what", m.Purge, "err", err)
+		}
+		return s.reply(Message{Command: CmdPurgeData, Purge: m.Purge})
+	}
+	return nil
+}
+
+func (s *Server) signature() string {
+	if sh, ok := s.h.(SignatureHandler); ok {
+		return sh.Signature()
+	}
+	return "vsp"
+}
+
+// control groups: which setting a SET-CONTROL value is about
+const (
+	groupFlow = iota + 1
+	groupBreak
+	groupDTR
+	groupRTS
+	groupInFlow
+)
+
+func controlGroup(c Control) int {
+	switch c {
+	case ControlFlowRequest, ControlFlowNone, ControlFlowXonXoff, ControlFlowHardware, ControlFlowDCD, ControlFlowDSR:
+		return groupFlow
+	case ControlBreakRequest, ControlBreakOn, ControlBreakOff:
+		return groupBreak
+	case ControlDTRRequest, ControlDTROn, ControlDTROff:
+		return groupDTR
+	case ControlRTSRequest, ControlRTSOn, ControlRTSOff:
+		return groupRTS
+	case ControlInFlowRequest, ControlInFlowNone, ControlInFlowXonXoff, ControlInFlowHardware, ControlInFlowDTR:
+		return groupInFlow
+	}
+	return 0
+}
+
+// controlState returns the value in effect for c's group according to cur.
+func controlState(c Control, cur Settings) Control {
+	switch controlGroup(c) {
+	case groupFlow:
+		if cur.Flow.Outbound() {
+			return Control(cur.Flow)
+		}
+		return ControlFlowNone
+	case groupInFlow:
+		if cur.InFlow.Inbound() {
+			return Control(cur.InFlow)
+		}
+		return ControlInFlowNone
+	case groupBreak:
+		return pick(cur.Break == SwitchOn, ControlBreakOn, ControlBreakOff)
+	case groupDTR:
+		return pick(cur.DTR == SwitchOn, ControlDTROn, ControlDTROff)
+	case groupRTS:
+		return pick(cur.RTS == SwitchOn, ControlRTSOn, ControlRTSOff)
+	}
+	return c
+}
+
+// NotifyLineState tells the client the serial line state changed. The
+// value is ANDed with the client's SET-LINESTATE-MASK (initially 0) and sent
+// when the result is not zero, as RFC 2217 section 4 says. It is also kept
+// to answer the client's polls.
+func (s *Server) NotifyLineState(ls LineState) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.line = ls
+	v := ls & s.lineMask
+	if v == 0 || !s.ComPortEnabled() {
+		return nil
+	}
+	return s.reply(Message{Command: CmdNotifyLineState, LineState: v})
+}
+
+// NotifyModemState tells the client the modem lines changed (include the
+// delta bits). The value is ANDed with the client's SET-MODEMSTATE-MASK
+// (initially 255) and sent when the result is not zero. Before the client
+// has agreed to COM-PORT-OPTION the value is kept and sent on agreement.
+func (s *Server) NotifyModemState(ms ModemState) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.modem, s.haveModem = ms, true
+	v := ms & s.modemMask
+	if v == 0 || !s.ComPortEnabled() {
+		return nil
+	}
+	return s.reply(Message{Command: CmdNotifyModemState, ModemState: v})
+}
+
+// Suspended reports whether the client sent FLOWCONTROL-SUSPEND (and no
+// FLOWCONTROL-RESUME since): the server should stop sending data. Write
+// does not block on it; the caller decides.
+func (s *Server) Suspended() bool { return s.suspended.Load() }
+
+// ClientSignature returns the SIGNATURE text the client sent, if any.
+func (s *Server) ClientSignature() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.clientSig
+}
+
+// Read reads serial data from the client; Telnet commands and
+// COM-PORT-OPTION requests are handled on the way (calling the Handler) and
+// never returned.
+func (s *Server) Read(p []byte) (int, error) { return s.s.read(p) }
+
+// Write sends serial data to the client, IAC-escaped.
+func (s *Server) Write(p []byte) (int, error) { return s.s.write(p) }
+
+// Close sends queued replies (waiting at most 500ms) and closes the
+// connection. It is idempotent.
+func (s *Server) Close() error { return s.s.close() }
+
+// LocalAddr returns the connection's local address.
+func (s *Server) LocalAddr() net.Addr { return s.s.conn.LocalAddr() }
+
+// RemoteAddr returns the connection's remote address.
+func (s *Server) RemoteAddr() net.Addr { return s.s.conn.RemoteAddr() }
+
+// SetDeadline sets the connection's read and write deadlines.
+func (s *Server) SetDeadline(t time.Time) error { return s.s.conn.SetDeadline(t) }
+
+// SetReadDeadline sets the connection's read deadline.
+func (s *Server) SetReadDeadline(t time.Time) error { return s.s.conn.SetReadDeadline(t) }
+
+// SetWriteDeadline sets the connection's write deadline.
+func (s *Server) SetWriteDeadline(t time.Time) error { return s.s.conn.SetWriteDeadline(t) }
+
+var _ net.Conn = (*Server)(nil)

@@ -1,0 +1,741 @@
+package rfc2217
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func testLogger(t testing.TB) *slog.Logger {
+	if os.Getenv("RFC2217_TEST_LOG") == "" {
+		return nil
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("test", t.Name())
+}
+
+// tcpPair returns both ends of a real loopback TCP connection.
+func tcpPair(t testing.TB) (client, server net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	type res struct {
+		c   net.Conn
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() {
+		c, err := ln.Accept()
+		ch <- res{c, err}
+	}()
+	client, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := <-ch
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	t.Cleanup(func() { client.Close(); r.c.Close() })
+	return client, r.c
+}
+
+// portHandler is a Handler modelling a UART that refuses some values.
+type portHandler struct {
+	mu      sync.Mutex
+	cur     Settings
+	calls   []string
+	purges  []PurgeWhat
+	flowEvs []bool
+}
+
+func newPortHandler() *portHandler {
+	return &portHandler{cur: Settings{BaudRate: 9600, DataSize: 8, Parity: ParityNone, StopBits: StopBits1,
+		Flow: FlowNone, InFlow: FlowInNone, Break: SwitchOff, DTR: SwitchOff, RTS: SwitchOff}}
+}
+
+func (h *portHandler) log(format string, args ...any) {
+	h.calls = append(h.calls, fmt.Sprintf(format, args...))
+}
+
+func (h *portHandler) SetBaudRate(b uint32) (uint32, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.log("baud %d", b)
+	if b > 4000000 {
+		return 0, errors.New("too fast")
+	}
+	h.cur.BaudRate = b
+	return b, nil
+}
+
+func (h *portHandler) SetDataSize(n int) (int, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.log("datasize %d", n)
+	if n == 5 { // refused: keeps the current one
+		return h.cur.DataSize, nil
+	}
+	h.cur.DataSize = n
+	return n, nil
+}
+
+func (h *portHandler) SetParity(p Parity) (Parity, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.log("parity %v", p)
+	h.cur.Parity = p
+	return p, nil
+}
+
+func (h *portHandler) SetStopBits(s StopBits) (StopBits, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.log("stop %v", s)
+	h.cur.StopBits = s
+	return s, nil
+}
+
+func (h *portHandler) SetControl(c Control) (Control, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.log("control %v", c)
+	switch f := Flow(c); {
+	case f.Outbound():
+		h.cur.Flow = f
+	case f.Inbound():
+		h.cur.InFlow = f
+	}
+	switch c {
+	case ControlBreakOn, ControlBreakOff:
+		h.cur.Break = SwitchOf(c == ControlBreakOn)
+	case ControlDTROn, ControlDTROff:
+		h.cur.DTR = SwitchOf(c == ControlDTROn)
+	case ControlRTSOn, ControlRTSOff:
+		h.cur.RTS = SwitchOf(c == ControlRTSOn)
+	}
+	return c, nil
+}
+
+func (h *portHandler) Purge(w PurgeWhat) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.purges = append(h.purges, w)
+	return nil
+}
+
+func (h *portHandler) Current() Settings {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.cur
+}
+
+func (h *portHandler) FlowControl(suspend bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.flowEvs = append(h.flowEvs, suspend)
+}
+
+func (h *portHandler) Signature() string { return "test-port" }
+
+func (h *portHandler) snapshot() (Settings, []string, []PurgeWhat, []bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.cur, append([]string(nil), h.calls...), append([]PurgeWhat(nil), h.purges...), append([]bool(nil), h.flowEvs...)
+}
+
+// echo copies everything the server reads back to the client until EOF.
+func echo(t testing.TB, s *Server) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 8192)
+		for {
+			n, err := s.Read(buf)
+			if n > 0 {
+				if _, werr := s.Write(buf[:n]); werr != nil {
+					done <- werr
+					return
+				}
+			}
+			if err != nil {
+				if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.Is(err, syscall.ECONNRESET) {
+					err = nil
+				}
+				done <- err
+				return
+			}
+		}
+	}()
+	return done
+}
+
+// pair starts a Client and a Server over loopback TCP.
+func pair(t *testing.T) (*Client, *Server, *portHandler) {
+	t.Helper()
+	cc, sc := tcpPair(t)
+	h := newPortHandler()
+	srv, err := NewServer(sc, h, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	cl, err := NewClient(cc, ClientConfig{}, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cl.Close() })
+	return cl, srv, h
+}
+
+// drain reads from the client in the background so acknowledgements are
+// processed; data goes to the returned channel-backed buffer.
+type drain struct {
+	mu   sync.Mutex
+	buf  bytes.Buffer
+	err  error
+	done chan struct{}
+}
+
+func startDrain(c *Client) *drain {
+	d := &drain{done: make(chan struct{})}
+	go func() {
+		defer close(d.done)
+		b := make([]byte, 4096)
+		for {
+			n, err := c.Read(b)
+			d.mu.Lock()
+			d.buf.Write(b[:n])
+			if err != nil {
+				d.err = err
+			}
+			d.mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return d
+}
+
+func (d *drain) bytes() []byte {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]byte(nil), d.buf.Bytes()...)
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestClientServerSettings(t *testing.T) {
+	cl, srv, h := pair(t)
+	echo(t, srv)
+	startDrain(cl)
+
+	for _, err := range []error{
+		cl.SetBaudRate(115200),
+		cl.SetDataSize(7),
+		cl.SetParity(ParityEven),
+		cl.SetStopBits(StopBits2),
+		cl.SetFlowControl(FlowRTSCTS),
+		cl.SetFlowControl(FlowInXonXoff),
+		cl.SetDTR(true),
+		cl.SetRTS(false),
+		cl.SetBreak(true),
+		cl.Purge(PurgeBoth),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := Settings{BaudRate: 115200, DataSize: 7, Parity: ParityEven, StopBits: StopBits2,
+		Flow: FlowRTSCTS, InFlow: FlowInXonXoff, Break: SwitchOn, DTR: SwitchOn, RTS: SwitchOff}
+	eventually(t, "acks", func() bool { return cl.Acked() == want })
+	cur, _, purges, _ := h.snapshot()
+	if cur != want {
+		t.Errorf("handler state %+v, want %+v", cur, want)
+	}
+	eventually(t, "purge", func() bool { _, _, purges, _ = h.snapshot(); return len(purges) == 1 })
+	if purges[0] != PurgeBoth {
+		t.Errorf("purges %v", purges)
+	}
+
+	// refused values are answered with the value in effect
+	if err := cl.SetDataSize(5); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.SetBaudRate(9000000); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.SetBreak(false); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "break off ack", func() bool { return cl.Acked().Break == SwitchOff })
+	if a := cl.Acked(); a.DataSize != 7 || a.BaudRate != 115200 {
+		t.Errorf("after refused values Acked = %+v", a)
+	}
+	_, calls, _, _ := h.snapshot()
+	t.Logf("handler calls: %v", calls)
+
+	// invalid values never reach the wire
+	for _, err := range []error{cl.SetBaudRate(0), cl.SetDataSize(9), cl.SetParity(9), cl.SetStopBits(0),
+		cl.SetFlowControl(FlowUnknown), cl.SetFlowControl(Flow(ControlDTROn)), cl.Purge(0), cl.SetControl(20)} {
+		if !errors.Is(err, ErrInvalidValue) {
+			t.Errorf("err = %v, want ErrInvalidValue", err)
+		}
+	}
+
+	// queries and the signature
+	if err := cl.Query(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.RequestSignature(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "signature", func() bool { return cl.ServerSignature() == "test-port" })
+	if a := cl.Acked(); a != (Settings{BaudRate: 115200, DataSize: 7, Parity: ParityEven, StopBits: StopBits2,
+		Flow: FlowRTSCTS, InFlow: FlowInXonXoff, Break: SwitchOff, DTR: SwitchOn, RTS: SwitchOff}) {
+		t.Errorf("after query Acked = %+v", a)
+	}
+	if !srv.ComPortEnabled() {
+		t.Error("server does not see COM-PORT-OPTION enabled")
+	}
+}
+
+func TestNotifyAndFlowControl(t *testing.T) {
+	cl, srv, h := pair(t)
+	echo(t, srv)
+	startDrain(cl)
+
+	// the modem state mask starts at 255, the line state mask at 0
+	eventually(t, "com port enabled", srv.ComPortEnabled)
+	if err := srv.NotifyModemState(ModemCTS | ModemDSR | ModemDeltaCTS); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "modem state", func() bool { return cl.ModemState() == ModemCTS|ModemDSR|ModemDeltaCTS })
+	if err := srv.NotifyLineState(LineBreakDetect); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.SetLineStateMask(LineBreakDetect | LineFramingError); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.SetModemStateMask(ModemCD); err != nil {
+		t.Fatal(err)
+	}
+	// the server answers in order: once the signature is back, the masks
+	// are in effect
+	if err := cl.RequestSignature(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "signature", func() bool { return cl.ServerSignature() == "test-port" })
+	if err := srv.NotifyModemState(ModemCTS | ModemDeltaCTS); err != nil { // masked out
+		t.Fatal(err)
+	}
+	if err := srv.NotifyLineState(LineBreakDetect | LineDataReady); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "line state", func() bool { return cl.LineState() == LineBreakDetect })
+	if err := srv.NotifyModemState(ModemCD | ModemDeltaCD); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "modem CD", func() bool { return cl.ModemState() == ModemCD })
+
+	if err := cl.SuspendFlow(true); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "suspend", srv.Suspended)
+	if err := cl.SuspendFlow(false); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "resume", func() bool { return !srv.Suspended() })
+	_, _, _, evs := h.snapshot()
+	if len(evs) != 2 || !evs[0] || evs[1] {
+		t.Errorf("FlowControl calls %v", evs)
+	}
+}
+
+// pattern returns n bytes where every byte value and long runs of 0xFF
+// occur.
+func pattern(n int) []byte {
+	b := make([]byte, 0, n+4096)
+	for i := 0; i < 256; i++ {
+		b = append(b, byte(i))
+	}
+	b = append(b, bytes.Repeat([]byte{IAC}, 1000)...)
+	for i := 0; len(b) < n; i++ {
+		switch {
+		case i%97 == 0:
+			b = append(b, IAC, IAC, IAC)
+		default:
+			b = append(b, byte(i*31+i/256))
+		}
+	}
+	return b[:n]
+}
+
+func TestDataAllBytesBothWays(t *testing.T) {
+	cl, srv, _ := pair(t)
+	echoed := echo(t, srv)
+	data := pattern(1 << 20)
+
+	got := make(chan []byte, 1)
+	go func() {
+		b, _ := io.ReadAll(io.LimitReader(cl, int64(len(data))))
+		got <- b
+	}()
+	// settings interleaved with data must not disturb it
+	settersDone := make(chan struct{})
+	go func() {
+		defer close(settersDone)
+		for i := 0; i < 50; i++ {
+			_ = cl.SetBaudRate(uint32(1200 + i))
+			_ = cl.SetDTR(i%2 == 0)
+		}
+	}()
+	for off := 0; off < len(data); off += 50000 {
+		if _, err := cl.Write(data[off:min(off+50000, len(data))]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case b := <-got:
+		if !bytes.Equal(b, data) {
+			i := 0
+			for i < len(b) && b[i] == data[i] {
+				i++
+			}
+			t.Fatalf("echo differs at %d (got %d bytes of %d)", i, len(b), len(data))
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("timeout")
+	}
+	<-settersDone
+	startDrain(cl) // keep reading, acknowledgements are processed by Read
+	eventually(t, "last baud ack", func() bool { return cl.Acked().BaudRate == 1249 })
+	cl.Close()
+	if err := <-echoed; err != nil {
+		t.Fatalf("server: %v", err)
+	}
+}
+
+func TestDataServerToClientDirect(t *testing.T) {
+	cl, srv, _ := pair(t)
+	data := pattern(300 << 10)
+	go func() {
+		_, _ = srv.Write(data)
+	}()
+	b := make([]byte, len(data))
+	if _, err := io.ReadFull(cl, b); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(b, data) {
+		t.Fatal("data differs")
+	}
+}
+
+// fakeServer runs a minimal RFC 2217 server on conn built from the codec
+// only: it agrees to COM-PORT-OPTION, echoes data and acknowledges every
+// request except SET-CONTROL, like sredird-style servers that never ack.
+func fakeServer(t testing.TB, conn net.Conn, refuse bool) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		var d Decoder
+		var wmu sync.Mutex
+		send := func(b []byte) error {
+			wmu.Lock()
+			defer wmu.Unlock()
+			_, err := conn.Write(b)
+			return err
+		}
+		buf := make([]byte, 8192)
+		for {
+			n, err := conn.Read(buf)
+			out, in := 0, 0
+			for in < n {
+				nd, ns, ev, derr := d.Decode(buf[out:], buf[in:n])
+				out += nd
+				in += ns
+				if derr != nil {
+					done <- derr
+					return
+				}
+				switch {
+				case ev.Verb == WILL && ev.Option == OptComPort:
+					if refuse {
+						_ = send(AppendCommand(nil, DONT, OptComPort))
+					} else {
+						_ = send(AppendCommand(nil, DO, OptComPort))
+					}
+				case ev.Verb == WILL || ev.Verb == DO:
+					// refuse everything else, like ser2net's minimal side
+					v := DONT
+					if ev.Verb == DO {
+						v = WONT
+					}
+					_ = send(AppendCommand(nil, v, ev.Option))
+				case ev.Verb == SB && ev.Option == OptComPort:
+					m, err := DecodeMessage(ev.Data)
+					if err != nil || m.Command == CmdSetControl {
+						continue // never acknowledged
+					}
+					m.Server = true
+					_ = send(m.Encode())
+				}
+			}
+			if out > 0 {
+				if err := send(AppendEscaped(nil, buf[:out])); err != nil {
+					done <- err
+					return
+				}
+			}
+			if err != nil {
+				done <- nil
+				return
+			}
+		}
+	}()
+	return done
+}
+
+func TestServerNeverAcksSetControl(t *testing.T) {
+	cc, sc := tcpPair(t)
+	fakeServer(t, sc, false)
+	cl, err := NewClient(cc, ClientConfig{Timeout: 2 * time.Second}, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	data := pattern(256 << 10)
+	got := make(chan []byte, 1)
+	go func() {
+		b, _ := io.ReadAll(io.LimitReader(cl, int64(len(data))))
+		got <- b
+	}()
+	if err := cl.SetBaudRate(57600); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	setterDone := make(chan time.Duration, 1)
+	go func() {
+		var worst time.Duration
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				setterDone <- worst
+				return
+			default:
+			}
+			start := time.Now()
+			_ = cl.SetDTR(i%2 == 0)
+			_ = cl.SetRTS(i%2 == 1)
+			_ = cl.SetFlowControl(FlowRTSCTS)
+			worst = max(worst, time.Since(start))
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	for off := 0; off < len(data); off += 4096 {
+		if _, err := cl.Write(data[off:min(off+4096, len(data))]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case b := <-got:
+		if !bytes.Equal(b, data) {
+			t.Fatal("data differs")
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("data stalled")
+	}
+	close(stop)
+	if worst := <-setterDone; worst > 500*time.Millisecond {
+		t.Errorf("a setter blocked for %v", worst)
+	}
+	startDrain(cl)
+	eventually(t, "baud ack", func() bool { return cl.Acked().BaudRate == 57600 })
+	if a := cl.Acked(); a.DTR != SwitchUnknown || a.Flow != FlowUnknown {
+		t.Errorf("unacked control shows as acked: %+v", a)
+	}
+}
+
+func TestClientNotSupported(t *testing.T) {
+	cc, sc := tcpPair(t)
+	fakeServer(t, sc, true)
+	_, err := NewClient(cc, ClientConfig{}, testLogger(t))
+	if !errors.Is(err, ErrNotSupported) {
+		t.Fatalf("err = %v, want ErrNotSupported", err)
+	}
+	// the caller keeps a usable connection
+	if _, err := cc.Write([]byte("raw")); err != nil {
+		t.Fatal(err)
+	}
+	// late answers to our other option requests may come first
+	_ = cc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var got []byte
+	b := make([]byte, 64)
+	for !bytes.HasSuffix(got, []byte("raw")) {
+		n, err := cc.Read(b)
+		got = append(got, b[:n]...)
+		if err != nil {
+			t.Fatalf("raw fallback: %q %v", got, err)
+		}
+	}
+}
+
+func TestClientNegotiationTimeout(t *testing.T) {
+	cc, sc := tcpPair(t)
+	go io.Copy(io.Discard, sc) // a silent peer
+	start := time.Now()
+	_, err := NewClient(cc, ClientConfig{Timeout: 200 * time.Millisecond}, testLogger(t))
+	if !errors.Is(err, ErrNegotiationTimeout) {
+		t.Fatalf("err = %v, want ErrNegotiationTimeout", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("took %v", d)
+	}
+}
+
+func TestClientBannerKept(t *testing.T) {
+	cc, sc := tcpPair(t)
+	go func() {
+		// banner, then the agreement and more data in the same segment
+		_, _ = sc.Write([]byte("banner\r\n"))
+		b := append(AppendCommand(nil, DO, OptComPort), 'x', IAC, IAC)
+		_, _ = sc.Write(b)
+		_, _ = io.Copy(io.Discard, sc)
+	}()
+	cl, err := NewClient(cc, ClientConfig{}, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	b := make([]byte, 10)
+	if _, err := io.ReadFull(cl, b); err != nil || string(b) != "banner\r\nx\xff" {
+		t.Fatalf("got %q %v", b, err)
+	}
+}
+
+func TestClientProtocolError(t *testing.T) {
+	cc, sc := tcpPair(t)
+	go func() {
+		b := AppendCommand(nil, DO, OptComPort)
+		b = append(b, "ok"...)
+		b = append(b, IAC, SB, OptComPort)
+		b = append(b, make([]byte, 1000)...) // over-long subnegotiation
+		_, _ = sc.Write(b)
+		_, _ = io.Copy(io.Discard, sc)
+	}()
+	cl, err := NewClient(cc, ClientConfig{}, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	b := make([]byte, 100)
+	var got []byte
+	for {
+		n, err := cl.Read(b)
+		got = append(got, b[:n]...)
+		if err != nil {
+			var pe *ProtocolError
+			if !errors.As(err, &pe) {
+				t.Fatalf("err = %v, want *ProtocolError", err)
+			}
+			break
+		}
+	}
+	if string(got) != "ok" {
+		t.Fatalf("data %q", got)
+	}
+	// sticky
+	if _, err := cl.Read(b); !errors.Is(err, ErrProtocol) {
+		t.Fatalf("second Read: %v", err)
+	}
+}
+
+func TestServerProtocolError(t *testing.T) {
+	cc, sc := tcpPair(t)
+	srv, err := NewServer(sc, newPortHandler(), testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	go io.Copy(io.Discard, cc)
+	_, _ = cc.Write(frame(CmdSetDataSize.code(), 42)) // data size 42
+	_, err = srv.Read(make([]byte, 10))
+	if !errors.Is(err, ErrProtocol) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func (c Command) code() byte { return byte(c) }
+
+func TestCloseFlushesAndIsIdempotent(t *testing.T) {
+	cl, srv, h := pair(t)
+	echoed := echo(t, srv)
+	if err := cl.SetDTR(true); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.SetRTS(true); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if err := <-echoed; err != nil {
+		t.Fatal(err)
+	}
+	if cur, _, _, _ := h.snapshot(); cur.DTR != SwitchOn || cur.RTS != SwitchOn {
+		t.Fatalf("requests queued before Close were lost: %+v", cur)
+	}
+	if err := cl.SetDTR(false); !errors.Is(err, ErrClosed) {
+		t.Fatalf("setter after Close: %v", err)
+	}
+	if _, err := cl.Write([]byte("x")); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Write after Close: %v", err)
+	}
+}
+
+func TestClientDataPathNoAllocs(t *testing.T) {
+	cl, srv, _ := pair(t)
+	echo(t, srv)
+	msg := bytes.Repeat([]byte("abcdefgh"), 512)
+	buf := make([]byte, len(msg))
+	// warm up
+	if _, err := cl.Write(msg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(cl, buf); err != nil {
+		t.Fatal(err)
+	}
+	allocs := testing.AllocsPerRun(50, func() {
+		if _, err := cl.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(cl, buf); err != nil {
+			t.Fatal(err)
+		}
+	})
+	// the echo goroutine and the netpoller run meanwhile; allow a little
+	if allocs > 2 {
+		t.Fatalf("%v allocations per round trip", allocs)
+	}
+}
