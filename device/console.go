@@ -234,4 +234,3 @@ func (s *consoleSession) exec(ctx context.Context, line string) bool {
 	}
 	return c.run(s, ctx, args)
 }
-
