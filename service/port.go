@@ -157,7 +157,13 @@ func (p *Port) watch(ctx context.Context) {
 				p.mu.Unlock()
 				p.log.Info("application changed serial settings", "settings", ev.Settings.String())
 				p.checkSerial()
-			case pty.AppOpened:
+			case pty.AppClosed:
+				// Flush at the last close, not at the next open: an
+				// application that has just opened the port may already
+				// have written and be waiting for the reply, which a flush
+				// at open (inotify is asynchronous) would race with. While
+				// no application has the port open, the bridge drops what
+				// the device sends (see Bridge), so the queue stays empty.
 				if p.spec.Bridge.StaleData != StaleKeep {
 					if err := p.tty.DiscardInput(); err != nil {
 						p.log.Warn("discard stale data", "err", err)

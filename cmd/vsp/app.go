@@ -78,6 +78,17 @@ func newApp(e *env) *cli.App {
 			completionCommand(e),
 		},
 	}
+	// A flag error in a subcommand is a usage error too (exit code 2).
+	var mark func(cmds []*cli.Command)
+	mark = func(cmds []*cli.Command) {
+		for _, c := range cmds {
+			if c.OnUsageError == nil {
+				c.OnUsageError = app.OnUsageError
+			}
+			mark(c.Subcommands)
+		}
+	}
+	mark(app.Commands)
 	return app
 }
 

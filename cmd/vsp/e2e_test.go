@@ -110,23 +110,58 @@ func TestSocatClientToEzsim(t *testing.T) {
 	socat := testenv.Tool(t, "socat")
 	sim := startEzsim(t, "--listen", "127.0.0.1:0", "--ssl", "--key-bits", "1024", "--serial", "echo", "--console", "off")
 	cmd := exec.Command(socat, "-T", "5", "-", "openssl:"+sim.addr+",verify=0")
-	cmd.Stdin = strings.NewReader("ping through socat\n")
-	var out bytes.Buffer
-	cmd.Stdout = &out
-	cmd.Stderr = &out
+	// Keep socat's stdin open until the echo is back: at EOF socat closes
+	// the TLS session, and the device (like a real ezTCP) drops the session
+	// and what it had not sent yet.
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := &lockedBuffer{}
+	cmd.Stdout = out
+	cmd.Stderr = out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
 	done := make(chan error, 1)
-	go func() { done <- cmd.Run() }()
+	go func() { done <- cmd.Wait() }()
+	defer func() {
+		_ = cmd.Process.Kill()
+		<-done
+	}()
+	if _, err := stdin.Write([]byte("ping through socat\n")); err != nil {
+		t.Fatal(err)
+	}
 	deadline := time.After(10 * time.Second)
 	for !strings.Contains(out.String(), "ping through socat") {
 		select {
 		case <-deadline:
-			_ = cmd.Process.Kill()
 			t.Fatalf("socat got %q", out.String())
+		case err := <-done:
+			done <- err
+			t.Fatalf("socat exited (%v) with %q", err, out.String())
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	_ = cmd.Process.Kill()
-	<-done
+	_ = stdin.Close()
+}
+
+// lockedBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // vsp talks to socat's openssl-listen as the device (a TLS server nobody
@@ -223,7 +258,7 @@ func TestUsageErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"run"}, "--device"},
+		{[]string{"run", "--device", "nowhere"}, `device "nowhere"`},
 		{[]string{"run", "--device", "127.0.0.1:1", "--tls", "old"}, "--tls"},
 		{[]string{"run", "--device", "127.0.0.1:1", "--pin", "sha256:zz"}, "--pin"},
 		{[]string{"run", "--device", "127.0.0.1:1", "--buffer", "lots"}, "--buffer"},
