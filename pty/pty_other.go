@@ -20,6 +20,16 @@ var errUnsupported = fmt.Errorf("pty: not supported on this platform: %w",
 // Port is a virtual serial port. It is only implemented on Linux.
 type Port struct{}
 
+// OpenWatcher tracks application opens of many ports. It is only
+// implemented on Linux.
+type OpenWatcher struct{}
+
+// NewOpenWatcher returns an error wrapping errors.ErrUnsupported.
+func NewOpenWatcher(log *slog.Logger) (*OpenWatcher, error) { return nil, errUnsupported }
+
+// Close does nothing.
+func (w *OpenWatcher) Close() error { return nil }
+
 // Open returns an error wrapping errors.ErrUnsupported.
 func Open(cfg Config, log *slog.Logger) (*Port, error) { return nil, errUnsupported }
 

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+
+	"github.com/vsp-dev/vsp/pty"
 )
 
 // LoadFunc reads one port file into a spec. Errors should say file:line.
@@ -49,6 +51,11 @@ type Daemon struct {
 	mu    sync.Mutex
 	ports map[string]*entry
 	start time.Time
+
+	// opens tracks application opens for every port with one inotify
+	// instance (the kernel allows 128 per user by default); nil when it
+	// could not be set up, and then each port tries its own.
+	opens *pty.OpenWatcher
 }
 
 // NewDaemon returns a daemon; Run starts it.
@@ -84,6 +91,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return fmt.Errorf("service: watch %s: %w", d.cfg.ConfigDir, err)
 	}
 	defer w.Close()
+	if d.opens, err = pty.NewOpenWatcher(d.log); err != nil {
+		d.log.Warn("cannot share one open/close watch among ports; each port will use its own", "err", err)
+	} else {
+		defer d.opens.Close() // after closeAll, deferred below
+	}
 	// Watch the directory, not the files: editors replace files by rename.
 	if err := w.Add(d.cfg.ConfigDir); err != nil {
 		return fmt.Errorf("service: watch %s: %w", d.cfg.ConfigDir, err)
@@ -192,6 +204,7 @@ func (d *Daemon) reconcile(name string) {
 	if err == nil {
 		spec.Name = name
 		spec.Source = path
+		spec.PTY.Watcher = d.opens
 		err = d.checkDuplicateLink(name, spec.PTY.Link)
 	}
 	if err != nil {

@@ -1,0 +1,68 @@
+//go:build linux
+
+package pty
+
+import (
+	"testing"
+)
+
+// Many ports share one OpenWatcher: each sees its own application's opens
+// and closes, and closing a port stops its watch without disturbing the
+// others.
+func TestOpenWatcherShared(t *testing.T) {
+	w, err := NewOpenWatcher(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := w.Close(); err != nil {
+			t.Error(err)
+		}
+		if err := w.Close(); err != nil { // idempotent
+			t.Error(err)
+		}
+	}()
+	const n = 5
+	ports := make([]*Port, n)
+	for i := range ports {
+		ports[i] = openPort(t, Config{PollInterval: -1, Watcher: w})
+		drain(t, ports[i])
+	}
+	if got := len(w.ports); got != n {
+		t.Fatalf("watcher tracks %d ports, want %d", got, n)
+	}
+	// Open and close port 2's slave: only port 2 reports it.
+	a := openApp(t, ports[2].Name())
+	waitEvent(t, ports[2], AppOpened, nil)
+	if !ports[2].AppOpen() {
+		t.Fatal("port 2: AppOpen false after an application opened it")
+	}
+	for i, p := range ports {
+		if i != 2 && p.AppOpen() {
+			t.Fatalf("port %d: AppOpen true; only port 2 was opened", i)
+		}
+	}
+	if err := a.f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, ports[2], AppClosed, nil)
+	if ports[2].AppOpen() {
+		t.Fatal("port 2: AppOpen true after the application closed it")
+	}
+	// Closing port 0 removes its watch; the others still work.
+	if err := ports[0].Close(); err != nil {
+		t.Fatal(err)
+	}
+	w.mu.Lock()
+	left := len(w.ports)
+	w.mu.Unlock()
+	if left != n-1 {
+		t.Fatalf("watcher tracks %d ports after one closed, want %d", left, n-1)
+	}
+	b := openApp(t, ports[4].Name())
+	waitEvent(t, ports[4], AppOpened, nil)
+	if err := b.f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, ports[4], AppClosed, nil)
+}
