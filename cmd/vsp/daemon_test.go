@@ -2,8 +2,12 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -51,6 +55,24 @@ func (d *daemon) try(t *testing.T, args ...string) (stdout, stderr string, err e
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err = cmd.Run()
 	return o.String(), e.String(), err
+}
+
+// get fetches path from the control socket.
+func (d *daemon) get(t *testing.T, path string) string {
+	t.Helper()
+	c := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", d.socket)
+	}}, Timeout: 10 * time.Second}
+	resp, err := c.Get("http://vsp" + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s %v\n%s", path, resp.Status, err, body)
+	}
+	return string(body)
 }
 
 func (d *daemon) states(t *testing.T) map[string]service.PortState {
@@ -128,6 +150,21 @@ func TestDaemonCreateListDelete(t *testing.T) {
 		if !strings.Contains(table, p.name) || !strings.Contains(table, p.sim.addr) {
 			t.Errorf("vsp list table lacks %s / %s:\n%s", p.name, p.sim.addr, table)
 		}
+	}
+
+	// Prometheus metrics on the same socket, and the socket's mode.
+	metrics := d.get(t, "/metrics")
+	for _, p := range ports {
+		want := fmt.Sprintf(`vsp_port_bytes_to_device_total{port=%q} %d`, p.name, len("hello ")+len(p.name)+1)
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s:\n%s", want, metrics)
+		}
+		if want := fmt.Sprintf(`vsp_port_link_up{port=%q} 1`, p.name); !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	if fi, err := os.Stat(d.socket); err != nil || fi.Mode().Perm() != 0o660 {
+		t.Errorf("control socket %s: %v, mode %v; want 0660", d.socket, err, fi.Mode().Perm())
 	}
 
 	d.vsp(t, "delete", ports[1].name)
