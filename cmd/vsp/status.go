@@ -86,6 +86,14 @@ func printStatus(w io.Writer, s service.PortState, now time.Time) {
 	if s.DeviceSerial.Baud != 0 {
 		row("device serial", fmt.Sprintf("%d bit/s", s.DeviceSerial.Baud))
 	}
+	if r := s.RFC2217; r != nil {
+		row("rfc2217", r.State)
+		row("  requested", r.Requested)
+		row("  acked", r.Acked)
+		row("  pending", strings.Join(r.Pending, ", "))
+		row("  device", r.Signature)
+		row("  last error", r.LastError)
+	}
 	row("serial mismatch", s.Mismatch)
 	row("held", s.Held)
 	if s.LastError != "" {
