@@ -2,7 +2,7 @@
 GO ?= go
 FUZZTIME ?= 10s
 
-.PHONY: demo test fuzz vet cross build
+.PHONY: demo test fuzz vet cross build docs deb bench-short
 
 demo:
 	$(GO) run ./cmd/vsp demo
@@ -26,8 +26,25 @@ fuzz:
 	  done; \
 	done
 
+# Go benchmarks of the bridge's byte path, short enough for CI (they must
+# keep running; the figures that count come from `go run ./cmd/vspbench`).
+BENCHTIME ?= 100ms
+bench-short:
+	$(GO) test -count=1 -run '^$$' -bench . -benchtime $(BENCHTIME) ./service/
+
 cross:
 	GOOS=linux GOARCH=arm64 $(GO) build ./...
 	GOOS=linux GOARCH=arm $(GO) build ./...
 	GOOS=darwin GOARCH=arm64 $(GO) build ./...
 	GOOS=windows GOARCH=amd64 $(GO) build ./...
+
+# Regenerate the CLI reference (docs/cli.md, docs/cli-ezsim.md) and man pages
+# (docs/man/) from the CLI definitions; TestCLIDocsUpToDate fails until you do.
+docs:
+	$(GO) run ./cmd/vsp gen-docs docs
+	$(GO) run ./cmd/ezsim gen-docs docs
+
+# Debian package in dist/ (nfpm, pinned in packaging/go.mod). VERSION,
+# COMMIT and GOARCH may be set; see packaging/README.md.
+deb:
+	GO=$(GO) packaging/build-deb.sh

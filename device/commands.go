@@ -367,6 +367,7 @@ func (s *consoleSession) show(_ context.Context, _ []string) bool {
 	s.println(fmt.Sprintf("model %s, mode %s, ip %s, mask %s, gateway %s, dns %s", d.model.name, set.Mode, set.IP, set.Mask, set.Gateway, set.DNS))
 	s.println(fmt.Sprintf("ssl %s, keybits %d, rfc2217 %s, ssh %s, mm %s, com2 %s", onoff(set.SSL), set.KeyBits, onoff(set.RFC2217), onoff(set.SSH), onoff(set.MultiMonitoring), onoff(set.COM2)))
 	s.println(fmt.Sprintf("timeout %d, eventbyte %d, sendmac %s, second %s", set.TimeoutSec, set.EventByte, onoff(set.SendMAC), set.SecondClient))
+	s.println(fmt.Sprintf("peer %s, bytecount %d, guardtime %d, dataframe %d", set.Peer, set.ByteCount, set.GuardTime, set.DataFrame))
 	for i, l := range set.Lines {
 		s.println(fmt.Sprintf("com%d %s", i+1, l.String()))
 	}
@@ -379,6 +380,7 @@ const setUsage = `set: usage:
   set mode t2s|cod|atc|u2s
   set ip|mask|gateway|dns <a.b.c.d>
   set timeout <seconds> | set eventbyte <n> | set keybits <512|768|1024> | set second refuse|replace
+  set peer <host:port> | set bytecount <n> | set guardtime <10ms units> | set dataframe <10ms units>
 (settings other than the serial ones take effect after save and reset)`
 
 func (s *consoleSession) set(_ context.Context, args []string) bool {

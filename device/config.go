@@ -22,8 +22,17 @@ type Config struct {
 	Gateway  string // default 0.0.0.0
 	DNS      string // default 0.0.0.0
 
-	Mode   string // communication mode; only "T2S" (default) is implemented
-	Listen string // COM1 T2S listen address, default ":1470"; "127.0.0.1:0" picks a free port
+	Mode   string // communication mode: T2S (default), COD, ATC or U2S
+	Listen string // COM1 local address (T2S/ATC listen, U2S bind), default ":1470"; "127.0.0.1:0" picks a free port
+	Peer   string // COD/ATC/U2S peer address host:port; U2S "0.0.0.0:0" = reply to the last sender
+
+	ByteCount      int           // COD: connect when this many serial bytes arrived (0 = at once, earlier data discarded)
+	GuardTime      int           // COD: group serial bytes until this many 10 ms units of silence (0 = send at once)
+	DataFrame      int           // U2S: a datagram ends after this many 10 ms units of serial silence (0 = 1 unit)
+	ReconnectDelay time.Duration // COD: wait after a dropped or failed connection before the next one; default 10s (simulator-configurable)
+	ServerTLS      string        // T2S/ATA TLS server profile: "any" (default: TLS 1.0 to 1.3) or "device" (TLS 1.0 and RSA_AES_256_CBC_SHA only, as the real device)
+	ClientTLS      string        // COD TLS client profile: "device" (default: TLS 1.0 only, RSA_AES_256_CBC_SHA) or "modern" (TLS 1.2+)
+
 	Serial string // COM1 backend: "echo" (default), "pty:PATH", or a serial device path
 	Line   Serial // COM1 serial settings; zero fields take the defaults (19200 8N1, no flow control)
 	COM2   *PortConfig
@@ -179,7 +188,7 @@ func Models() []string {
 	return out
 }
 
-// Modes supported by the settings (only T2S runs today).
+// Communication modes.
 var modeNames = []string{"T2S", "COD", "ATC", "U2S"}
 
 // settings is the persistent device configuration: what flash holds and the
@@ -192,6 +201,10 @@ type settings struct {
 	Mode            string   `json:"mode"`
 	SSL             bool     `json:"ssl"`
 	KeyBits         int      `json:"key_bits"`
+	Peer            string   `json:"peer,omitempty"`
+	ByteCount       int      `json:"byte_count,omitempty"`
+	GuardTime       int      `json:"guard_time,omitempty"`
+	DataFrame       int      `json:"data_frame,omitempty"`
 	SecondClient    string   `json:"second_client"`
 	TimeoutSec      int      `json:"timeout"`
 	EventByte       int      `json:"event_byte"`
@@ -214,6 +227,7 @@ func settingsFromConfig(c *Config) settings {
 	s := settings{
 		IP: c.IP, Mask: c.Mask, Gateway: c.Gateway, DNS: c.DNS,
 		Mode: c.Mode, SSL: c.SSL, KeyBits: c.KeyBits, SecondClient: c.SecondClient,
+		Peer: c.Peer, ByteCount: c.ByteCount, GuardTime: c.GuardTime, DataFrame: c.DataFrame,
 		TimeoutSec: int(c.Timeout / time.Second), EventByte: c.EventByte, SendMAC: c.SendMAC,
 		MultiMonitoring: c.MultiMonitoring, RFC2217: c.RFC2217, SSH: c.SSH,
 		Password: c.Password, COM2: c.COM2 != nil,
@@ -229,6 +243,7 @@ func settingsFromConfig(c *Config) settings {
 func (s settings) applyToConfig(c *Config) {
 	c.IP, c.Mask, c.Gateway, c.DNS = s.IP, s.Mask, s.Gateway, s.DNS
 	c.Mode, c.SSL, c.KeyBits, c.SecondClient = s.Mode, s.SSL, s.KeyBits, s.SecondClient
+	c.Peer, c.ByteCount, c.GuardTime, c.DataFrame = s.Peer, s.ByteCount, s.GuardTime, s.DataFrame
 	c.Timeout = time.Duration(s.TimeoutSec) * time.Second
 	c.EventByte, c.SendMAC = s.EventByte, s.SendMAC
 	c.MultiMonitoring, c.RFC2217, c.SSH = s.MultiMonitoring, s.RFC2217, s.SSH
@@ -306,6 +321,23 @@ func (s *settings) validate(m model) error {
 	if s.EventByte < 0 || s.EventByte > 1024 {
 		return &LimitError{Rule: RuleEventByte, Detail: fmt.Sprintf("event byte %d out of range 0..1024 (512 or less recommended)", s.EventByte)}
 	}
+	if s.Peer != "" {
+		if err := checkPeer(s.Peer); err != nil {
+			return err
+		}
+	}
+	if s.Mode == "COD" && (s.Peer == "" || peerUnset(s.Peer)) {
+		return fmt.Errorf("%w: COD (TCP client) mode needs a peer address host:port", ErrInvalid)
+	}
+	if s.ByteCount < 0 || s.ByteCount > 65535 {
+		return fmt.Errorf("%w: byte count %d (0..65535)", ErrInvalid, s.ByteCount)
+	}
+	if s.GuardTime < 0 || s.GuardTime > 65535 {
+		return fmt.Errorf("%w: guard time %d (0..65535, 10 ms units)", ErrInvalid, s.GuardTime)
+	}
+	if s.DataFrame < 0 || s.DataFrame > 65535 {
+		return fmt.Errorf("%w: data frame %d (0..65535, 10 ms units)", ErrInvalid, s.DataFrame)
+	}
 	if s.COM2 && m.ports < 2 {
 		return &LimitError{Rule: RuleModelPorts, Detail: m.name + " has no COM2"}
 	}
@@ -343,6 +375,25 @@ func (s *settings) validate(m model) error {
 	return nil
 }
 
+// checkPeer validates a peer address host:port.
+func checkPeer(peer string) error {
+	host, port, err := net.SplitHostPort(peer)
+	if err != nil || host == "" {
+		return fmt.Errorf("%w: peer %q is not host:port", ErrInvalid, peer)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("%w: peer %q: port out of range", ErrInvalid, peer)
+	}
+	return nil
+}
+
+// peerUnset reports the "no peer" address 0.0.0.0:0.
+func peerUnset(peer string) bool {
+	host, port, err := net.SplitHostPort(peer)
+	return err == nil && (host == "0.0.0.0" || host == "::") && port == "0"
+}
+
 // withDefaults returns a copy of c with the environment defaults filled in.
 func (c Config) withDefaults() Config {
 	if c.Model == "" {
@@ -371,6 +422,15 @@ func (c Config) withDefaults() Config {
 	}
 	if c.KeepAliveProbes == 0 {
 		c.KeepAliveProbes = 4
+	}
+	if c.ReconnectDelay == 0 {
+		c.ReconnectDelay = 10 * time.Second
+	}
+	if c.ServerTLS == "" {
+		c.ServerTLS = "any"
+	}
+	if c.ClientTLS == "" {
+		c.ClientTLS = "device"
 	}
 	if c.LoginDelay == 0 {
 		c.LoginDelay = 5 * time.Second

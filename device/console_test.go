@@ -272,7 +272,8 @@ func TestConsoleRobustness(t *testing.T) {
 		{"set ssh on", "rule " + RuleSSLSSH},
 		{"set mode u2s", "rule " + RuleSSLU2S},
 		{"set com2 on", "rule " + RuleModelPorts},
-		{"set mode cod", "not implemented"},
+		{"set mode cod", "needs a peer address"},
+		{"set peer 127.0.0.1", "not host:port"},
 		{"show", "ssl on"},
 		{"", ""},
 	} {

@@ -81,6 +81,12 @@ func New(cfg Config, log *slog.Logger) (*Device, error) {
 	if err := checkMode(set.Mode); err != nil {
 		return nil, err
 	}
+	if cfg.ClientTLS != "device" && cfg.ClientTLS != "modern" {
+		return nil, fmt.Errorf("%w: client TLS profile %q (device or modern)", ErrInvalid, cfg.ClientTLS)
+	}
+	if cfg.ServerTLS != "any" && cfg.ServerTLS != "device" {
+		return nil, fmt.Errorf("%w: server TLS profile %q (any or device)", ErrInvalid, cfg.ServerTLS)
+	}
 	if cfg.Key != nil && cfg.Key.N.BitLen() != set.KeyBits && cfg.KeyBits != 0 {
 		return nil, fmt.Errorf("%w: Key has %d bits but KeyBits is %d", ErrInvalid, cfg.Key.N.BitLen(), cfg.KeyBits)
 	}
@@ -102,12 +108,14 @@ func New(cfg Config, log *slog.Logger) (*Device, error) {
 	return d, nil
 }
 
-// checkMode reports modes that are valid settings but not implemented.
+// checkMode reports modes that are valid settings but not implemented (all
+// four are implemented; kept for settings read from newer flash formats).
 func checkMode(mode string) error {
-	if mode != "T2S" {
-		return fmt.Errorf("%w: %s (only T2S)", ErrModeUnsupported, mode)
+	switch mode {
+	case "T2S", "COD", "ATC", "U2S":
+		return nil
 	}
-	return nil
+	return fmt.Errorf("%w: %s", ErrModeUnsupported, mode)
 }
 
 // Start opens the serial backends, loads the flash, generates the SSL key and
@@ -315,6 +323,32 @@ func (d *Device) halt() {
 
 // Addr returns the address COM1 listens on (nil before Start).
 func (d *Device) Addr() net.Addr { return d.ports[0].Addr() }
+
+// Mode returns the communication mode of the current boot (T2S, COD, ATC,
+// U2S).
+func (d *Device) Mode() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.running.Mode
+}
+
+// Peer returns the configured peer address of the current boot (COD's
+// server, ATC's ATD default, U2S's destination); "" when none is set.
+func (d *Device) Peer() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.running.Peer
+}
+
+// LocalAddr returns COM1's configured local address (the address ATA
+// listens on in ATC mode), pinned to the real port after a listener was
+// bound.
+func (d *Device) LocalAddr() string {
+	p := d.ports[0]
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.addr
+}
 
 // ConsoleAddr returns the telnet console's address, or nil when it is off.
 func (d *Device) ConsoleAddr() net.Addr {

@@ -15,7 +15,7 @@ var (
 	// the device falls back to factory defaults and leaves the file alone.
 	ErrFlashCorrupt = errors.New("device: flash file corrupt")
 	// ErrModeUnsupported reports a communication mode the simulator does not
-	// implement yet (COD, ATC, U2S).
+	// know (all of T2S, COD, ATC and U2S are implemented).
 	ErrModeUnsupported = errors.New("device: communication mode not implemented")
 	// ErrNoKey reports an operation that needs the RSA key before one exists.
 	ErrNoKey = errors.New("device: no RSA key")

@@ -60,6 +60,7 @@ type mode interface {
 type modeStatus struct {
 	TCPState string // LISTEN, ESTABLISHED, CLOSED
 	Peer     string
+	Local    string // local address of the session when it is not the listener's (COD)
 	SSLState int    // 1 listening, 7 handshaking, 8 session up, 0 off
 	Cipher   string // RSA_AES_256_CBC_SHA style
 	Version  string // TLS 1.0 ...
@@ -160,7 +161,17 @@ func (p *Port) boot(br *bootRun, set settings, enabled bool) error {
 	if !enabled {
 		return nil
 	}
-	m := newT2S(p, set)
+	var m mode
+	switch set.Mode {
+	case "COD":
+		m = newCOD(p, set)
+	case "ATC":
+		m = newATC(p, set)
+	case "U2S":
+		m = newU2S(p, set)
+	default:
+		m = newT2S(p, set)
+	}
 	if err := m.prepare(br.ctx); err != nil {
 		return fmt.Errorf("%s: %w", p.name, err)
 	}

@@ -128,6 +128,14 @@ func (d *Device) setValue(key, v string) error {
 		next.EventByte = num()
 	case "keybits":
 		next.KeyBits = num()
+	case "peer":
+		next.Peer = v
+	case "bytecount":
+		next.ByteCount = num()
+	case "guardtime":
+		next.GuardTime = num()
+	case "dataframe":
+		next.DataFrame = num()
 	case "second":
 		next.SecondClient = strings.ToLower(v)
 	default:

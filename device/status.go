@@ -121,9 +121,20 @@ func (d *Device) Status() Status {
 				st.SSL.State, st.SSL.Cipher, st.SSL.Version = ms.SSLState, ms.Cipher, ms.Version
 			}
 			name := strings.ToLower(p.name)
-			st.Connections = append(st.Connections, ConnEntry{Name: name, State: "LISTEN:" + portOf(ps.Listen)})
-			if ms.Peer != "" {
-				st.Connections = append(st.Connections, ConnEntry{Name: name, State: "ESTABLISHED:" + portOf(ps.Listen) + " " + ms.Peer})
+			if ps.Listen != "" && ms.TCPState != "UDP" {
+				st.Connections = append(st.Connections, ConnEntry{Name: name, State: "LISTEN:" + portOf(ps.Listen)})
+			}
+			local := ms.Local
+			if local == "" {
+				local = ps.Listen
+			}
+			switch {
+			case ms.TCPState == "UDP":
+				st.Connections = append(st.Connections, ConnEntry{Name: name, State: "UDP:" + portOf(ps.Listen) + " " + ms.Peer})
+			case ms.Peer != "":
+				st.Connections = append(st.Connections, ConnEntry{Name: name, State: "ESTABLISHED:" + portOf(local) + " " + ms.Peer})
+			case ms.TCPState == "SYN_SENT":
+				st.Connections = append(st.Connections, ConnEntry{Name: name, State: "SYN_SENT"})
 			}
 		}
 		st.Ports = append(st.Ports, ps)

@@ -58,11 +58,7 @@ func (s *session) touch() { s.last.Store(time.Now().UnixNano()) }
 func newT2S(p *Port, set settings) *t2s {
 	t := &t2s{p: p, set: set}
 	if set.SSL {
-		t.tls = &tls.Config{
-			MinVersion:     tls.VersionTLS10,
-			CipherSuites:   sslCipherSuites,
-			GetCertificate: p.d.servedCertificate,
-		}
+		t.tls = p.serverTLS()
 	}
 	return t
 }
@@ -112,6 +108,12 @@ func (t *t2s) accept(ctx context.Context, c net.Conn) {
 	s := &session{raw: raw, conn: raw, peer: c.RemoteAddr().String()}
 	if t.tls != nil {
 		s.conn = tls.Server(raw, t.tls)
+	} else if t.set.RFC2217 { // refused with SSL on by the settings check
+		if rc, err := newRFC2217Session(t.p, raw, log); err == nil {
+			s.conn = rc
+		} else {
+			log.Info("RFC 2217 not started", "err", err)
+		}
 	}
 	s.touch()
 	t.sess = s

@@ -9,7 +9,8 @@
 // Open creates the pair and keeps both the master and a slave fd of its own
 // (O_NOCTTY) until Close, so the master never reads EOF or EIO when the
 // application closes the port, and the application may close and reopen it
-// any number of times. The slave starts raw, 9600 8N1, no flow control.
+// any number of times. The slave starts raw, 9600 8N1, no flow control
+// (Config.Initial sets another speed, stop bits or flow control).
 //
 // # Notifications
 //

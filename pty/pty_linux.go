@@ -39,7 +39,8 @@ type Port struct {
 	mraw   syscall.RawConn // master.SyscallConn()
 	slave  *os.File        // our own slave fd (O_NOCTTY), never read
 	sraw   syscall.RawConn // slave.SyscallConn()
-	ino    *os.File        // inotify on the slave node; nil if unavailable
+	ino    *os.File        // own inotify on the slave node; nil if unavailable or shared
+	wd     int             // watch descriptor in cfg.Watcher, when shared
 
 	rmu   sync.Mutex // serialises Read (and guards small)
 	small [2]byte    // header+byte buffer for 1-byte Reads
@@ -62,7 +63,7 @@ type Port struct {
 	closeErr  error
 }
 
-// Open creates a pty pair, puts the slave in raw 9600 8N1 mode, applies
+// Open creates a pty pair, puts the slave in raw 8N mode at 9600 (or Config.Initial), applies
 // ownership and permissions, creates the symlink and starts watching the
 // application. log may be nil.
 func Open(cfg Config, log *slog.Logger) (_ *Port, err error) {
@@ -98,8 +99,13 @@ func Open(cfg Config, log *slog.Logger) (_ *Port, err error) {
 	if err := p.setup(uid, gid); err != nil {
 		return nil, err
 	}
-	if err := p.watchOpens(); err != nil {
-		// Not fatal: AppOpen stays false and no AppOpened/AppClosed events
+	if cfg.Watcher != nil {
+		p.wd, err = cfg.Watcher.add(p)
+		if err != nil {
+			return nil, err
+		}
+	} else if err := p.watchOpens(); err != nil {
+		// Not fatal: AppOpen stays true and no AppOpened/AppClosed events
 		// are produced.
 		log.Warn("pty: cannot watch application open/close", "slave", p.name, "err", err)
 	}
@@ -171,7 +177,7 @@ func (p *Port) setup(uid, gid int) error {
 		if err != nil {
 			return err
 		}
-		initialTermios(t, !p.cfg.NoExtproc)
+		initialTermios(t, !p.cfg.NoExtproc, p.cfg.Initial)
 		return unix.IoctlSetTermios(fd, ioctlSetTermios, t)
 	}); err != nil {
 		return fmt.Errorf("pty: set initial termios on %s: %w", p.name, err)
@@ -486,9 +492,13 @@ func (p *Port) Events() <-chan Event { return p.events }
 func (p *Port) EventsDropped() uint64 { return p.dropped.Load() }
 
 // AppOpen reports whether an application (any open of the slave other than
-// the Port's own) has the slave open. It is always false when the inotify
-// watch could not be set up (logged by Open).
-func (p *Port) AppOpen() bool { return p.opens.Load() > 0 }
+// the Port's own) has the slave open. When the inotify watch could not be
+// set up (logged by Open; typically the per-user inotify instance limit,
+// fs.inotify.max_user_instances, 128 by default) it is always true: not
+// knowing must not make a caller discard the application's data.
+func (p *Port) AppOpen() bool {
+	return (p.ino == nil && p.cfg.Watcher == nil) || p.opens.Load() > 0
+}
 
 // DiscardInput drops the bytes written with Write that the application has
 // not read yet (tcflush TCIFLUSH on the slave). The kernel may hold more
@@ -565,26 +575,38 @@ func (p *Port) runWatch() error {
 		for off := 0; off+unix.SizeofInotifyEvent <= n; {
 			ev := (*unix.InotifyEvent)(unsafe.Pointer(&buf[off]))
 			off += unix.SizeofInotifyEvent + int(ev.Len)
-			switch {
-			case ev.Mask&unix.IN_Q_OVERFLOW != 0:
+			if ev.Mask&unix.IN_Q_OVERFLOW != 0 {
 				p.log.Warn("pty: inotify queue overflow; AppOpen may be wrong until the app reopens", "slave", p.name)
-			case ev.Mask&unix.IN_IGNORED != 0:
+				continue
+			}
+			if !p.openEvent(ev.Mask) {
 				return nil
-			case ev.Mask&unix.IN_OPEN != 0:
-				if p.opens.Add(1) == 1 {
-					p.log.Debug("pty: application opened the port", "slave", p.name)
-					p.emit(AppOpened)
-				}
-			case ev.Mask&unix.IN_CLOSE != 0:
-				if c := p.opens.Add(-1); c == 0 {
-					p.log.Debug("pty: application closed the port", "slave", p.name)
-					p.emit(AppClosed)
-				} else if c < 0 {
-					p.opens.Store(0)
-				}
 			}
 		}
 	}
+}
+
+// openEvent counts one inotify event on the slave node (from the Port's
+// own inotify or a shared OpenWatcher). It reports false once the watch is
+// gone (IN_IGNORED).
+func (p *Port) openEvent(mask uint32) bool {
+	switch {
+	case mask&unix.IN_IGNORED != 0:
+		return false
+	case mask&unix.IN_OPEN != 0:
+		if p.opens.Add(1) == 1 {
+			p.log.Debug("pty: application opened the port", "slave", p.name)
+			p.emit(AppOpened)
+		}
+	case mask&unix.IN_CLOSE != 0:
+		if c := p.opens.Add(-1); c == 0 {
+			p.log.Debug("pty: application closed the port", "slave", p.name)
+			p.emit(AppClosed)
+		} else if c < 0 {
+			p.opens.Store(0)
+		}
+	}
+	return true
 }
 
 // Close removes the symlink (if it still points at our slave), closes the
@@ -603,6 +625,9 @@ func (p *Port) Close() error {
 			}
 		}
 		p.cancel()
+		if p.cfg.Watcher != nil {
+			p.cfg.Watcher.remove(p.wd, p)
+		}
 		errs = append(errs, p.closeFiles()...)
 		if err := p.group.Wait(); err != nil {
 			errs = append(errs, err)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"time"
 
 	cpty "github.com/creack/pty"
@@ -14,8 +15,17 @@ import (
 // errUnsupported is returned by everything on platforms without an
 // implementation. It wraps errors.ErrUnsupported and creack/pty's
 // ErrUnsupported.
-var errUnsupported = fmt.Errorf("pty: not supported on this platform: %w",
-	errors.Join(errors.ErrUnsupported, cpty.ErrUnsupported))
+var errUnsupported = fmt.Errorf("pty: virtual serial ports are not supported on this platform (%s/%s; they need the Linux pty driver): %w",
+	runtime.GOOS, runtime.GOARCH, unsupported{})
+
+// unsupported matches both errors.ErrUnsupported and creack/pty's
+// ErrUnsupported with errors.Is, on one line.
+type unsupported struct{}
+
+func (unsupported) Error() string { return errors.ErrUnsupported.Error() }
+func (unsupported) Is(target error) bool {
+	return target == errors.ErrUnsupported || target == cpty.ErrUnsupported
+}
 
 // Port is a virtual serial port. It is only implemented on Linux.
 type Port struct{}

@@ -64,6 +64,18 @@ type Config struct {
 	// rely on canonical (cooked) mode; settings changes are then seen by
 	// the poll only (within PollInterval), and IXON changes at once.
 	NoExtproc bool
+
+	// Initial holds the slave's power-on speed, stop bits and flow control
+	// (for example the device line's configured settings, so that an
+	// application that never sets termios sees them). A zero Baud means
+	// 9600. DataBits and Parity are ignored (the pty driver forces 8N) and
+	// Raw is always on.
+	Initial Settings
+
+	// Watcher, when set, tracks the application's opens and closes for
+	// this port; share one among many ports (see OpenWatcher). nil gives
+	// the Port an inotify instance of its own.
+	Watcher *OpenWatcher
 }
 
 // DefaultLinkDir returns the directory where port symlinks belong by

@@ -145,11 +145,20 @@ func makeRaw(t *unix.Termios) {
 	t.Cc[unix.VTIME] = 0
 }
 
-// initialTermios turns t into the port's power-on state: raw, 9600 8N1,
-// no flow control, CLOCAL|CREAD, no HUPCL (like a freshly probed UART but
+// initialTermios turns t into the port's power-on state: raw, 8N, the
+// speed, stop bits and flow control of init (9600 1 stop bit when
+// init.Baud is 0), CLOCAL|CREAD, no HUPCL (like a freshly probed UART but
 // raw), with EXTPROC when extproc is set.
-func initialTermios(t *unix.Termios, extproc bool) {
-	applySettings(t, Settings{Baud: 9600, DataBits: 8, StopBits: 1, Raw: true})
+func initialTermios(t *unix.Termios, extproc bool, init Settings) {
+	s := Settings{Baud: 9600, DataBits: 8, StopBits: 1, Raw: true}
+	if init.Baud != 0 {
+		s.Baud = init.Baud
+		s.RTSCTS, s.XONXOFF = init.RTSCTS, init.XONXOFF
+		if init.StopBits == 2 {
+			s.StopBits = 2
+		}
+	}
+	applySettings(t, s)
 	t.Cflag |= unix.CLOCAL | unix.CREAD
 	t.Cflag &^= unix.HUPCL
 	t.Lflag &^= unix.EXTPROC

@@ -50,12 +50,18 @@ const (
 type BridgeConfig struct {
 	Buffer    int             // outage buffer in bytes; 0 = 64 KiB
 	Backoff   tlsconn.Backoff // redial backoff; zero = 100 ms doubling to 5 s
-	Healthy   time.Duration   // a session that lasted this long resets the backoff; 0 = 10 s
+	Healthy   time.Duration   // a session that lasted this long resets the backoff; 0 = 1 s
 	StaleData StalePolicy     // "" = discard
 }
 
 // DefaultBuffer is the outage buffer size when none is configured.
 const DefaultBuffer = 64 << 10
+
+// copyBuffer is the size of each copy loop's buffer: one TLS record's
+// plaintext (16 KiB), the most a TLS Read returns; a PTY master read
+// returns at most 4 KiB. Larger buffers bought nothing and cost 64 KiB per
+// port (docs/performance.md).
+const copyBuffer = 16 << 10
 
 // Link states reported in Stats.State.
 const (
@@ -63,6 +69,7 @@ const (
 	StateUp         = "up"
 	StateBackoff    = "backing off"
 	StateBusy       = "device busy"
+	StateCertChange = "certificate changed" // refused: not the pinned or first-seen certificate
 	StateHeld       = "held"
 	StateStopped    = "stopped"
 )
@@ -105,7 +112,9 @@ type Bridge struct {
 	wake chan struct{} // cap 1: buffer space freed or link became usable
 
 	mu          sync.Mutex
-	conn        net.Conn // nil while the link is down
+	conn        net.Conn   // nil while the link is down
+	meter       *linkMeter // counts what was handed to conn
+	linkErr     error      // why the last link was taken down
 	ring        *ring
 	held        string
 	state       string
@@ -115,6 +124,13 @@ type Bridge struct {
 	info        tlsconn.Info
 
 	toDevice, toApp, lost, discarded, connects atomic.Uint64
+
+	rbuf []byte // deviceToApp's buffer; only linkLoop's goroutine uses it
+
+	// appWrote is when the application last wrote (unix ns): proof that it
+	// has the port open even before the pty reports the open, which it
+	// learns asynchronously (inotify).
+	appWrote atomic.Int64
 }
 
 // NewBridge returns a bridge between ep and the links dial opens. Run
@@ -124,7 +140,12 @@ func NewBridge(ep Endpoint, dial Dialer, cfg BridgeConfig, log *slog.Logger) *Br
 		cfg.Buffer = DefaultBuffer
 	}
 	if cfg.Healthy <= 0 {
-		cfg.Healthy = 10 * time.Second
+		// Long enough to tell a device that refuses us (it closes within
+		// busyWindow) from one that worked and then went away; short
+		// enough that a device rebooting soon after a reboot is redialed
+		// at once when it is back (10 s here made recovery take 5 s:
+		// docs/performance.md).
+		cfg.Healthy = time.Second
 	}
 	if cfg.StaleData == "" {
 		cfg.StaleData = StaleDiscard
@@ -237,18 +258,18 @@ func (b *Bridge) usableLocked() net.Conn {
 // or queues it in the outage buffer while the link is down. With the
 // buffer full it stops reading, so the application's writes block.
 func (b *Bridge) appToDevice(ctx context.Context) error {
-	buf := make([]byte, 32<<10)
+	buf := make([]byte, copyBuffer)
 	for {
 		if ctx.Err() != nil {
 			return nil
 		}
 		b.mu.Lock()
-		conn := b.usableLocked()
+		conn, meter := b.usableLocked(), b.meter
 		if conn != nil && b.ring.Len() > 0 {
 			n := copy(buf, b.ring.Peek())
 			b.ring.Discard(n)
 			b.mu.Unlock()
-			b.send(conn, buf[:n])
+			b.send(conn, meter, buf[:n])
 			continue
 		}
 		space := b.ring.Free()
@@ -275,11 +296,12 @@ func (b *Bridge) appToDevice(ctx context.Context) error {
 		if n == 0 {
 			continue
 		}
+		b.appWrote.Store(time.Now().UnixNano())
 		b.mu.Lock()
-		conn = b.usableLocked()
+		conn, meter = b.usableLocked(), b.meter
 		if conn != nil && b.ring.Len() == 0 {
 			b.mu.Unlock()
-			b.send(conn, buf[:n])
+			b.send(conn, meter, buf[:n])
 			continue
 		}
 		b.ring.Write(buf[:n]) // fits: n <= space and only this goroutine adds
@@ -289,10 +311,15 @@ func (b *Bridge) appToDevice(ctx context.Context) error {
 
 // send writes p to conn. Bytes a dying connection did not take are counted
 // as possibly lost, never silently dropped; they are not resent, since the
-// device may already have received part of them.
-func (b *Bridge) send(conn net.Conn, p []byte) {
+// device may already have received part of them. Bytes it took are
+// recorded in meter, which decides how many of them count as possibly lost
+// if the link dies later (see linkFailed).
+func (b *Bridge) send(conn net.Conn, meter *linkMeter, p []byte) {
 	n, err := conn.Write(p)
 	b.toDevice.Add(uint64(n))
+	if meter != nil && !meter.add(n, time.Now()) {
+		b.lost.Add(uint64(n)) // the link was declared dead meanwhile
+	}
 	if err != nil {
 		b.lost.Add(uint64(len(p) - n))
 		b.linkFailed(conn, fmt.Errorf("write to device: %w", err))
@@ -307,7 +334,19 @@ func (b *Bridge) linkFailed(conn net.Conn, err error) {
 		return
 	}
 	b.conn = nil
+	if b.meter != nil {
+		q, qerr := tlsconn.QueueOf(conn) // before Close: it reads the socket
+		if qerr != nil {
+			b.log.Debug("send queue", "err", qerr)
+		}
+		if lost := b.meter.finish(q, time.Now()); lost > 0 {
+			b.lost.Add(lost)
+			b.log.Warn("bytes possibly lost with the link", "bytes", lost, "unacked", q.Unacked)
+		}
+		b.meter = nil
+	}
 	_ = conn.Close()
+	b.linkErr = err
 	if err != nil {
 		b.setErrLocked(err)
 	}
@@ -341,8 +380,12 @@ func (b *Bridge) linkLoop(ctx context.Context) error {
 			if isPeerClose(err) { // accepted, then closed during the handshake
 				b.state = StateBusy
 			}
+			if certRefused(err) {
+				b.state = StateCertChange
+			}
+			state := b.state
 			b.mu.Unlock()
-			b.log.Warn("link down", "err", err)
+			b.log.Warn("link down", "state", state, "err", err)
 			if !sleep(ctx, bo.Next()) {
 				return nil
 			}
@@ -352,6 +395,7 @@ func (b *Bridge) linkLoop(ctx context.Context) error {
 		b.connects.Add(1)
 		b.mu.Lock()
 		b.conn = conn
+		b.meter = &linkMeter{}
 		b.info = info
 		b.state = StateUp
 		b.lastConnect = start
@@ -363,10 +407,15 @@ func (b *Bridge) linkLoop(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
+		b.mu.Lock()
+		if b.conn != conn && b.linkErr != nil {
+			err = b.linkErr // a write failed first; the read only saw the close
+		}
+		b.mu.Unlock()
 		lasted := time.Since(start)
 		busy := got == 0 && lasted < busyWindow && isPeerClose(err)
 		if busy {
-			err = fmt.Errorf("device busy: %s closed the session right after connect (it may still hold an old session)", info.Addr)
+			err = fmt.Errorf("device busy: %s closed the session right after connect (it may still hold an old session): %w", info.Addr, err)
 		}
 		b.linkFailed(conn, err)
 		b.mu.Lock()
@@ -375,7 +424,7 @@ func (b *Bridge) linkLoop(ctx context.Context) error {
 			b.state = StateBusy
 		}
 		b.mu.Unlock()
-		b.log.Warn("link lost", "after", lasted.Round(time.Millisecond), "err", err)
+		b.log.Warn("link lost", "after", lasted.Round(time.Millisecond), "busy", busy, "err", err)
 		if lasted >= b.cfg.Healthy {
 			bo.Reset()
 		}
@@ -389,14 +438,17 @@ func (b *Bridge) linkLoop(ctx context.Context) error {
 // deviceToApp copies from conn to the endpoint until conn fails. It returns
 // how many bytes it received and why it stopped.
 func (b *Bridge) deviceToApp(conn net.Conn) (uint64, error) {
-	buf := make([]byte, 32<<10)
+	if b.rbuf == nil { // one buffer for every link of the bridge
+		b.rbuf = make([]byte, copyBuffer)
+	}
+	buf := b.rbuf
 	var got uint64
 	opener, _ := b.ep.(appOpener)
 	for {
 		n, err := conn.Read(buf)
 		if n > 0 {
 			got += uint64(n)
-			if b.cfg.StaleData == StaleDiscard && opener != nil && !opener.AppOpen() {
+			if b.cfg.StaleData == StaleDiscard && opener != nil && !opener.AppOpen() && !b.appWroteRecently() {
 				b.discarded.Add(uint64(n))
 			} else if _, werr := b.ep.Write(buf[:n]); werr != nil {
 				return got, fmt.Errorf("write to port: %w", werr)
@@ -411,6 +463,18 @@ func (b *Bridge) deviceToApp(conn net.Conn) (uint64, error) {
 			return got, err
 		}
 	}
+}
+
+// openGrace: device bytes arriving this soon after the application wrote
+// are delivered even while the pty does not report the port open yet. An
+// application that opens the port and writes at once (a poller sending a
+// request) must get the reply, however late the open notification is
+// processed (it was, under load, with 1000 ports: see docs/performance.md).
+const openGrace = 2 * time.Second
+
+func (b *Bridge) appWroteRecently() bool {
+	t := b.appWrote.Load()
+	return t != 0 && time.Since(time.Unix(0, t)) < openGrace
 }
 
 // isPeerClose reports whether err means the device ended the session (as

@@ -293,8 +293,11 @@ func TestBridgeOutageBufferInOrder(t *testing.T) {
 	dev.up(addr)
 	dev.waitGot(data, 10*time.Second)
 	s := waitStats(t, b, "buffer drained", func(s Stats) bool { return s.Buffered == 0 && s.State == StateUp })
-	if s.ToDevice != uint64(len(data)) || s.PossiblyLost != 0 || s.Reconnects < 1 {
-		t.Fatalf("stats %+v: want %d bytes to the device, none lost, a reconnect", s, len(data))
+	// The 1000 bytes of the first session went to a connection that then
+	// died: the bridge may count them as possibly lost (it cannot know the
+	// device handled them), but nothing sent after the outage.
+	if s.ToDevice != uint64(len(data)) || s.PossiblyLost > 1000 || s.Reconnects < 1 {
+		t.Fatalf("stats %+v: want %d bytes to the device, at most 1000 possibly lost, a reconnect", s, len(data))
 	}
 }
 

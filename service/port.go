@@ -27,7 +27,8 @@ type SerialSettings struct {
 type PortSpec struct {
 	Name    string
 	PTY     pty.Config
-	Devices []string // device addresses, primary first
+	Devices []string   // device addresses, primary first
+	Listen  ListenSpec // device-initiated sessions instead of Devices (listen.go)
 	Link    tlsconn.Config
 	Bridge  BridgeConfig
 	// Serial is the device's configured serial line; a zero Baud disables
@@ -36,6 +37,10 @@ type PortSpec struct {
 	// StrictSerial holds data while the application's baud rate differs
 	// from Serial.Baud.
 	StrictSerial bool
+	// RFC2217 negotiates Telnet COM-PORT-OPTION on every link and forwards
+	// the application's serial settings (see service/rfc2217.go); the
+	// mismatch guard is then off.
+	RFC2217 bool
 	// Source is where the spec came from (a file path, or "command line").
 	Source string
 }
@@ -44,6 +49,9 @@ type PortSpec struct {
 func (s *PortSpec) Validate() error {
 	if s.Name == "" {
 		return errors.New("service: port has no name")
+	}
+	if s.Listen.Addr != "" {
+		return s.validateListen()
 	}
 	if len(s.Devices) == 0 {
 		return fmt.Errorf("service: port %s: no device address", s.Name)
@@ -79,6 +87,11 @@ type Port struct {
 	app      pty.Settings
 	appKnown bool
 	mismatch string
+
+	rfc *rfcForwarder // nil unless spec.RFC2217
+
+	failover failover  // a link to the primary device waiting to be used (failover.go)
+	listener *listener // non-nil in listen mode (listen.go)
 }
 
 // StartPort opens the port's PTY and starts bridging it to the device. The
@@ -91,18 +104,49 @@ func StartPort(spec PortSpec, log *slog.Logger) (*Port, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	log = log.With("port", spec.Name)
-	tty, err := pty.Open(spec.PTY, log)
+	ptyCfg := spec.PTY // a copy: Spec() must return what the caller gave (reload compares it)
+	if ptyCfg.Initial.Baud == 0 {
+		// The tty starts with the device line's settings: an application
+		// that never sets termios, or sets what it found, agrees with the
+		// device and triggers no mismatch warning.
+		ptyCfg.Initial = ptyInitial(spec.Serial)
+	}
+	tty, err := pty.Open(ptyCfg, log)
 	if err != nil {
 		return nil, fmt.Errorf("service: port %s: %w", spec.Name, err)
 	}
 	p := &Port{spec: spec, log: log, tty: tty, start: time.Now()}
+	if spec.Listen.Addr != "" {
+		if p.listener, err = startListener(spec, log); err != nil {
+			tty.Close()
+			return nil, err
+		}
+	}
 	p.bridge = NewBridge(tty, p.dial, spec.Bridge, log)
 	if st, err := tty.Settings(); err == nil {
 		p.app = st
 		p.appKnown = true
 	}
+	if spec.RFC2217 {
+		p.rfc = newRFCForwarder(spec.Serial, p.app, 0, log)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
+	if p.listener != nil {
+		p.listener.bridge = p.bridge
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			p.listener.run(ctx)
+		}()
+	}
+	if len(spec.Devices) > 1 {
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			p.failback(ctx)
+		}()
+	}
 	p.wg.Add(2)
 	go func() {
 		defer p.wg.Done()
@@ -117,15 +161,32 @@ func StartPort(spec PortSpec, log *slog.Logger) (*Port, error) {
 		defer p.wg.Done()
 		p.watch(ctx)
 	}()
-	log.Info("port ready", "link", tty.Link(), "tty", tty.Name(), "device", spec.Devices[0])
+	log.Info("port ready", "link", tty.Link(), "tty", tty.Name(), "device", spec.target())
 	return p, nil
 }
 
 // dial tries the device addresses in order, primary first.
 func (p *Port) dial(ctx context.Context) (net.Conn, tlsconn.Info, error) {
+	if p.listener != nil { // the device connects to us (listen.go)
+		conn, info, err := p.listener.dial(ctx)
+		if err == nil && p.rfc != nil {
+			conn, err = p.rfc.wrap(ctx, conn)
+		}
+		return conn, info, err
+	}
+	if conn, info, ok := p.failover.take(); ok { // the primary, back (failover.go)
+		var err error
+		if p.rfc != nil {
+			conn, err = p.rfc.wrap(ctx, conn)
+		}
+		return conn, info, err
+	}
 	var errs []error
 	for _, addr := range p.spec.Devices {
 		conn, info, err := tlsconn.Dial(ctx, addr, p.spec.Link, p.log)
+		if err == nil && p.rfc != nil {
+			conn, err = p.rfc.wrap(ctx, conn)
+		}
 		if err == nil {
 			return conn, info, nil
 		}
@@ -157,6 +218,13 @@ func (p *Port) watch(ctx context.Context) {
 				p.mu.Unlock()
 				p.log.Info("application changed serial settings", "settings", ev.Settings.String())
 				p.checkSerial()
+				if p.rfc != nil {
+					p.rfc.appChanged(ev.Settings)
+				}
+			case pty.FlushRead, pty.FlushWrite:
+				if p.rfc != nil {
+					p.rfc.purge(purgeOf(ev.Kind))
+				}
 			case pty.AppClosed:
 				// Flush at the last close, not at the next open: an
 				// application that has just opened the port may already
@@ -180,6 +248,9 @@ func (p *Port) watch(ctx context.Context) {
 func (p *Port) checkSerial() {
 	p.mu.Lock()
 	want := p.spec.Serial.Baud
+	if p.rfc != nil {
+		want = 0 // the application's settings are forwarded; see rfcForwarder.status
+	}
 	got := p.app.Baud
 	known := p.appKnown
 	old := p.mismatch
@@ -214,6 +285,7 @@ type Status struct {
 	AppSettings  string         `json:"app_settings,omitempty"`
 	DeviceSerial SerialSettings `json:"device_serial,omitzero"`
 	Mismatch     string         `json:"serial_mismatch,omitempty"`
+	RFC2217      *RFC2217Status `json:"rfc2217,omitempty"`
 	Started      time.Time      `json:"started"`
 	Error        string         `json:"error,omitempty"`
 	Stats
@@ -242,6 +314,13 @@ func (p *Port) Status() Status {
 		st.AppSettings = p.app.String()
 	}
 	st.Mismatch = p.mismatch
+	if p.rfc != nil {
+		rs, mismatch := p.rfc.status()
+		st.RFC2217 = &rs
+		if mismatch != "" {
+			st.Mismatch = mismatch
+		}
+	}
 	if p.runErr != nil {
 		st.Error = p.runErr.Error()
 	}

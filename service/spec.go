@@ -2,6 +2,7 @@ package service
 
 import (
 	"fmt"
+	"path/filepath"
 
 	"github.com/vsp-dev/vsp/pty"
 	"github.com/vsp-dev/vsp/service/config"
@@ -17,9 +18,6 @@ type Paths struct {
 
 // SpecFromConfig turns a validated port file into what StartPort runs.
 func SpecFromConfig(p *config.Port, paths Paths) (PortSpec, error) {
-	if p.Listen != "" {
-		return PortSpec{}, fmt.Errorf("service: %s: listen (device-initiated sessions) is not supported yet; use device = \"HOST:PORT\"", p.File)
-	}
 	linkDir := paths.LinkDir
 	if linkDir == "" {
 		linkDir = pty.DefaultLinkDir()
@@ -67,9 +65,20 @@ func SpecFromConfig(p *config.Port, paths Paths) (PortSpec, error) {
 			Flow:     p.Serial.Flow,
 		},
 		StrictSerial: p.StrictSerial,
+		RFC2217:      p.RFC2217,
+	}
+	if p.Listen != "" { // the device connects to us (listen.go)
+		stateDir := filepath.Dir(p.File)
+		if paths.KnownDevices != "" {
+			stateDir = filepath.Dir(paths.KnownDevices)
+		}
+		s.Listen = ListenSpec{Addr: p.Listen, CertFile: filepath.Join(stateDir, p.Name+"-listen.pem"),
+			DeviceMAC: p.DeviceMAC, Replace: p.ReplaceSession}
+		s.Link.Trust, s.Link.Pin, s.Link.InsecureSkipVerify, s.Link.KnownDevices, s.Link.CAFile = "", "", false, "", ""
 	}
 	if prof == tlsconn.ProfileOff {
 		s.Link.Trust = ""
+		s.Link.KnownDevices = "" // no certificate to remember
 	}
 	return s, s.Validate()
 }

@@ -10,19 +10,20 @@ import (
 // Defaults applied to zero Config and KeepAlive fields.
 const (
 	DefaultDialTimeout  = 5 * time.Second
-	DefaultKeepIdle     = 4 * time.Second
+	DefaultKeepIdle     = 3 * time.Second
 	DefaultKeepInterval = 2 * time.Second
 	DefaultKeepCount    = 3
-	DefaultUserTimeout  = 10 * time.Second
+	DefaultUserTimeout  = 9 * time.Second
 )
 
 // KeepAlive tunes TCP keep-alive and TCP_USER_TIMEOUT on dialed links. The
-// zero value detects a silently dead path within about 10 s: probes start
-// after 4 s idle, every 2 s, 3 unanswered probes drop the link
-// (4 + 3×2 = 10 s), and unacknowledged written data drops it after 10 s
-// (TCP_USER_TIMEOUT, Linux only).
+// zero value detects a silently dead path within 10 s: probes start after
+// 3 s idle, every 2 s, 3 unanswered probes drop the link (3 + 3×2 = 9 s),
+// and unacknowledged written data drops it after 9 s (TCP_USER_TIMEOUT,
+// Linux only; Linux then also applies it to keep-alive: an idle link is
+// dropped at the first probe timer 9 s or more after the last answer).
 type KeepAlive struct {
-	// Idle before the first probe; 0 = 4 s; negative turns keep-alive off.
+	// Idle before the first probe; 0 = 3 s; negative turns keep-alive off.
 	Idle time.Duration
 	// Interval between probes; 0 = 2 s; negative = system default.
 	Interval time.Duration
@@ -30,7 +31,7 @@ type KeepAlive struct {
 	// negative = system default.
 	Count int
 	// UserTimeout is TCP_USER_TIMEOUT: how long written data may stay
-	// unacknowledged before the link is dropped; 0 = 10 s; negative = leave
+	// unacknowledged before the link is dropped; 0 = 9 s; negative = leave
 	// the system default. Linux only; ignored elsewhere.
 	UserTimeout time.Duration
 }

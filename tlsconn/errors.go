@@ -77,7 +77,8 @@ type CertChangedError struct {
 }
 
 func (e *CertChangedError) Error() string {
-	return fmt.Sprintf("tlsconn: certificate changed for %s: recorded %s (first seen %s), now %s; "+
-		"if the device's certificate was regenerated on purpose, remove its line from %s",
-		e.Addr, e.Old, e.FirstSeen.UTC().Format(time.RFC3339), e.New, e.File)
+	return fmt.Sprintf("tlsconn: certificate changed for %s: old %s (first seen %s), new %s; refused before sending any data. "+
+		"If the device's certificate was regenerated on purpose, accept the new one with "+
+		"`vsp trust --accept --known-devices %s %s`",
+		e.Addr, e.Old, e.FirstSeen.UTC().Format(time.RFC3339), e.New, e.File, e.Addr)
 }

@@ -59,9 +59,9 @@ func TestSocketOptions(t *testing.T) {
 		want map[string]int
 	}{
 		{"defaults plain", tlsconn.Config{Profile: tlsconn.ProfileOff}, plain.addr,
-			map[string]int{"SO_KEEPALIVE": 1, "TCP_NODELAY": 1, "TCP_KEEPIDLE": 4, "TCP_KEEPINTVL": 2, "TCP_KEEPCNT": 3, "TCP_USER_TIMEOUT": 10000}},
+			map[string]int{"SO_KEEPALIVE": 1, "TCP_NODELAY": 1, "TCP_KEEPIDLE": 3, "TCP_KEEPINTVL": 2, "TCP_KEEPCNT": 3, "TCP_USER_TIMEOUT": 9000}},
 		{"defaults legacy TLS", tlsconn.Config{Profile: tlsconn.ProfileLegacy, Pin: cert.pin()}, ez.addr,
-			map[string]int{"SO_KEEPALIVE": 1, "TCP_NODELAY": 1, "TCP_KEEPIDLE": 4, "TCP_KEEPINTVL": 2, "TCP_KEEPCNT": 3, "TCP_USER_TIMEOUT": 10000}},
+			map[string]int{"SO_KEEPALIVE": 1, "TCP_NODELAY": 1, "TCP_KEEPIDLE": 3, "TCP_KEEPINTVL": 2, "TCP_KEEPCNT": 3, "TCP_USER_TIMEOUT": 9000}},
 		{"custom", tlsconn.Config{Profile: tlsconn.ProfileOff, KeepAlive: tlsconn.KeepAlive{
 			Idle: 7 * time.Second, Interval: 5 * time.Second, Count: 9, UserTimeout: 1500 * time.Millisecond}}, plain.addr,
 			map[string]int{"SO_KEEPALIVE": 1, "TCP_NODELAY": 1, "TCP_KEEPIDLE": 7, "TCP_KEEPINTVL": 5, "TCP_KEEPCNT": 9, "TCP_USER_TIMEOUT": 1500}},

@@ -169,3 +169,60 @@ func writeKnownDevices(path string, known []knownDevice) error {
 	}
 	return nil
 }
+
+// KnownDevice is one entry of a known-devices file.
+type KnownDevice struct {
+	Addr        string    // HOST:PORT as dialed (or the device identity in listen mode)
+	Fingerprint string    // "sha256:<hex>"
+	FirstSeen   time.Time // when this fingerprint was recorded
+}
+
+// LookupKnownDevice returns the entry for addr in the known-devices file at
+// path; ok is false when there is none (or the file does not exist).
+func LookupKnownDevice(path, addr string) (KnownDevice, bool, error) {
+	known, err := readKnownDevices(path)
+	if err != nil {
+		return KnownDevice{}, false, err
+	}
+	for _, k := range known {
+		if k.addr == addr {
+			return KnownDevice{Addr: k.addr, Fingerprint: k.fingerprint, FirstSeen: k.firstSeen}, true, nil
+		}
+	}
+	return KnownDevice{}, false, nil
+}
+
+// AcceptKnownDevice records fingerprint as the trusted certificate of addr
+// in the known-devices file at path, replacing any earlier entry (the
+// administrator's answer to a [CertChangedError]: `vsp trust --accept`).
+// The file is rewritten atomically with mode 0600, under the same lock
+// trust-on-first-use takes. It returns the replaced entry, if any.
+func AcceptKnownDevice(path, addr, fingerprint string) (old KnownDevice, replaced bool, err error) {
+	fp, err := ParsePin(fingerprint)
+	if err != nil {
+		return old, false, err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return old, false, fmt.Errorf("tlsconn: known devices: %w", err)
+	}
+	unlock, err := lockFile(path + ".lock")
+	if err != nil {
+		return old, false, fmt.Errorf("tlsconn: known devices: %w", err)
+	}
+	defer unlock()
+	known, err := readKnownDevices(path)
+	if err != nil {
+		return old, false, err
+	}
+	now := time.Now().UTC().Truncate(time.Second)
+	out := known[:0]
+	for _, k := range known {
+		if k.addr == addr {
+			old, replaced = KnownDevice{Addr: k.addr, Fingerprint: k.fingerprint, FirstSeen: k.firstSeen}, true
+			continue
+		}
+		out = append(out, k)
+	}
+	out = append(out, knownDevice{addr: addr, fingerprint: fp, firstSeen: now})
+	return old, replaced, writeKnownDevices(path, out)
+}

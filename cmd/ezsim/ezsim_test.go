@@ -4,15 +4,18 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -20,6 +23,7 @@ import (
 
 	"github.com/vsp-dev/vsp/cmd/internal/testenv"
 	"github.com/vsp-dev/vsp/device"
+	"github.com/vsp-dev/vsp/tlsconn"
 )
 
 var builder testenv.Builder
@@ -82,7 +86,7 @@ func startSim(t *testing.T, args ...string) *sim {
 			}
 			k, v, _ := strings.Cut(l, ": ")
 			switch {
-			case k == "listen" && got == 0:
+			case (k == "listen" || k == "connect") && got == 0:
 				s.listen = v
 			case k == "fingerprint" && got == 1:
 				s.fingerprint = v
@@ -156,24 +160,42 @@ func TestOutputContractAndFlash(t *testing.T) {
 	s2.stop(t)
 }
 
+// TestOpenSSLClient is acceptance item 4: keys of 512, 768 and 1024 bits
+// each complete a TLS 1.0 TLS_RSA_WITH_AES_256_CBC_SHA handshake with
+// openssl s_client (SECLEVEL=0) and with vsp's legacy profile, against the
+// device-faithful server (--server-tls device).
 func TestOpenSSLClient(t *testing.T) {
 	openssl := testenv.Tool(t, "openssl")
-	s := startSim(t, "--listen", "127.0.0.1:0", "--ssl", "--key-bits", "1024", "--console", "off")
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, openssl, "s_client", "-connect", s.listen, "-tls1", "-cipher", "AES256-SHA@SECLEVEL=0")
-	cmd.Stdin = strings.NewReader("")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("openssl: %v\n%s", err, out)
+	for _, bits := range []string{"512", "768", "1024"} {
+		t.Run(bits, func(t *testing.T) {
+			s := startSim(t, "--listen", "127.0.0.1:0", "--ssl", "--key-bits", bits, "--console", "off", "--server-tls", "device")
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, openssl, "s_client", "-connect", s.listen, "-tls1", "-cipher", "AES256-SHA@SECLEVEL=0")
+			cmd.Stdin = strings.NewReader("")
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("openssl: %v\n%s", err, out)
+			}
+			if !bytes.Contains(out, []byte("Cipher    : AES256-SHA")) || !bytes.Contains(out, []byte("Protocol  : TLSv1\n")) {
+				t.Fatalf("openssl output lacks TLSv1 AES256-SHA:\n%s", out)
+			}
+			if !bytes.Contains(out, []byte("O = Sollae Systems")) || !bytes.Contains(out, []byte("public key is "+bits+" bit")) {
+				t.Fatalf("subject or key size:\n%s", out)
+			}
+			cert, info, err := tlsconn.Probe(ctx, s.listen, tlsconn.ProfileLegacy, 10*time.Second)
+			if err != nil {
+				t.Fatalf("legacy profile: %v", err)
+			}
+			if info.Version != "TLS 1.0" || info.Cipher != "TLS_RSA_WITH_AES_256_CBC_SHA" || info.KeyBits != cert.PublicKey.(*rsa.PublicKey).N.BitLen() || strconv.Itoa(info.KeyBits) != bits {
+				t.Fatalf("legacy profile negotiated %+v", info)
+			}
+			if info.Fingerprint != s.fingerprint {
+				t.Fatalf("legacy profile saw %s, ezsim printed %s", info.Fingerprint, s.fingerprint)
+			}
+			s.stop(t)
+		})
 	}
-	if !bytes.Contains(out, []byte("Cipher    : AES256-SHA")) || !bytes.Contains(out, []byte("Protocol  : TLSv1\n")) {
-		t.Fatalf("openssl output lacks TLSv1 AES256-SHA:\n%s", out)
-	}
-	if !bytes.Contains(out, []byte("O = Sollae Systems")) {
-		t.Fatalf("subject:\n%s", out)
-	}
-	s.stop(t)
 }
 
 func TestStatusSocket(t *testing.T) {
@@ -210,6 +232,12 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"--listen", "127.0.0.1:0", "--ssl", "--rfc2217", "--console", "off"}, 1, device.RuleSSLRFC2217},
 		{[]string{"--listen", "127.0.0.1:0", "--ssl", "--key-bits", "2048", "--console", "off"}, 1, device.RuleKeyBits},
 		{[]string{"--listen", "127.0.0.1:0", "--model", "CSE-X99", "--console", "off"}, 1, "model"},
+		{[]string{"--listen", "127.0.0.1:0", "--model", "CSE-M32", "--ssl", "--com2", "--console", "off"}, 1, device.RuleSSLCOM2},
+		{[]string{"--listen", "127.0.0.1:0", "--model", "CSE-H25", "--ssl", "--multi-monitoring", "--console", "off"}, 1, device.RuleSSLMultiMonitoring},
+		{[]string{"--listen", "127.0.0.1:0", "--ssl", "--ssh", "--console", "off"}, 1, device.RuleSSLSSH},
+		{[]string{"--listen", "127.0.0.1:0", "--ssl", "--mode", "u2s", "--console", "off"}, 1, device.RuleSSLU2S},
+		{[]string{"--mode", "cod", "--console", "off"}, 1, "needs a peer"},
+		{[]string{"--mode", "cod", "--peer", "127.0.0.1:1", "--reconnect-delay", "0s", "--console", "off"}, 2, "--reconnect-delay"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			bin := builder.Build(t, "ezsim")
@@ -226,6 +254,64 @@ func TestUsageErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestCODBinary runs the ezsim binary as a TLS client (COD mode with SSL and
+// Send MAC Address) against a TLS server of the test's, as vsp's listening
+// port would be.
+func TestCODBinary(t *testing.T) {
+	key, err := device.GenerateKey(1024, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := device.NewCertificate(key, "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{
+		MinVersion: tls.VersionTLS10, CipherSuites: []uint16{tls.TLS_RSA_WITH_AES_256_CBC_SHA},
+		Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	s := startSim(t, "--mode", "cod", "--peer", ln.Addr().String(), "--ssl", "--send-mac", "--mac", "00:30:f9:00:00:07",
+		"--key-bits", "512", "--console", "off", "--reconnect-delay", "200ms")
+	if s.listen != ln.Addr().String() || s.fingerprint == "" {
+		t.Fatalf("contract: connect %q fingerprint %q", s.listen, s.fingerprint)
+	}
+	for round := range 2 { // the second round checks the reconnect after the peer dropped
+		ch := make(chan net.Conn, 1)
+		go func() {
+			c, err := ln.Accept()
+			if err != nil {
+				close(ch)
+				return
+			}
+			ch <- c
+		}()
+		var c net.Conn
+		select {
+		case c = <-ch:
+		case <-time.After(20 * time.Second):
+			t.Fatalf("round %d: ezsim did not connect: %s", round, s.stderr)
+		}
+		if c == nil {
+			t.Fatal("accept failed")
+		}
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		b := make([]byte, 14+4)
+		c.Write([]byte("echo"))
+		if _, err := io.ReadFull(c, b); err != nil || string(b) != "0030F9000007\r\necho" {
+			t.Fatalf("round %d: got %q, %v", round, b, err)
+		}
+		if st := c.(*tls.Conn).ConnectionState(); st.Version != tls.VersionTLS10 {
+			t.Fatalf("version %s", tls.VersionName(st.Version))
+		}
+		c.Close()
+	}
+	s.stop(t)
 }
 
 func TestMain(m *testing.M) {

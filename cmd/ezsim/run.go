@@ -30,7 +30,7 @@ func (e *usageError) Unwrap() error { return e.err }
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	app := &cli.App{
 		Name:            "ezsim",
-		Usage:           "simulate an ezTCP serial-to-Ethernet device (T2S server, SSL, telnet console)",
+		Usage:           "simulate an ezTCP serial-to-Ethernet device (T2S, COD, ATC, U2S modes, SSL, telnet console)",
 		Writer:          stdout,
 		ErrWriter:       stderr,
 		Flags:           flags(),
@@ -56,7 +56,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			Action: func(c *cli.Context) error {
 				return statusCmd(c.Context, c.String("status-socket"), c.Bool("text"), stdout)
 			},
-		}},
+		}, genDocsCommand()}, // gen-docs is hidden: make docs
 	}
 	err := app.RunContext(ctx, args)
 	if err != nil && strings.Contains(err.Error(), "Required flag") {
@@ -70,8 +70,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 func flags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "listen", Value: ":1470", Usage: "COM1 T2S listen address (host:port; port 0 picks a free one)"},
-		&cli.BoolFlag{Name: "ssl", Usage: "enable SSL (TLS 1.0 RSA_AES_256_CBC_SHA like the device; newer versions if asked)"},
+		&cli.StringFlag{Name: "listen", Value: ":1470", Usage: "COM1 local address: T2S listen, ATC ATA listen, U2S UDP bind (host:port; port 0 picks a free one)"},
+		&cli.BoolFlag{Name: "ssl", Usage: "enable SSL (TLS 1.0 RSA_AES_256_CBC_SHA like the device; see --server-tls, --client-tls)"},
 		&cli.StringFlag{Name: "serial", Value: "echo", Usage: "COM1 serial backend: echo, pty:PATH, or a serial device such as /dev/ttyUSB0"},
 		&cli.IntFlag{Name: "key-bits", Value: 1024, Usage: "RSA key length generated when flash holds no key: 512, 768 or 1024"},
 		&cli.StringFlag{Name: "ip", Value: "10.1.0.1", Usage: "device IP address (status and certificate CN)"},
@@ -84,7 +84,15 @@ func flags() []cli.Flag {
 		&cli.StringFlag{Name: "flash", Usage: "flash file (settings, key and certificate); empty = no persistence"},
 		&cli.StringFlag{Name: "console", Value: ":23", Usage: `telnet console address; "" or "off" disables it`},
 		&cli.StringFlag{Name: "password", Usage: `console password (none set: firmware 2.0A still asks for "sollae")`},
-		&cli.StringFlag{Name: "mode", Value: "T2S", Usage: "communication mode (T2S)"},
+		&cli.DurationFlag{Name: "login-delay", Value: 5 * time.Second, Usage: "console: delay imposed on logins after 3 wrong passwords"},
+		&cli.StringFlag{Name: "mode", Value: "T2S", Usage: "communication mode: T2S (TCP server), COD (TCP client), ATC (AT commands), U2S (UDP)"},
+		&cli.StringFlag{Name: "peer", Usage: "peer address host:port (COD: where to connect; ATC: ATD default; U2S: where datagrams go, 0.0.0.0:0 = last sender)"},
+		&cli.IntFlag{Name: "byte-count", Usage: "COD: connect when this many serial bytes arrived and send them (0 = connect at once, earlier serial data discarded)"},
+		&cli.IntFlag{Name: "guard-time", Usage: "COD: group serial bytes until this much silence, 10 ms units (0 = send at once; minimum 4)"},
+		&cli.IntFlag{Name: "data-frame", Usage: "U2S: end a datagram after this much serial silence, 10 ms units (0 = 10 ms)"},
+		&cli.DurationFlag{Name: "reconnect-delay", Value: 10 * time.Second, Usage: "COD: wait after a dropped or failed connection before the next one (the device waits 10s)"},
+		&cli.StringFlag{Name: "server-tls", Value: "any", Usage: "T2S/ATA TLS server profile: any (TLS 1.0 to 1.3) or device (TLS 1.0 RSA_AES_256_CBC_SHA only, like the real device)"},
+		&cli.StringFlag{Name: "client-tls", Value: "device", Usage: "COD/ATD TLS client profile: device (TLS 1.0 RSA_AES_256_CBC_SHA only) or modern (TLS 1.2+)"},
 		&cli.IntFlag{Name: "baud", Value: 19200, Usage: "COM1 baud rate"},
 		&cli.IntFlag{Name: "data-bits", Value: 8, Usage: "COM1 data bits (7, 8)"},
 		&cli.StringFlag{Name: "parity", Value: "none", Usage: "COM1 parity (none, even, odd)"},
@@ -100,6 +108,7 @@ func flags() []cli.Flag {
 		&cli.IntFlag{Name: "event-byte", Usage: "T2S Event Byte: buffer up to N serial bytes received while disconnected (0 = drop)"},
 		&cli.BoolFlag{Name: "send-mac", Usage: "send the MAC address (12 hex digits + CR LF) when a connection is made"},
 		&cli.DurationFlag{Name: "keepalive", Value: 10 * time.Second, Usage: "device TCP keep-alive interval when timeout is 0 (negative = off)"},
+		&cli.IntFlag{Name: "keepalive-probes", Value: 4, Usage: "unanswered keep-alive probes before the session is dropped"},
 		&cli.BoolFlag{Name: "pacing", Usage: "pace serial bytes at the configured baud rate"},
 		&cli.BoolFlag{Name: "multi-monitoring", Usage: "enable Multi Monitoring (CSE-M73, CSE-H25; refused with SSL)"},
 		&cli.BoolFlag{Name: "rfc2217", Usage: "request Telnet COM Port Control (refused with SSL)"},
@@ -115,7 +124,8 @@ func flags() []cli.Flag {
 // they override what the flash file holds.
 var settingFlags = []string{"ssl", "key-bits", "ip", "mask", "gateway", "dns", "password", "mode",
 	"baud", "data-bits", "parity", "stop-bits", "flow", "dtr-dsr", "tx-interval", "com2",
-	"second-client", "timeout", "event-byte", "send-mac", "multi-monitoring", "rfc2217", "ssh"}
+	"second-client", "timeout", "event-byte", "send-mac", "multi-monitoring", "rfc2217", "ssh",
+	"peer", "byte-count", "guard-time", "data-frame"}
 
 // buildConfig turns the flags into device i's configuration: flag defaults,
 // then settings saved in the flash file, then flags given explicitly.
@@ -128,6 +138,18 @@ func buildConfig(c *cli.Context, i int, log *slog.Logger) (device.Config, error)
 		Console:  c.String("console"),
 		Flash:    c.String("flash"),
 		Pacing:   c.Bool("pacing"),
+
+		ReconnectDelay:  c.Duration("reconnect-delay"),
+		ClientTLS:       c.String("client-tls"),
+		ServerTLS:       c.String("server-tls"),
+		LoginDelay:      c.Duration("login-delay"),
+		KeepAliveProbes: c.Int("keepalive-probes"),
+	}
+	if cfg.ReconnectDelay <= 0 {
+		return cfg, &usageError{errors.New("--reconnect-delay must be positive")}
+	}
+	if cfg.KeepAliveProbes < 1 {
+		return cfg, &usageError{errors.New("--keepalive-probes must be at least 1")}
 	}
 	ka := c.Duration("keepalive")
 	if ka == 0 {
@@ -182,6 +204,18 @@ func buildConfig(c *cli.Context, i int, log *slog.Logger) (device.Config, error)
 		}
 		if set("mode") {
 			cfg.Mode = c.String("mode")
+		}
+		if set("peer") {
+			cfg.Peer = c.String("peer")
+		}
+		if set("byte-count") {
+			cfg.ByteCount = c.Int("byte-count")
+		}
+		if set("guard-time") {
+			cfg.GuardTime = c.Int("guard-time")
+		}
+		if set("data-frame") {
+			cfg.DataFrame = c.Int("data-frame")
 		}
 		if set("baud") {
 			cfg.Line.Baud = c.Int("baud")
@@ -297,7 +331,14 @@ func serve(c *cli.Context, stdout, stderr io.Writer) error {
 		}
 	}
 	for _, d := range devs {
-		fmt.Fprintf(stdout, "listen: %s\n", d.Addr())
+		switch a := d.Addr(); {
+		case d.Mode() == "COD":
+			fmt.Fprintf(stdout, "connect: %s\n", d.Peer())
+		case a != nil:
+			fmt.Fprintf(stdout, "listen: %s\n", a)
+		default: // ATC: ATA listens here later
+			fmt.Fprintf(stdout, "listen: %s\n", d.LocalAddr())
+		}
 		if fp := d.Fingerprint(); fp != "" {
 			fmt.Fprintf(stdout, "fingerprint: %s\n", fp)
 		}

@@ -91,6 +91,7 @@ func newApp(e *env) *cli.App {
 		}
 	}
 	mark(app.Commands)
+	restrictPlatform(app.Commands) // run, demo, service install: Linux only
 	return app
 }
 

@@ -3,15 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"time"
 
 	"github.com/urfave/cli/v2"
-	"golang.org/x/sys/unix"
 
 	"github.com/vsp-dev/vsp/device"
 	"github.com/vsp-dev/vsp/pty"
@@ -99,7 +96,7 @@ func runDemo(ctx context.Context, e *env, log *slog.Logger, link string, bits in
 // demoCheck is what a user would do by hand: open the tty, type a line,
 // see it come back.
 func demoCheck(ctx context.Context, e *env, link string) error {
-	f, err := os.OpenFile(link, os.O_RDWR|unix.O_NOCTTY, 0)
+	f, err := openTTY(link)
 	if err != nil {
 		return fmt.Errorf("demo: open %s: %w", link, err)
 	}
@@ -121,32 +118,6 @@ func demoCheck(ctx context.Context, e *env, link string) error {
 	}
 	fmt.Fprintf(e.stdout, "check: wrote %q to %s and read it back through TLS and the simulated device: OK\n", bytes.TrimSpace(msg), link)
 	return nil
-}
-
-// makeRaw puts an application-side tty fd in raw mode, as a serial program
-// would.
-func makeRaw(f *os.File) error {
-	sc, err := f.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var ierr error
-	cerr := sc.Control(func(fd uintptr) {
-		t, err := unix.IoctlGetTermios(int(fd), unix.TCGETS)
-		if err != nil {
-			ierr = err
-			return
-		}
-		t.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
-		t.Oflag &^= unix.OPOST
-		t.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
-		t.Cflag &^= unix.CSIZE | unix.PARENB
-		t.Cflag |= unix.CS8
-		t.Cc[unix.VMIN] = 1
-		t.Cc[unix.VTIME] = 0
-		ierr = unix.IoctlSetTermios(int(fd), unix.TCSETS, t)
-	})
-	return errors.Join(cerr, ierr)
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) bool {

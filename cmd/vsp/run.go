@@ -19,10 +19,24 @@ import (
 func portFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringSliceFlag{Name: "device", Usage: "device address `HOST:PORT` (device in TCP-server mode); repeat for backups", EnvVars: []string{"VSP_DEVICE"}},
+		&cli.StringFlag{Name: "listen", Usage: "listen on `[HOST]:PORT` for a device in TCP-client (COD) mode instead of dialing --device"},
+		&cli.StringFlag{Name: "listen-cert", Usage: "with --listen and TLS: the host's key and certificate `FILE` (PEM, created 0600 on first start; default next to --known-devices)"},
+		&cli.StringFlag{Name: "device-mac", Usage: "with --listen: the `MAC` the device must send first (ezTCP Send MAC Address); others are refused"},
+		&cli.BoolFlag{Name: "replace-session", Usage: "with --listen: a new device session replaces the current one (default: refused unless it comes from the same --device-mac)"},
 		&cli.StringFlag{Name: "link", Usage: "tty symlink `PATH` the application opens (a bare name goes into " + pty.DefaultLinkDir() + ")", Value: "ttyVSP0", EnvVars: []string{"VSP_LINK"}},
 		&cli.StringFlag{Name: "tls", Usage: "TLS profile: off, legacy (TLS 1.0-1.2, AES256-SHA, small RSA keys: ezTCP) or modern (TLS 1.2+)", Value: "modern", EnvVars: []string{"VSP_TLS"}},
 		&cli.StringFlag{Name: "pin", Usage: "device certificate fingerprint `sha256:HEX` (see `vsp trust`)", EnvVars: []string{"VSP_PIN"}},
 		&cli.BoolFlag{Name: "insecure-no-verify", Usage: "accept any device certificate (DANGEROUS: anyone on the path can read and inject serial data)"},
+		&cli.StringFlag{Name: "trust", Usage: "certificate trust `MODE`: pin (with --pin), tofu (first certificate seen is recorded in --known-devices; a change is refused until `vsp trust --accept`), ca (with --ca-file) or insecure"},
+		&cli.StringFlag{Name: "ca-file", Usage: "PEM bundle of CA certificates for --trust ca"},
+		&cli.StringFlag{Name: "server-name", Usage: "name (or IP) the device certificate must carry with --trust ca; also sent as SNI"},
+		&cli.DurationFlag{Name: "dial-timeout", Usage: "TCP connect + TLS handshake timeout", Value: config.DefaultDialTimeout},
+		&cli.DurationFlag{Name: "keepalive-idle", Usage: "idle time before the first TCP keep-alive probe", Value: config.DefaultKeepAliveIdle},
+		&cli.DurationFlag{Name: "keepalive-interval", Usage: "time between TCP keep-alive probes", Value: config.DefaultKeepAliveInterval},
+		&cli.IntFlag{Name: "keepalive-count", Usage: "unanswered keep-alive probes before the link is dropped", Value: config.DefaultKeepAliveCount},
+		&cli.DurationFlag{Name: "user-timeout", Usage: "TCP_USER_TIMEOUT: drop the link when sent data stays unacknowledged this long", Value: config.DefaultUserTimeout},
+		&cli.DurationFlag{Name: "backoff-min", Usage: "first redial delay after an outage", Value: config.DefaultBackoffMin},
+		&cli.DurationFlag{Name: "backoff-max", Usage: "longest redial delay", Value: config.DefaultBackoffMax},
 		&cli.StringFlag{Name: "buffer", Usage: "outage buffer `SIZE` held while the link is down (e.g. 64KiB)", Value: "64KiB"},
 		&cli.StringFlag{Name: "stale-data", Usage: "device bytes arriving while no application has the port open: discard or keep", Value: "discard"},
 		&cli.StringFlag{Name: "owner", Usage: "owner `USER` of the tty"},
@@ -30,6 +44,7 @@ func portFlags() []cli.Flag {
 		&cli.StringFlag{Name: "mode", Usage: "permission `MODE` of the tty, octal (e.g. 0660)"},
 		&cli.UintFlag{Name: "baud", Usage: "the device's configured serial speed; the port warns when the application sets another"},
 		&cli.BoolFlag{Name: "strict-serial", Usage: "hold data while the application's baud rate differs from --baud"},
+		&cli.BoolFlag{Name: "rfc2217", Usage: "negotiate RFC 2217 (Telnet COM Port Control) and forward the application's baud rate, stop bits and flow control to the device (plain TCP devices; not with SSL on an ezTCP)"},
 	}
 }
 
@@ -58,7 +73,7 @@ func runCommand(e *env) *cli.Command {
 			if err != nil {
 				return err
 			}
-			if len(c.StringSlice("device")) == 0 {
+			if len(c.StringSlice("device")) == 0 && c.String("listen") == "" {
 				return runDaemon(c, log)
 			}
 			spec, err := specFromFlags(c, "command line")
@@ -70,7 +85,11 @@ func runCommand(e *env) *cli.Command {
 				return err
 			}
 			st := p.Status()
-			fmt.Fprintf(e.stdout, "port %s: %s -> %s, device %s\n", st.Name, st.Link, st.TTY, st.Devices[0])
+			target := "listen " + spec.Listen.Addr
+			if len(st.Devices) > 0 {
+				target = "device " + st.Devices[0]
+			}
+			fmt.Fprintf(e.stdout, "port %s: %s -> %s, %s\n", st.Name, st.Link, st.TTY, target)
 			<-c.Context.Done()
 			return p.Close()
 		},
@@ -81,8 +100,17 @@ func runCommand(e *env) *cli.Command {
 func specFromFlags(c *cli.Context, source string) (service.PortSpec, error) {
 	var s service.PortSpec
 	s.Devices = c.StringSlice("device")
-	if len(s.Devices) == 0 {
-		return s, usagef("--device HOST:PORT is required")
+	s.Listen = service.ListenSpec{
+		Addr:      c.String("listen"),
+		CertFile:  c.String("listen-cert"),
+		DeviceMAC: c.String("device-mac"),
+		Replace:   c.Bool("replace-session"),
+	}
+	if len(s.Devices) == 0 && s.Listen.Addr == "" {
+		return s, usagef("--device HOST:PORT (or --listen [HOST]:PORT) is required")
+	}
+	if s.Listen.Addr != "" && s.Listen.CertFile == "" {
+		s.Listen.CertFile = filepath.Join(filepath.Dir(c.String("known-devices")), filepath.Base(c.String("link"))+"-listen.pem")
 	}
 	s.Source = source
 	s.Name = filepath.Base(c.String("link"))
@@ -109,7 +137,23 @@ func specFromFlags(c *cli.Context, source string) (service.PortSpec, error) {
 		s.Link.Pin = p
 	}
 	s.Link.InsecureSkipVerify = c.Bool("insecure-no-verify")
-	s.Link.KnownDevices = c.String("known-devices")
+	s.Link.Trust = c.String("trust")
+	if s.Link.Trust == tlsconn.TrustInsecure {
+		s.Link.InsecureSkipVerify = true
+	}
+	if s.Link.Trust == tlsconn.TrustTOFU {
+		s.Link.KnownDevices = c.String("known-devices")
+	}
+	s.Link.CAFile = c.String("ca-file")
+	s.Link.ServerName = c.String("server-name")
+	s.Link.DialTimeout = c.Duration("dial-timeout")
+	s.Link.KeepAlive = tlsconn.KeepAlive{
+		Idle:        c.Duration("keepalive-idle"),
+		Interval:    c.Duration("keepalive-interval"),
+		Count:       c.Int("keepalive-count"),
+		UserTimeout: c.Duration("user-timeout"),
+	}
+	s.Bridge.Backoff = tlsconn.Backoff{Min: c.Duration("backoff-min"), Max: c.Duration("backoff-max")}
 	n, err := config.ParseByteSize(c.String("buffer"))
 	if err != nil {
 		return s, usageError{fmt.Errorf("--buffer: %w", err)}
@@ -125,6 +169,10 @@ func specFromFlags(c *cli.Context, source string) (service.PortSpec, error) {
 	s.StrictSerial = c.Bool("strict-serial")
 	if s.StrictSerial && s.Serial.Baud == 0 {
 		return s, usagef("--strict-serial needs --baud (the device's configured speed)")
+	}
+	s.RFC2217 = c.Bool("rfc2217")
+	if s.RFC2217 && s.StrictSerial {
+		return s, usagef("--strict-serial has no effect with --rfc2217: the application's settings are forwarded to the device")
 	}
 	if err := s.Validate(); err != nil {
 		return s, usageError{err}

@@ -37,6 +37,10 @@ func (p *Port) Encode() ([]byte, error) {
 		w.kv("devices", quoteList(q.Devices))
 	}
 	w.str("listen", q.Listen, "")
+	w.str("device_mac", q.DeviceMAC, "")
+	if q.ReplaceSession {
+		w.kv("replace_session", "true")
+	}
 	w.str("tls", q.TLS, DefaultTLS)
 	if q.Buffer != DefaultBuffer {
 		if q.Buffer%KiB == 0 {

@@ -45,10 +45,10 @@ const (
 	DefaultBuffer            = 64 * KiB
 	DefaultStaleData         = StaleDiscard
 	DefaultDialTimeout       = 5 * time.Second
-	DefaultKeepAliveIdle     = 4 * time.Second
+	DefaultKeepAliveIdle     = 3 * time.Second // 3 + 3×2 s: a silent dead path is dropped within 9 s
 	DefaultKeepAliveInterval = 2 * time.Second
 	DefaultKeepAliveCount    = 3
-	DefaultUserTimeout       = 10 * time.Second
+	DefaultUserTimeout       = 9 * time.Second
 	DefaultBackoffMin        = 100 * time.Millisecond
 	DefaultBackoffMax        = 5 * time.Second
 	DefaultTTYMode           = os.FileMode(0o660)
@@ -76,6 +76,9 @@ type Port struct {
 	Device  string   // device: host:port of a device in TCP-server mode
 	Devices []string // devices: primary + backups, tried in order (exclusive with Device)
 	Listen  string   // listen: [host]:port to accept a device in TCP-client mode
+
+	DeviceMAC      string // device_mac: with listen, the MAC the device must send first
+	ReplaceSession bool   // replace_session: with listen, a new session replaces the current one
 
 	TLS          string   // tls: TLSOff, TLSLegacy or TLSModern
 	Buffer       ByteSize // buffer: outage buffer size
@@ -133,6 +136,8 @@ var portSpecs = []spec{
 	{key: "device", kind: kString, hint: "(one address; use devices = [...] for a failover list)"},
 	{key: "devices", kind: kStrings},
 	{key: "listen", kind: kString},
+	{key: "device_mac", kind: kString, hint: "(a string such as \"00:30:f9:00:00:01\")"},
+	{key: "replace_session", kind: kBool},
 	{key: "tls", kind: kString},
 	{key: "buffer", kind: kSize},
 	{key: "stale_data", kind: kString},
@@ -243,6 +248,8 @@ func Parse(name, file string, data []byte) (*Port, error) {
 		d.errorf("devices", ErrInvalid, `want at least one address, e.g. devices = ["10.1.0.1:1470", "10.1.0.2:1470"]`)
 	}
 	p.Listen = d.str("listen")
+	p.DeviceMAC = d.str("device_mac")
+	p.ReplaceSession = d.boolean("replace_session")
 	p.TLS = d.str("tls")
 	if d.has("tls") && p.TLS == "" {
 		d.errorf("tls", ErrInvalid, "want one of off, legacy, modern; got \"\"")
@@ -256,7 +263,7 @@ func Parse(name, file string, data []byte) (*Port, error) {
 	p.Trust.Pin = d.str("trust.pin")
 	p.Trust.CAFile = d.str("trust.ca_file")
 	p.Trust.ServerName = d.str("trust.server_name")
-	for _, k := range []string{"trust.mode", "trust.pin", "trust.ca_file", "trust.server_name", "link", "device", "listen", "stale_data", "serial.parity", "serial.flow"} {
+	for _, k := range []string{"trust.mode", "trust.pin", "trust.ca_file", "trust.server_name", "link", "device", "listen", "device_mac", "stale_data", "serial.parity", "serial.flow"} {
 		if d.has(k) && d.str(k) == "" && !d.bad[k] {
 			d.errorf(k, ErrInvalid, "empty string; leave the key out instead")
 		}
@@ -438,6 +445,16 @@ func (p *Port) validate(skip map[string]bool) []*Error {
 			v.errorf("listen", ErrInvalid, "%v", err)
 		}
 	}
+	if q.DeviceMAC != "" {
+		if q.Listen == "" {
+			v.errorf("device_mac", ErrConflict, "only with listen: it is the MAC a connecting device must send first")
+		} else if !validMAC(q.DeviceMAC) {
+			v.errorf("device_mac", ErrInvalid, "want 6 hex bytes such as \"00:30:f9:00:00:01\", got %q", q.DeviceMAC)
+		}
+	}
+	if q.ReplaceSession && q.Listen == "" {
+		v.errorf("replace_session", ErrConflict, "only with listen: it decides what a second device session does")
+	}
 
 	v.enum("tls", q.TLS, TLSOff, TLSLegacy, TLSModern)
 	if q.Buffer < MinBuffer || q.Buffer > MaxBuffer {
@@ -490,6 +507,13 @@ func (v *validator) trust(q *Port) {
 	t := q.Trust
 	fields := []struct{ key, val string }{
 		{"trust.mode", t.Mode}, {"trust.pin", t.Pin}, {"trust.ca_file", t.CAFile}, {"trust.server_name", t.ServerName},
+	}
+	if q.Listen != "" {
+		// The device is the TLS client and (ezTCP) presents no
+		// certificate: nothing is required here, and the [trust] table is
+		// not used in listen mode (see service/listen.go); device_mac is
+		// the identity check.
+		return
 	}
 	if q.TLS == TLSOff {
 		for _, f := range fields {
@@ -643,6 +667,21 @@ func (v *validator) account(key, s string) {
 	if len(s) > maxOwnerLen || !accountRE.MatchString(s) {
 		v.errorf(key, ErrInvalid, "want a user/group name or a numeric id, got %q", s)
 	}
+}
+
+// validMAC reports whether s is a MAC address: 12 hex digits, optionally
+// separated by ':', '-' or '.'.
+func validMAC(s string) bool {
+	h := strings.NewReplacer(":", "", "-", "", ".", "").Replace(s)
+	if len(h) != 12 {
+		return false
+	}
+	for _, c := range strings.ToLower(h) {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // checkLink validates the tty symlink path.

@@ -29,10 +29,10 @@ func want(mod func(*Port)) *Port {
 		Trust:     Trust{Mode: TrustPin, Pin: pin},
 		Net: Net{
 			DialTimeout:       5 * time.Second,
-			KeepAliveIdle:     4 * time.Second,
+			KeepAliveIdle:     3 * time.Second,
 			KeepAliveInterval: 2 * time.Second,
 			KeepAliveCount:    3,
-			UserTimeout:       10 * time.Second,
+			UserTimeout:       9 * time.Second,
 			BackoffMin:        100 * time.Millisecond,
 			BackoffMax:        5 * time.Second,
 		},

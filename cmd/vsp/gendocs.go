@@ -1,0 +1,63 @@
+package main
+
+import (
+	"os"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/vsp-dev/vsp/cmd/internal/clidocs"
+	"github.com/vsp-dev/vsp/pty"
+)
+
+// docsNote is appended to the description in the generated reference only:
+// the defaults it shows are root's, whoever runs the generator.
+const docsNote = "\n\nDefault paths shown here are those used as root. As another user, vsp uses\n" +
+	"per-user paths: port files in $XDG_CONFIG_HOME/vsp/ports.d (~/.config/vsp/ports.d),\n" +
+	"the control socket $XDG_RUNTIME_DIR/vsp/vsp.sock, trusted devices in\n" +
+	"$XDG_STATE_HOME/vsp/known_devices, and tty links in $XDG_RUNTIME_DIR/vsp.\n\n" +
+	"Exit status: 0 success, 1 error, 2 usage error (bad command line)."
+
+// genDocsCommand is the hidden `vsp gen-docs DIR` that `make docs` runs: it
+// writes the CLI reference DIR/cli.md and the man page DIR/man/vsp.1.
+func genDocsCommand(e *env) *cli.Command {
+	return &cli.Command{
+		Name:      "gen-docs",
+		Hidden:    true,
+		Usage:     "write the CLI reference (DIR/cli.md, DIR/man/vsp.1)",
+		ArgsUsage: "DIR",
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return usagef("gen-docs: want one argument, the docs directory")
+			}
+			files, err := cliDocs(e)
+			if err != nil {
+				return err
+			}
+			return clidocs.Write(c.Args().First(), files)
+		},
+	}
+}
+
+// cliDocs renders the reference from a fresh app, with the defaults that
+// depend on the user replaced by root's.
+func cliDocs(e *env) ([]clidocs.File, error) {
+	return renderDocs(newApp(e))
+}
+
+func renderDocs(app *cli.App) ([]clidocs.File, error) {
+	app.Description += docsNote
+	subst := map[string]string{}
+	if os.Geteuid() != 0 {
+		d := defaults()
+		subst[d.configDir] = "/etc/vsp/ports.d"
+		subst[d.socket] = "/run/vsp/vsp.sock"
+		subst[d.knownDevices] = "/var/lib/vsp/known_devices"
+		subst[pty.DefaultLinkDir()] = "/dev"
+	}
+	return clidocs.Render(app, clidocs.Options{
+		MarkdownPath: "cli.md",
+		ManPath:      "man/vsp.1",
+		Section:      1,
+		Subst:        subst,
+	})
+}

@@ -1,0 +1,117 @@
+package service
+
+import (
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/vsp-dev/vsp/tlsconn"
+)
+
+// certRefused reports whether a dial failed because the device presented a
+// certificate other than the trusted one (pin mismatch, or a changed
+// certificate in trust-on-first-use mode). The bridge shows this as its own
+// state, "certificate changed", and keeps retrying with backoff, so a port
+// recovers by itself once an administrator accepts the new certificate.
+func certRefused(err error) bool {
+	var pm *tlsconn.PinMismatchError
+	var cc *tlsconn.CertChangedError
+	return errors.As(err, &pm) || errors.As(err, &cc)
+}
+
+// lossWindow: bytes handed to a link this long before its last
+// acknowledgement from the device are still counted as possibly lost when
+// the link dies, because the device may have acknowledged them without
+// having put them on its serial line yet (a device that reboots loses
+// them).
+const lossWindow = time.Second
+
+// markEvery is the resolution of a linkMeter's history.
+const markEvery = 50 * time.Millisecond
+
+// keepMarks bounds a linkMeter's history; bytes handed before it count as
+// possibly lost when the window reaches back that far (conservative).
+const keepMarks = 10 * time.Minute
+
+// linkMeter counts the application bytes handed to one link, with enough
+// history to tell, when the link dies, how many of them may not have
+// reached the device. It is safe for concurrent use.
+type linkMeter struct {
+	mu     sync.Mutex
+	handed uint64 // bytes accepted by conn.Write
+	base   uint64 // handed total before the oldest mark
+	marks  []mark
+	dead   bool
+}
+
+type mark struct {
+	t     time.Time
+	total uint64 // handed, as of t
+}
+
+// add records n bytes accepted by the link. It returns false when the link
+// was already declared dead: the caller then counts them as possibly lost.
+func (m *linkMeter) add(n int, now time.Time) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.dead {
+		return false
+	}
+	m.handed += uint64(n)
+	if k := len(m.marks); k > 0 && now.Sub(m.marks[k-1].t) < markEvery {
+		m.marks[k-1].total = m.handed
+	} else {
+		m.marks = append(m.marks, mark{t: now, total: m.handed})
+	}
+	for len(m.marks) > 1 && now.Sub(m.marks[0].t) > keepMarks {
+		m.base = m.marks[0].total
+		m.marks = m.marks[1:]
+	}
+	return true
+}
+
+// finish declares the link dead and returns how many of the bytes handed to
+// it are possibly lost: those the device's TCP never acknowledged (q), and
+// those handed from lossWindow before the last acknowledgement on, which the
+// device may have acknowledged without putting them on its serial line yet.
+// Without kernel information (q.OK false) it assumes the last
+// acknowledgement was keepMarks ago, which counts nearly everything.
+//
+// An orderly close (FIN) from the device earns no exemption: a device
+// process that crashes closes its sockets with a FIN too, losing what it
+// had read but not yet written to its serial line. Over-counting is the
+// price of never losing bytes silently.
+func (m *linkMeter) finish(q tlsconn.SendQueue, now time.Time) uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.dead {
+		return 0
+	}
+	m.dead = true
+	since := q.SinceAck
+	if !q.OK {
+		since = keepMarks
+	}
+	cutoff := now.Add(-since - lossWindow)
+	before := m.base // handed total at cutoff
+	for _, mk := range m.marks {
+		if mk.t.After(cutoff) {
+			break
+		}
+		before = mk.total
+	}
+	lost := max(m.handed-before, uint64(max(q.Unacked, 0)))
+	return min(lost, m.handed)
+}
+
+// Drop takes the current link down (if any) for reason; the bridge redials
+// as after any other failure. Bytes in flight on the dropped link are
+// counted as possibly lost.
+func (b *Bridge) Drop(reason error) {
+	b.mu.Lock()
+	conn := b.conn
+	b.mu.Unlock()
+	if conn != nil {
+		b.linkFailed(conn, reason)
+	}
+}

@@ -1,0 +1,264 @@
+package service
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vsp-dev/vsp/tlsconn"
+)
+
+// ListenSpec configures a port whose device connects to it (the device in
+// TCP-client, "COD", mode) instead of being dialed.
+type ListenSpec struct {
+	// Addr is the [host]:port to listen on.
+	Addr string
+	// CertFile holds the host's TLS key and certificate (PEM), generated
+	// on first start and stored with mode 0600. Unused with profile off.
+	CertFile string
+	// DeviceMAC, when set, is the MAC address the device must send first
+	// (ezTCP "Send MAC Address": 12 hex digits + CR LF). Sessions sending
+	// another, or nothing within MACTimeout, are rejected; the 14 bytes are
+	// not passed to the application. A new session from the same MAC
+	// replaces the current one (which is presumably dead: the device
+	// only reconnects after losing its session).
+	DeviceMAC string
+	// Replace lets any new session replace the current one. Without it (and
+	// without a matching DeviceMAC) a second session is refused while one
+	// is up.
+	Replace bool
+}
+
+// macTimeout bounds the wait for the device's MAC after connect.
+const macTimeout = 5 * time.Second
+
+// macLen is what an ezTCP sends with Send MAC Address: 12 hex digits, CR LF.
+const macLen = 14
+
+// NormalizeMAC returns mac as 12 upper-case hex digits (the form an ezTCP
+// sends), accepting "00:30:f9:00:00:01", "00-30-F9-00-00-01" or
+// "0030F9000001".
+func NormalizeMAC(mac string) (string, error) {
+	s := strings.ToUpper(strings.NewReplacer(":", "", "-", "", ".", "").Replace(strings.TrimSpace(mac)))
+	if len(s) != 12 || strings.Trim(s, "0123456789ABCDEF") != "" {
+		return "", fmt.Errorf("service: MAC address %q: want 6 hex bytes such as 00:30:f9:00:00:01", mac)
+	}
+	return s, nil
+}
+
+// session is an accepted, verified device link waiting for the bridge.
+type session struct {
+	conn net.Conn
+	info tlsconn.Info
+	mac  string
+}
+
+// listener accepts device-initiated links for one port and hands them to
+// the bridge through its Dialer, one at a time.
+type listener struct {
+	ln     net.Listener
+	server tlsconn.ServerConfig
+	spec   ListenSpec
+	mac    string // normalised DeviceMAC
+	log    *slog.Logger
+	bridge *Bridge
+
+	next chan session // cap 1: the session the bridge takes next
+
+	mu      sync.Mutex
+	current string // MAC of the device on the current link
+	wg      sync.WaitGroup
+}
+
+func newListener(spec ListenSpec, server tlsconn.ServerConfig, log *slog.Logger) (*listener, error) {
+	l := &listener{spec: spec, server: server, log: log, next: make(chan session, 1)}
+	if spec.DeviceMAC != "" {
+		m, err := NormalizeMAC(spec.DeviceMAC)
+		if err != nil {
+			return nil, err
+		}
+		l.mac = m
+	}
+	if err := server.Validate(); err != nil {
+		return nil, fmt.Errorf("service: listen %s: %w", spec.Addr, err)
+	}
+	ln, err := net.Listen("tcp", spec.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("service: listen: %w", err)
+	}
+	l.ln = ln
+	return l, nil
+}
+
+// run accepts until ctx ends; then it closes the listener and any session
+// not taken, and waits for its handshakes.
+func (l *listener) run(ctx context.Context) {
+	stop := context.AfterFunc(ctx, func() { l.ln.Close() })
+	defer stop()
+	for {
+		conn, err := l.ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				break
+			}
+			l.log.Error("listen: accept", "err", err) // e.g. out of file descriptors: retry
+			if !sleep(ctx, 100*time.Millisecond) {
+				break
+			}
+			continue
+		}
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			l.accept(ctx, conn)
+		}()
+	}
+	l.wg.Wait()
+	select {
+	case s := <-l.next:
+		s.conn.Close()
+	default:
+	}
+}
+
+// accept runs the handshake and identity check of one device session and
+// applies the one-session-at-a-time rule.
+func (l *listener) accept(ctx context.Context, raw net.Conn) {
+	peer := raw.RemoteAddr().String()
+	conn, info, err := tlsconn.Server(ctx, raw, l.server, l.log)
+	if err != nil {
+		l.log.Warn("device session refused", "peer", peer, "err", err)
+		return
+	}
+	mac := ""
+	if l.mac != "" {
+		buf := make([]byte, macLen)
+		_ = conn.SetReadDeadline(time.Now().Add(macTimeout))
+		stop := context.AfterFunc(ctx, func() { _ = conn.SetReadDeadline(time.Now()) })
+		_, err := io.ReadFull(conn, buf)
+		stop()
+		_ = conn.SetReadDeadline(time.Time{})
+		mac = strings.TrimRight(string(buf), "\r\n")
+		if err != nil || mac != l.mac {
+			if err != nil {
+				mac = fmt.Sprintf("none (%v)", err)
+			}
+			l.log.Warn("device session refused: MAC check failed", "peer", peer, "want", l.mac, "got", mac)
+			conn.Close()
+			return
+		}
+	}
+	l.mu.Lock()
+	state := l.bridge.Stats().State
+	up := state == StateUp || state == StateHeld
+	sameDevice := l.mac != "" && mac == l.current
+	l.mu.Unlock()
+	if up && !sameDevice && !l.spec.Replace {
+		l.log.Warn("second device session refused: a session is up", "peer", peer)
+		conn.Close()
+		return
+	}
+	s := session{conn: conn, info: info, mac: mac}
+	select {
+	case old := <-l.next: // a newer session supersedes one not yet taken
+		old.conn.Close()
+	default:
+	}
+	select {
+	case l.next <- s:
+	default: // lost a race with another new session: keep that one
+		conn.Close()
+		return
+	}
+	if up {
+		l.log.Info("new device session replaces the current one", "peer", peer, "mac", mac)
+		l.bridge.Drop(errors.New("replaced by a new session from the device"))
+	}
+}
+
+// dial is the port's Dialer in listen mode: it waits for the next session.
+func (l *listener) dial(ctx context.Context) (net.Conn, tlsconn.Info, error) {
+	select {
+	case s := <-l.next:
+		l.mu.Lock()
+		l.current = s.mac
+		l.mu.Unlock()
+		return s.conn, s.info, nil
+	case <-ctx.Done():
+		return nil, tlsconn.Info{}, ctx.Err()
+	}
+}
+
+// validateListen checks a listen-mode spec.
+func (s *PortSpec) validateListen() error {
+	if len(s.Devices) > 0 {
+		return fmt.Errorf("service: port %s: both device addresses and listen %s given; choose one", s.Name, s.Listen.Addr)
+	}
+	if _, _, err := net.SplitHostPort(s.Listen.Addr); err != nil {
+		return fmt.Errorf("service: port %s: listen %q: %w", s.Name, s.Listen.Addr, err)
+	}
+	if s.Listen.DeviceMAC != "" {
+		if _, err := NormalizeMAC(s.Listen.DeviceMAC); err != nil {
+			return fmt.Errorf("service: port %s: %w", s.Name, err)
+		}
+	}
+	p, err := tlsconn.ParseProfile(string(s.Link.Profile))
+	if err != nil {
+		return fmt.Errorf("service: port %s: %w", s.Name, err)
+	}
+	if p != tlsconn.ProfileOff && s.Listen.CertFile == "" {
+		return fmt.Errorf("service: port %s: listen with TLS needs a file for the host's key and certificate", s.Name)
+	}
+	return nil
+}
+
+// target names what the port connects to, for logs.
+func (s *PortSpec) target() string {
+	if s.Listen.Addr != "" {
+		return "listen " + s.Listen.Addr
+	}
+	return s.Devices[0]
+}
+
+// startListener loads (or creates) the host certificate and opens the
+// listening socket of a listen-mode port.
+func startListener(spec PortSpec, log *slog.Logger) (*listener, error) {
+	prof, err := tlsconn.ParseProfile(string(spec.Link.Profile))
+	if err != nil {
+		return nil, fmt.Errorf("service: port %s: %w", spec.Name, err)
+	}
+	sc := tlsconn.ServerConfig{
+		Profile:          prof,
+		HandshakeTimeout: spec.Link.DialTimeout,
+		KeepAlive:        spec.Link.KeepAlive,
+	}
+	if prof != tlsconn.ProfileOff {
+		cert, created, err := tlsconn.LoadOrCreateServerCert(spec.Listen.CertFile, "vsp "+spec.Name)
+		if err != nil {
+			return nil, fmt.Errorf("service: port %s: %w", spec.Name, err)
+		}
+		sc.Certificate = cert
+		fp := ""
+		if len(cert.Certificate) > 0 {
+			if leaf, err := x509.ParseCertificate(cert.Certificate[0]); err == nil {
+				fp = tlsconn.Fingerprint(leaf)
+			}
+		}
+		if created {
+			log.Info("created the host's TLS key and certificate for device sessions", "file", spec.Listen.CertFile, "fingerprint", fp)
+		}
+	}
+	l, err := newListener(spec.Listen, sc, log)
+	if err != nil {
+		return nil, fmt.Errorf("service: port %s: %w", spec.Name, err)
+	}
+	log.Info("listening for the device", "addr", l.ln.Addr().String(), "tls", string(prof), "mac_check", l.mac != "")
+	return l, nil
+}

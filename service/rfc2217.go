@@ -1,0 +1,217 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/vsp-dev/vsp/pty"
+	"github.com/vsp-dev/vsp/rfc2217"
+)
+
+// RFC 2217 session states reported in RFC2217Status.State.
+const (
+	RFC2217Down    = "down"    // no link
+	RFC2217Up      = "up"      // COM-PORT-OPTION agreed; settings are forwarded
+	RFC2217Refused = "refused" // the last device refused COM-PORT-OPTION or did not answer
+)
+
+// RFC2217Status is what a port with rfc2217 = true reports about the
+// settings it forwards to the device.
+type RFC2217Status struct {
+	State string `json:"state"`
+	// Requested are the settings asked of the device on the current link
+	// (the application's speed, stop bits and flow control; character size
+	// and parity from the configuration).
+	Requested string `json:"requested,omitempty"`
+	// Acked are the settings the device reported back ("?" for a field it
+	// has not acknowledged).
+	Acked string `json:"acked,omitempty"`
+	// Pending lists the fields asked for that the device has not (yet)
+	// acknowledged with the requested value. Some servers never answer
+	// SET-CONTROL (flow control): data flows regardless.
+	Pending   []string `json:"pending,omitempty"`
+	Signature string   `json:"signature,omitempty"`
+	// Sent counts the setting messages sent since the port started.
+	Sent      uint64 `json:"settings_sent"`
+	Purges    uint64 `json:"purges_sent,omitempty"`
+	LastError string `json:"last_error,omitempty"`
+}
+
+// rfcForwarder carries the application's serial settings to the device over
+// RFC 2217: it wraps each new link in an rfc2217.Client, sends the wanted
+// settings in full at connect, then only the fields the application
+// changes. Setters never wait for acknowledgements, so a device that does
+// not acknowledge cannot stall the data.
+type rfcForwarder struct {
+	log     *slog.Logger
+	cfg     SerialSettings
+	timeout time.Duration
+
+	mu      sync.Mutex
+	app     pty.Settings
+	client  *rfc2217.Client // current link; nil while down
+	sent    rfc2217.Settings
+	state   string
+	nSent   uint64
+	nPurge  uint64
+	lastErr string
+}
+
+func newRFCForwarder(cfg SerialSettings, app pty.Settings, timeout time.Duration, log *slog.Logger) *rfcForwarder {
+	return &rfcForwarder{log: log, cfg: cfg, app: app, timeout: timeout, state: RFC2217Down}
+}
+
+// wrap negotiates COM-PORT-OPTION on a new link and sends the wanted
+// settings. On failure it closes conn: a device that refuses RFC 2217 on a
+// port configured for it is an error (the configuration is wrong), not a
+// reason to send raw data to a Telnet peer.
+func (f *rfcForwarder) wrap(ctx context.Context, conn net.Conn) (net.Conn, error) {
+	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
+	cl, err := rfc2217.NewClient(conn, rfc2217.ClientConfig{Timeout: f.timeout}, f.log)
+	stop()
+	if err != nil {
+		_ = conn.Close()
+		err = fmt.Errorf("service: rfc2217 negotiation with %s: %w", conn.RemoteAddr(), err)
+		f.mu.Lock()
+		if errors.Is(err, rfc2217.ErrNotSupported) || errors.Is(err, rfc2217.ErrNegotiationTimeout) {
+			f.state = RFC2217Refused
+		}
+		f.lastErr = err.Error()
+		f.mu.Unlock()
+		return nil, err
+	}
+	f.mu.Lock()
+	f.client = cl
+	f.sent = rfc2217.Settings{}
+	f.state = RFC2217Up
+	f.sendLocked("connect")
+	f.mu.Unlock()
+	_ = cl.RequestSignature()
+	return &rfcConn{Client: cl, f: f}, nil
+}
+
+// sendLocked sends what differs between the wanted settings and those
+// already sent on the current link.
+func (f *rfcForwarder) sendLocked(why string) {
+	cl := f.client
+	if cl == nil {
+		return
+	}
+	want := wantedSettings(f.app, f.cfg)
+	msgs := settingsDiff(f.sent, want)
+	if len(msgs) == 0 {
+		return
+	}
+	for _, m := range msgs {
+		var err error
+		switch m.Command {
+		case rfc2217.CmdSetBaudRate:
+			err = cl.SetBaudRate(m.BaudRate)
+		case rfc2217.CmdSetDataSize:
+			err = cl.SetDataSize(int(m.DataSize))
+		case rfc2217.CmdSetParity:
+			err = cl.SetParity(m.Parity)
+		case rfc2217.CmdSetStopSize:
+			err = cl.SetStopBits(m.StopBits)
+		case rfc2217.CmdSetControl:
+			err = cl.SetFlowControl(rfc2217.Flow(m.Control))
+		}
+		if err != nil {
+			f.lastErr = fmt.Sprintf("service: rfc2217: send %v: %v", m, err)
+			f.log.Warn("rfc2217: cannot send setting", "msg", m.String(), "err", err)
+			continue
+		}
+		f.nSent++
+	}
+	f.sent = want
+	f.log.Info("rfc2217: serial settings sent to device", "why", why, "settings", formatSettings(want), "messages", len(msgs))
+}
+
+// appChanged forwards a termios change by the application.
+func (f *rfcForwarder) appChanged(s pty.Settings) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.app = s
+	f.sendLocked("application")
+}
+
+// purge forwards an application's tcflush: its discarded input becomes
+// PURGE-DATA receive (the device's buffer of data from the serial line),
+// its discarded output PURGE-DATA transmit.
+func (f *rfcForwarder) purge(what rfc2217.PurgeWhat) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.client == nil {
+		return
+	}
+	if err := f.client.Purge(what); err != nil {
+		f.lastErr = fmt.Sprintf("service: rfc2217: purge: %v", err)
+		return
+	}
+	f.nPurge++
+	f.log.Debug("rfc2217: purge sent", "what", what)
+}
+
+func (f *rfcForwarder) detach(cl *rfc2217.Client) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.client == cl {
+		f.client = nil
+		f.state = RFC2217Down
+	}
+}
+
+// status reports the forwarding state, and a mismatch text when the device
+// answered a speed other than the one requested.
+func (f *rfcForwarder) status() (RFC2217Status, string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	st := RFC2217Status{State: f.state, Sent: f.nSent, Purges: f.nPurge, LastError: f.lastErr}
+	if f.client == nil {
+		return st, ""
+	}
+	acked := f.client.Acked()
+	st.Requested = formatSettings(f.sent)
+	st.Acked = formatSettings(acked)
+	st.Signature = f.client.ServerSignature()
+	add := func(name string, asked, got bool) {
+		if asked && !got {
+			st.Pending = append(st.Pending, name)
+		}
+	}
+	add("baud", f.sent.BaudRate != 0, acked.BaudRate == f.sent.BaudRate)
+	add("data_bits", f.sent.DataSize != 0, acked.DataSize == f.sent.DataSize)
+	add("parity", f.sent.Parity != 0, acked.Parity == f.sent.Parity)
+	add("stop_bits", f.sent.StopBits != 0, acked.StopBits == f.sent.StopBits)
+	add("flow", f.sent.Flow != 0, acked.Flow == f.sent.Flow)
+	mismatch := ""
+	if acked.BaudRate != 0 && f.sent.BaudRate != 0 && acked.BaudRate != f.sent.BaudRate {
+		mismatch = fmt.Sprintf("application set %d bit/s but the device answered %d bit/s over RFC 2217", f.sent.BaudRate, acked.BaudRate)
+	}
+	return st, mismatch
+}
+
+// rfcConn is the link the bridge uses: the RFC 2217 client, which detaches
+// itself from the forwarder when the bridge closes it.
+type rfcConn struct {
+	*rfc2217.Client
+	f *rfcForwarder
+}
+
+func (c *rfcConn) Close() error {
+	c.f.detach(c.Client)
+	return c.Client.Close()
+}
+
+// purgeOf maps an application's flush to the device buffer to purge.
+func purgeOf(k pty.EventKind) rfc2217.PurgeWhat {
+	if k == pty.FlushRead {
+		return rfc2217.PurgeReceive
+	}
+	return rfc2217.PurgeTransmit
+}
