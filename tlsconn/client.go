@@ -88,6 +88,11 @@ func client(ctx context.Context, conn net.Conn, addr string, cfg Config, log *sl
 		log.Warn("tlsconn: certificate verification is OFF (insecure); pin this fingerprint instead",
 			"addr", addr, "fingerprint", info.Fingerprint)
 	}
+	if cs.Version < tls.VersionTLS12 || !cipherHasForwardSecrecy(cs.CipherSuite) {
+		log.Warn("tlsconn: legacy TLS in use, as this device requires: no forward secrecy"+
+			" and older ciphers; keep the device on a network you control",
+			"addr", addr, "version", info.Version, "cipher", info.Cipher)
+	}
 	log.Debug("tlsconn: connected", "addr", addr, "version", info.Version, "cipher", info.Cipher,
 		"resumed", info.Resumed, "fingerprint", info.Fingerprint, "key_bits", info.KeyBits)
 	return t, info, nil
@@ -257,4 +262,22 @@ func keyInfo(c *x509.Certificate) (string, int) {
 		return "Ed25519", 256
 	}
 	return c.PublicKeyAlgorithm.String(), 0
+}
+
+// cipherHasForwardSecrecy reports whether suite uses an ephemeral key
+// exchange (every TLS 1.3 suite and the ECDHE suites of TLS 1.2).
+func cipherHasForwardSecrecy(suite uint16) bool {
+	for _, c := range tls.CipherSuites() {
+		if c.ID == suite {
+			return !strings.HasPrefix(c.Name, "TLS_RSA_")
+		}
+	}
+	// Insecure suites (tls.InsecureCipherSuites) are all RSA key exchange
+	// or otherwise weak.
+	for _, c := range tls.InsecureCipherSuites() {
+		if c.ID == suite {
+			return false
+		}
+	}
+	return true
 }

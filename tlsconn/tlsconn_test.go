@@ -41,6 +41,9 @@ func TestLegacyEzTCP(t *testing.T) {
 	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "key_bits=512") {
 		t.Errorf("no warning naming the 512-bit key in log:\n%s", logs)
 	}
+	if !strings.Contains(logs.String(), "legacy TLS in use") || !strings.Contains(logs.String(), `version="TLS 1.0"`) {
+		t.Errorf("no warning about the legacy TLS version and cipher in log:\n%s", logs)
+	}
 	conn.Close()
 	if sc := srv.next(t); sc.handshakeErr != nil || sc.appBytes != len("hello ezTCP\r\n") {
 		t.Errorf("server: %+v", sc)
