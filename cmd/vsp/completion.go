@@ -40,7 +40,13 @@ _vsp() {
     _files
   fi
 }
-compdef _vsp vsp
+# Autoloaded from $fpath (as the Debian package installs it): complete now;
+# sourced (source <(vsp completion zsh)): register.
+if [[ "${funcstack[1]}" == "_vsp" ]]; then
+  _vsp "$@"
+else
+  compdef _vsp vsp
+fi
 `
 
 func completionCommand(e *env) *cli.Command {
