@@ -1,0 +1,174 @@
+//go:build linux
+
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/xml"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vsp-dev/vsp/cmd/internal/testenv"
+)
+
+var builder testenv.Builder
+
+func testBinaries(t *testing.T) binaries {
+	t.Helper()
+	return binaries{vsp: builder.Build(t, "vsp"), ezsim: builder.Build(t, "ezsim")}
+}
+
+// TestScale runs the scale scenario at reduced size: one ezsim process
+// with 100 devices, one vsp daemon with 100 port files. Every link comes up,
+// every port echoes, and an idle daemon does not spin. (The speed targets
+// are measured by the bench command, not asserted here.)
+func TestScale(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts 100 ports")
+	}
+	// The daemon shares one inotify instance among its ports, so 100 ports
+	// fit in the kernel's default of 128 instances per user.
+	const ports = 100
+	bin := testBinaries(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	var progress bytes.Buffer
+	res, err := runScale(ctx, bin, scaleOptions{
+		ports: ports, idle: 3 * time.Second, pings: 200, dir: t.TempDir(), profile: "legacy", inProc: 5,
+	}, &progress)
+	t.Log("\n" + progress.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.echoed != ports {
+		t.Errorf("%d of %d ports echoed", res.echoed, ports)
+	}
+	if len(res.rtt) != 200 {
+		t.Errorf("%d round trips measured on the busy port, want 200", len(res.rtt))
+	}
+	if res.rssKB <= 0 {
+		t.Errorf("daemon RSS not read (%d kB)", res.rssKB)
+	}
+	// A port is a handful of goroutines (bridge, its two copy loops, the
+	// port's event watch, the pty's poll and open watch); dozens would mean
+	// a leak per link or per reconnect.
+	if res.goroutines < 1 || res.goroutines > 12 {
+		t.Errorf("%.1f goroutines per port, want 1..12", res.goroutines)
+	}
+	// No busy loops: the termios poll wakes each port every 2 s; a spinning
+	// goroutine would cost thousands of switches per second. Generous bound.
+	if perPort := res.wakeups / float64(ports); perPort > 20 {
+		t.Errorf("idle daemon: %.1f context switches per port per second", perPort)
+	}
+	if res.idleCPU > 0.5 {
+		t.Errorf("idle daemon used %.0f%% of a core", 100*res.idleCPU)
+	}
+}
+
+// TestRecovery restarts the device twice under a live port; the first byte
+// written after each restart comes back.
+func TestRecovery(t *testing.T) {
+	bin := testBinaries(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var progress bytes.Buffer
+	res, err := runRecovery(ctx, bin, 2, "legacy", t.TempDir(), &progress)
+	t.Log(progress.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.times) != 2 {
+		t.Fatalf("%d recoveries timed, want 2", len(res.times))
+	}
+}
+
+// TestPaths brings up each compared path once and checks that it echoes
+// every byte of a stream and a series of pings.
+func TestPaths(t *testing.T) {
+	bin := testBinaries(t)
+	dir := t.TempDir()
+	paths := []path{&floorPath{}, &vspPath{dir: dir, bin: bin, profile: "legacy"}}
+	testenv.Tool(t, "socat")
+	testenv.Tool(t, "openssl")
+	sp, err := newSocatPath(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	paths = append(paths, sp)
+	o := options{pings: 100, chunk: 4096}
+	data := pattern(256<<10, 7)
+	for _, p := range paths {
+		t.Run(p.Name(), func(t *testing.T) {
+			rtts, el, err := measure(p, o, data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(rtts) != o.pings || el <= 0 {
+				t.Fatalf("%d round trips, stream took %v", len(rtts), el)
+			}
+			if d := p.Describe(); d == "" {
+				t.Error("no description")
+			}
+		})
+	}
+}
+
+// TestReportWrite: the generated block replaces the previous one and keeps
+// the hand-written text around it; the SVG is well-formed XML.
+func TestReportWrite(t *testing.T) {
+	dir := t.TempDir()
+	md := filepath.Join(dir, "performance.md")
+	hand := "# Performance\n\nHand-written intro.\n\n" + beginMarker + "\nold figures\n" + endMarker + "\n\n## Changes\n\nHand-written notes.\n"
+	if err := os.WriteFile(md, []byte(hand), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	o, err := parseFlags([]string{"-runs", "3", "-scale", "0"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	samples := []time.Duration{90 * time.Microsecond, 100 * time.Microsecond, 400 * time.Microsecond}
+	r := &report{opts: o, started: time.Now(), load0: loadAvg(), load1: loadAvg(), results: []*pathResult{
+		{name: "floor", p50: []float64{20, 21, 22}, p99: []float64{40, 41, 42}, mbps: []float64{40, 41, 42}, samples: samples},
+		{name: "socat", skipped: "socat is not installed"},
+		{name: "vsp", p50: []float64{90, 100, 110}, p99: []float64{300, 400, 500}, mbps: []float64{30, 31, 32}, samples: samples},
+	}}
+	if err := r.write(dir); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(md)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(got)
+	for _, want := range []string{"Hand-written intro.", "Hand-written notes.", "go run ./cmd/vspbench -runs 3 -scale 0",
+		"| vsp | 100.0 (90.0–110.0) | 400.0 (300.0–500.0) | 31.0 (30.0–32.0) |", "| vsp / floor | 4.76× |", "skipped: socat is not installed"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("performance.md lacks %q:\n%s", want, s)
+		}
+	}
+	if strings.Contains(s, "old figures") || strings.Count(s, beginMarker) != 1 {
+		t.Errorf("old generated block not replaced:\n%s", s)
+	}
+	svg, err := os.ReadFile(filepath.Join(dir, svgName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := xml.NewDecoder(bytes.NewReader(svg))
+	for {
+		_, err := dec.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("SVG is not well-formed: %v", err)
+		}
+	}
+	if c := bytes.Count(svg, []byte("<polyline")); c != 2 {
+		t.Errorf("SVG has %d curves, want 2 (floor and vsp)", c)
+	}
+}
