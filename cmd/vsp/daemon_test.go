@@ -276,4 +276,17 @@ func TestTrustPrintsFingerprint(t *testing.T) {
 	if !strings.Contains(strings.ToLower(out), "subject") {
 		t.Errorf("vsp trust does not show the certificate subject:\n%s", out)
 	}
+
+	// --write NAME puts the pin into an existing port file (here one whose
+	// pin is stale, as after the device got a new certificate).
+	stale := "sha256:" + strings.Repeat("0", 64)
+	d.vsp(t, "create", "p1", "--device", sim.addr, "--tls", "legacy", "--pin", stale, "--wait", "0")
+	d.vsp(t, "trust", sim.addr, "--write", "p1")
+	data, err := os.ReadFile(filepath.Join(d.dir, "p1.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), sim.fingerprint) || strings.Contains(string(data), stale) {
+		t.Errorf("after vsp trust --write p1 the port file does not pin %s:\n%s", sim.fingerprint, data)
+	}
 }
