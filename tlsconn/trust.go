@@ -89,6 +89,10 @@ func parseKnownDevices(path string, b []byte) ([]knownDevice, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: %s:%d: first-seen time: %w", ErrInvalidConfig, path, n, err)
 		}
+		// Written back in UTC: it must stay a four-digit year there.
+		if y := t.UTC().Year(); y < 1 || y > 9999 {
+			return nil, fmt.Errorf("%w: %s:%d: first-seen time %s is out of range", ErrInvalidConfig, path, n, f[2])
+		}
 		out = append(out, knownDevice{addr: f[0], fingerprint: pin, firstSeen: t})
 	}
 	if err := sc.Err(); err != nil {
