@@ -49,7 +49,7 @@ const (
 // BridgeConfig tunes a bridge. The zero value is the default.
 type BridgeConfig struct {
 	Buffer    int             // outage buffer in bytes; 0 = 64 KiB
-	Backoff   tlsconn.Backoff // redial backoff; zero = 100 ms doubling to 5 s
+	Backoff   tlsconn.Backoff // redial backoff; zero = 100 ms doubling to 1 s
 	Healthy   time.Duration   // a session that lasted this long resets the backoff; 0 = 1 s
 	StaleData StalePolicy     // "" = discard
 }

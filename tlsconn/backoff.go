@@ -7,7 +7,7 @@ import (
 
 // Backoff computes redial delays: Min, Min×Factor, … capped at Max, each
 // spread by ±Jitter so that many ports do not redial in lock-step. The zero
-// value starts at 100 ms and doubles to a 5 s cap with ±20 % jitter. A
+// value starts at 100 ms and doubles to a 1 s cap with ±20 % jitter. A
 // Backoff is not safe for concurrent use: it belongs to one redial loop.
 type Backoff struct {
 	Min    time.Duration // first delay; 0 = 100 ms
@@ -21,7 +21,7 @@ type Backoff struct {
 // Backoff defaults.
 const (
 	DefaultBackoffMin    = 100 * time.Millisecond
-	DefaultBackoffMax    = 5 * time.Second
+	DefaultBackoffMax    = time.Second
 	DefaultBackoffFactor = 2.0
 	DefaultBackoffJitter = 0.2
 )

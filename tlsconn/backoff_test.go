@@ -14,7 +14,9 @@ func TestBackoff(t *testing.T) {
 		b    tlsconn.Backoff
 		want []time.Duration // base delays before jitter
 	}{
-		{"zero value: 100ms doubling to 5s", tlsconn.Backoff{},
+		{"zero value: 100ms doubling to 1s", tlsconn.Backoff{},
+			[]time.Duration{100 * ms, 200 * ms, 400 * ms, 800 * ms, 1000 * ms, 1000 * ms}},
+		{"5s cap", tlsconn.Backoff{Max: 5 * time.Second},
 			[]time.Duration{100 * ms, 200 * ms, 400 * ms, 800 * ms, 1600 * ms, 3200 * ms, 5000 * ms, 5000 * ms}},
 		{"custom factor and cap", tlsconn.Backoff{Min: 10 * ms, Max: 100 * ms, Factor: 3, Jitter: -1},
 			[]time.Duration{10 * ms, 30 * ms, 90 * ms, 100 * ms, 100 * ms}},
@@ -34,7 +36,7 @@ func TestBackoff(t *testing.T) {
 			}
 			limit := tt.b.Max
 			if limit == 0 {
-				limit = 5 * time.Second
+				limit = tlsconn.DefaultBackoffMax
 			}
 			limit = max(limit, tt.b.Min)
 			for run := 0; run < 200; run++ {

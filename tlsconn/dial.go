@@ -2,9 +2,11 @@ package tlsconn
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -52,8 +54,66 @@ func dialer(ka KeepAlive) *net.Dialer {
 	return d
 }
 
+// connectStagger is how long a TCP connect may go unanswered before
+// dialTCP starts another one beside it.
+const connectStagger = time.Second
+
+// dialTCP connects to addr. While a connect goes unanswered it starts a
+// fresh one every connectStagger (until ctx ends) and keeps the first that
+// succeeds: after a network outage the kernel retransmits a SYN only after
+// 1, 2, 4... s, so a single connect could notice the path's return seconds
+// late, and a short timeout instead would fail slow links. Any answer
+// (connected or refused) ends the dial at once.
 func dialTCP(ctx context.Context, addr string, ka KeepAlive) (net.Conn, error) {
-	conn, err := dialer(ka).DialContext(ctx, "tcp", addr)
+	d := dialer(ka)
+	ctx, cancel := context.WithCancel(ctx)
+	type result struct {
+		conn net.Conn
+		err  error
+	}
+	results := make(chan result)
+	stop := make(chan struct{}) // closed when dialTCP stops reading results
+	var wg sync.WaitGroup
+	attempt := func() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := d.DialContext(ctx, "tcp", addr)
+			select {
+			case results <- result{c, err}:
+			case <-stop:
+				if c != nil {
+					c.Close()
+				}
+			}
+		}()
+	}
+	attempt()
+	pending := 1
+	tick := time.NewTicker(connectStagger)
+	var conn net.Conn
+	var err error
+loop:
+	for {
+		select {
+		case r := <-results:
+			pending--
+			conn, err = r.conn, r.err
+			// A timed-out attempt gives way to younger ones still pending.
+			if err == nil || pending == 0 || !isTimeout(err) {
+				break loop
+			}
+		case <-tick.C:
+			if ctx.Err() == nil {
+				attempt()
+				pending++
+			}
+		}
+	}
+	tick.Stop()
+	close(stop)
+	cancel()
+	wg.Wait()
 	if err != nil {
 		return nil, fmt.Errorf("tlsconn: dial %s: %w", addr, err)
 	}
@@ -72,4 +132,11 @@ func timeoutOr(d, def time.Duration) time.Duration {
 		return d
 	}
 	return def
+}
+
+// isTimeout reports whether err is a connect that timed out (rather than
+// one the peer or the network answered).
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
 }

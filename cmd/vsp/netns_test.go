@@ -289,10 +289,10 @@ func TestCablePull(t *testing.T) {
 			sim := startEzsimIn(t, devNS, "--listen", devIP+":1470", "--ssl", "--key-bits", "1024",
 				"--serial", "echo", "--console", "off", "--second-client", "replace")
 			link := tempLink(t)
-			// Default keep-alive and user timeout (the 10 s budget); short
-			// redial delays so that the reconnect follows the cable.
-			vsp := startVsp(t, link, "--device", devIP+":1470", "--tls", "legacy", "--pin", sim.fingerprint,
-				"--dial-timeout", "1s", "--backoff-max", "300ms")
+			// Every link setting at its default: keep-alive and user
+			// timeout (the 10 s budget), dial timeout and redial backoff
+			// (back within about 1 s of the path).
+			vsp := startVsp(t, link, "--device", devIP+":1470", "--tls", "legacy", "--pin", sim.fingerprint)
 			app := openApp(t, link)
 			echo := startEchoer(t, app)
 			if _, err := app.Write([]byte("cable in\n")); err != nil {
@@ -336,6 +336,10 @@ func TestCablePull(t *testing.T) {
 				t.Fatalf("application write failed during the outage: %v", err)
 			}
 
+			// Keep the cable out a little longer, so that the port is
+			// redialing at its longest backoff, with a connect pending
+			// whose SYNs go nowhere, when the path returns.
+			time.Sleep(3 * time.Second)
 			from = vsp.lineCount()
 			lab.setLink(devNS, devIf, true)
 			back := time.Now()

@@ -50,7 +50,7 @@ const (
 	DefaultKeepAliveCount    = 3
 	DefaultUserTimeout       = 9 * time.Second
 	DefaultBackoffMin        = 100 * time.Millisecond
-	DefaultBackoffMax        = 5 * time.Second
+	DefaultBackoffMax        = time.Second
 	DefaultTTYMode           = os.FileMode(0o660)
 	DefaultBaud              = 115200
 	DefaultDataBits          = 8
