@@ -207,6 +207,7 @@ type vspPath struct {
 	dir       string
 	bin       binaries
 	profile   string
+	simTLS    string // ezsim --server-tls; "" = ezsim's default (device)
 	sim, port *proc
 	n         int
 	session   string
@@ -219,7 +220,7 @@ func (v *vspPath) Describe() string {
 	if s == "" {
 		s = "not reported"
 	}
-	return fmt.Sprintf("`vsp run --device ADDR --link LINK --tls %s --pin FP` (built binary, own process) against `ezsim --listen 127.0.0.1:0 --ssl --key-bits 1024 --serial echo --console off` (own process); session %s", v.profile, s)
+	return fmt.Sprintf("`vsp run --device ADDR --link LINK --tls %s --pin FP` (built binary, own process) against `ezsim --listen 127.0.0.1:0 --ssl --key-bits 1024 --serial echo --console off%s` (own process); session %s", v.profile, serverTLSFlag(v.simTLS), s)
 }
 
 var linkUpRE = regexp.MustCompile(`link up.*tls="?([^"]*?)"? cipher=(\S+)`)
@@ -228,8 +229,12 @@ func (v *vspPath) Start() (string, error) {
 	v.n++
 	logf := filepath.Join(v.dir, "vsp.log")
 	var err error
-	v.sim, err = startProc("ezsim", logf, v.bin.ezsim, "--listen", "127.0.0.1:0", "--ssl", "--key-bits", "1024",
-		"--serial", "echo", "--console", "off", "--log-level", "warn")
+	args := []string{"--listen", "127.0.0.1:0", "--ssl", "--key-bits", "1024",
+		"--serial", "echo", "--console", "off", "--log-level", "warn"}
+	if v.simTLS != "" {
+		args = append(args, "--server-tls", v.simTLS)
+	}
+	v.sim, err = startProc("ezsim", logf, append([]string{v.bin.ezsim}, args...)...)
 	if err != nil {
 		return "", err
 	}
@@ -366,4 +371,11 @@ func pemFingerprint(file string) (string, error) {
 			return tlsconn.Fingerprint(c), nil
 		}
 	}
+}
+
+func serverTLSFlag(p string) string {
+	if p == "" {
+		return ""
+	}
+	return " --server-tls " + p
 }
