@@ -4,8 +4,8 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"log/slog"
 	"net"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -131,10 +131,7 @@ func (t *t2s) accept(ctx context.Context, c net.Conn) {
 
 // serve runs one session: handshake, connect-time output, then network to
 // serial until the session ends.
-func (t *t2s) serve(ctx context.Context, s *session, log interface {
-	Info(string, ...any)
-	Debug(string, ...any)
-}) {
+func (t *t2s) serve(ctx context.Context, s *session, log *slog.Logger) {
 	defer func() {
 		s.close()
 		t.mu.Lock()
@@ -188,29 +185,7 @@ func (t *t2s) serve(ctx context.Context, s *session, log interface {
 	}
 	s.touch()
 
-	timeout := time.Duration(t.set.TimeoutSec) * time.Second
-	buf := make([]byte, 4096)
-	for {
-		if timeout > 0 {
-			s.conn.SetReadDeadline(time.Unix(0, s.last.Load()).Add(timeout))
-		}
-		n, err := s.conn.Read(buf)
-		if n > 0 {
-			s.touch()
-			if werr := t.p.writeSerial(ctx, buf[:n]); werr != nil {
-				return
-			}
-		}
-		if err != nil {
-			if timeout > 0 && errors.Is(err, os.ErrDeadlineExceeded) {
-				if time.Since(time.Unix(0, s.last.Load())) < timeout {
-					continue // serial data kept the session alive
-				}
-				log.Info("session timeout", "timeout", timeout)
-			}
-			return
-		}
-	}
+	t.p.netToSerial(ctx, s, t.set.TimeoutSec, log)
 }
 
 // fromSerial forwards serial bytes to the session, or buffers them (Event
