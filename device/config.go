@@ -30,7 +30,7 @@ type Config struct {
 	GuardTime      int           // COD: group serial bytes until this many 10 ms units of silence (0 = send at once)
 	DataFrame      int           // U2S: a datagram ends after this many 10 ms units of serial silence (0 = 1 unit)
 	ReconnectDelay time.Duration // COD: wait after a dropped or failed connection before the next one; default 10s (simulator-configurable)
-	ServerTLS      string        // T2S/ATA TLS server profile: "device" (default: TLS 1.0 and RSA_AES_256_CBC_SHA only, as the real device) or "any" (TLS 1.0 to 1.3)
+	ServerTLS      string        // T2S/ATA TLS server profile: "any" (default: TLS 1.0 AES256-SHA like the device, and newer versions when the client asks) or "device" (TLS 1.0 and RSA_AES_256_CBC_SHA only, exactly as the real device)
 	ClientTLS      string        // COD TLS client profile: "device" (default: TLS 1.0 only, RSA_AES_256_CBC_SHA) or "modern" (TLS 1.2+)
 
 	Serial string // COM1 backend: "echo" (default), "pty:PATH", or a serial device path
@@ -427,7 +427,7 @@ func (c Config) withDefaults() Config {
 		c.ReconnectDelay = 10 * time.Second
 	}
 	if c.ServerTLS == "" {
-		c.ServerTLS = "device"
+		c.ServerTLS = "any"
 	}
 	if c.ClientTLS == "" {
 		c.ClientTLS = "device"

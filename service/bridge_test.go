@@ -292,7 +292,11 @@ func TestBridgeOutageBufferInOrder(t *testing.T) {
 	waitStats(t, b, "outage data buffered", func(s Stats) bool { return s.Buffered == len(data)-1000 })
 	dev.up(addr)
 	dev.waitGot(data, 10*time.Second)
-	s := waitStats(t, b, "buffer drained", func(s Stats) bool { return s.Buffered == 0 && s.State == StateUp })
+	// The counter moves when a write to the link returns, which may be a
+	// moment after the device has the bytes.
+	s := waitStats(t, b, "buffer drained and counted", func(s Stats) bool {
+		return s.Buffered == 0 && s.State == StateUp && s.ToDevice == uint64(len(data))
+	})
 	// The 1000 bytes of the first session went to a connection that then
 	// died: the bridge may count them as possibly lost (it cannot know the
 	// device handled them), but nothing sent after the outage.

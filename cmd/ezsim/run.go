@@ -91,7 +91,7 @@ func flags() []cli.Flag {
 		&cli.IntFlag{Name: "guard-time", Usage: "COD: group serial bytes until this much silence, 10 ms units (0 = send at once; minimum 4)"},
 		&cli.IntFlag{Name: "data-frame", Usage: "U2S: end a datagram after this much serial silence, 10 ms units (0 = 10 ms)"},
 		&cli.DurationFlag{Name: "reconnect-delay", Value: 10 * time.Second, Usage: "COD: wait after a dropped or failed connection before the next one (the device waits 10s)"},
-		&cli.StringFlag{Name: "server-tls", Value: "device", Usage: "T2S/ATA TLS server profile: device (TLS 1.0 RSA_AES_256_CBC_SHA only, like the real device) or any (TLS 1.0 to 1.3, for clients that cannot do TLS 1.0)"},
+		&cli.StringFlag{Name: "server-tls", Value: "any", Usage: "T2S/ATA TLS server profile: any (TLS 1.0 RSA_AES_256_CBC_SHA like the device, and TLS 1.1 to 1.3 when the client asks) or device (TLS 1.0 RSA_AES_256_CBC_SHA only, exactly like the real device)"},
 		&cli.StringFlag{Name: "client-tls", Value: "device", Usage: "COD/ATD TLS client profile: device (TLS 1.0 RSA_AES_256_CBC_SHA only) or modern (TLS 1.2+)"},
 		&cli.IntFlag{Name: "baud", Value: 19200, Usage: "COM1 baud rate"},
 		&cli.IntFlag{Name: "data-bits", Value: 8, Usage: "COM1 data bits (7, 8)"},

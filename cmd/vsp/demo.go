@@ -42,11 +42,13 @@ func demoCommand(e *env) *cli.Command {
 
 func runDemo(ctx context.Context, e *env, log *slog.Logger, link string, bits int, check bool) error {
 	dev, err := device.New(device.Config{
-		Listen:  "127.0.0.1:0",
-		SSL:     true,
-		KeyBits: bits,
-		Serial:  "echo",
-		Console: "off",
+		Listen: "127.0.0.1:0",
+		SSL:    true,
+		// Exactly the real device's TLS: 1.0 with AES256-SHA only.
+		ServerTLS: "device",
+		KeyBits:   bits,
+		Serial:    "echo",
+		Console:   "off",
 	}, log.With("side", "ezsim"))
 	if err != nil {
 		return err

@@ -52,7 +52,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.stream, "stream", 4<<20, "bytes streamed and checked per run")
 	fs.IntVar(&o.chunk, "chunk", 4096, "application write size while streaming")
 	fs.StringVar(&o.profile, "tls", "legacy", "vsp TLS profile (ezsim keys are at most 1024 bits, so modern cannot be used)")
-	fs.StringVar(&o.simTLS, "sim-tls", "any", "ezsim's TLS server profile on the vsp path: any (TLS 1.2 ECDHE-GCM, like-for-like with socat's TLS 1.3) or device (the real ezTCP's TLS 1.0 AES256-SHA)")
+	fs.StringVar(&o.simTLS, "sim-tls", "any", "ezsim --server-tls on the vsp path: any (ezsim's default; vsp's legacy profile then gets TLS 1.2 ECDHE-GCM, like for like with socat's TLS 1.3) or device (the real ezTCP's TLS 1.0 AES256-SHA only)")
 	fs.IntVar(&o.scale, "scale", 1000, "ports in the scale scenario (0 = skip it)")
 	fs.DurationVar(&o.idle, "idle", 60*time.Second, "idle window of the scale scenario")
 	fs.IntVar(&o.restarts, "restarts", 20, "device restarts in the recovery scenario (0 = skip it)")
