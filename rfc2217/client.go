@@ -43,6 +43,11 @@ type Client struct {
 	signature string
 }
 
+// NetConn returns the connection the client runs on (as crypto/tls.Conn
+// does), so callers can inspect the socket under the protocol, e.g. its
+// unacknowledged send queue.
+func (c *Client) NetConn() net.Conn { return c.s.conn }
+
 // NewClient starts an RFC 2217 session on conn (already connected to the
 // access server): it offers WILL COM-PORT-OPTION, agrees to BINARY in both
 // directions and to SGA, refuses every other option, and waits at most

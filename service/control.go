@@ -178,7 +178,7 @@ func newCollector(d *Daemon) *collector {
 		m("vsp_port_reconnects_total", "Link reconnections after the first connect.", prometheus.CounterValue,
 			func(s PortState) float64 { return float64(s.Reconnects) }),
 		m("vsp_port_link_up", "1 when the port's device link is up.", prometheus.GaugeValue,
-			func(s PortState) float64 { return b2f(s.State == StateUp) }),
+			func(s PortState) float64 { return b2f(s.State == StateUp || s.State == StateHeld) }),
 		m("vsp_port_buffered_bytes", "Application bytes waiting in the outage buffer.", prometheus.GaugeValue,
 			func(s PortState) float64 { return float64(s.Buffered) }),
 		m("vsp_port_app_open", "1 when an application has the port open.", prometheus.GaugeValue,

@@ -73,7 +73,7 @@ func (p *Port) failback(ctx context.Context) {
 		case <-t.C:
 		}
 		st := p.bridge.Stats()
-		if st.State != StateUp || st.Session.Addr == primary || st.Session.Addr == "" {
+		if (st.State != StateUp && st.State != StateHeld) || st.Session.Addr == primary || st.Session.Addr == "" {
 			continue
 		}
 		conn, info, err := tlsconn.Dial(ctx, primary, p.spec.Link, p.log)

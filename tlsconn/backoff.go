@@ -11,7 +11,7 @@ import (
 // Backoff is not safe for concurrent use: it belongs to one redial loop.
 type Backoff struct {
 	Min    time.Duration // first delay; 0 = 100 ms
-	Max    time.Duration // cap, never exceeded; 0 = 5 s
+	Max    time.Duration // cap, never exceeded; 0 = 1 s
 	Factor float64       // growth per attempt; 0 = 2; values in (0, 1) mean 1
 	Jitter float64       // relative spread; 0 = 0.2; negative = none; capped at 1
 

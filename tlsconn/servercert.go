@@ -103,5 +103,13 @@ func writeFileAtomic(path string, data []byte) error {
 		os.Remove(tmp)
 		return err
 	}
-	return nil
+	// Make the rename itself durable: a power loss must not bring back the
+	// old file (for known devices, a forgotten first-use record would let
+	// the next certificate be trusted as a first use).
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }

@@ -143,32 +143,7 @@ func writeKnownDevices(path string, known []knownDevice) error {
 	for _, k := range known {
 		fmt.Fprintf(&buf, "%s %s %s\n", k.addr, k.fingerprint, k.firstSeen.UTC().Format(time.RFC3339))
 	}
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("tlsconn: known devices: %w", err)
-	}
-	tmp := f.Name()
-	fail := func(err error) error {
-		f.Close()
-		os.Remove(tmp)
-		return fmt.Errorf("tlsconn: known devices: %w", err)
-	}
-	if err := f.Chmod(0o600); err != nil {
-		return fail(err)
-	}
-	if _, err := f.Write(buf.Bytes()); err != nil {
-		return fail(err)
-	}
-	if err := f.Sync(); err != nil {
-		return fail(err)
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("tlsconn: known devices: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
+	if err := writeFileAtomic(path, buf.Bytes()); err != nil {
 		return fmt.Errorf("tlsconn: known devices: %w", err)
 	}
 	return nil
