@@ -276,9 +276,15 @@ func (a *atc) do(ctx context.Context, c atCmd) (code int, async bool) {
 	}
 	switch c.Name {
 	case "A":
-		return atOK, a.startAnswer()
+		if !a.startAnswer() { // a session is up, or the device is stopping
+			return atError, false
+		}
+		return atOK, true
 	case "D":
-		return atOK, a.startDial(c.Arg)
+		if !a.startDial(c.Arg) {
+			return atError, false
+		}
+		return atOK, true
 	case "E":
 		return onoff(func(v bool) { a.mu.Lock(); a.echo = v; a.mu.Unlock() }), false
 	case "V":

@@ -97,6 +97,11 @@ func (t *t2s) run(ctx context.Context) {
 func (t *t2s) accept(ctx context.Context, c net.Conn) {
 	log := t.p.d.log.With("port", t.p.name, "peer", c.RemoteAddr().String())
 	t.mu.Lock()
+	if ctx.Err() != nil { // stopping: closeSession may already have run
+		t.mu.Unlock()
+		c.Close()
+		return
+	}
 	old := t.sess
 	if old != nil && t.set.SecondClient != "replace" {
 		t.mu.Unlock()

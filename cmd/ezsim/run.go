@@ -120,13 +120,6 @@ func flags() []cli.Flag {
 	}
 }
 
-// settingFlags are the flags that are device settings: explicitly given,
-// they override what the flash file holds.
-var settingFlags = []string{"ssl", "key-bits", "ip", "mask", "gateway", "dns", "password", "mode",
-	"baud", "data-bits", "parity", "stop-bits", "flow", "dtr-dsr", "tx-interval", "com2",
-	"second-client", "timeout", "event-byte", "send-mac", "multi-monitoring", "rfc2217", "ssh",
-	"peer", "byte-count", "guard-time", "data-frame"}
-
 // buildConfig turns the flags into device i's configuration: flag defaults,
 // then settings saved in the flash file, then flags given explicitly.
 func buildConfig(c *cli.Context, i int, log *slog.Logger) (device.Config, error) {
@@ -147,6 +140,9 @@ func buildConfig(c *cli.Context, i int, log *slog.Logger) (device.Config, error)
 	}
 	if cfg.ReconnectDelay <= 0 {
 		return cfg, &usageError{errors.New("--reconnect-delay must be positive")}
+	}
+	if d := c.Duration("timeout"); c.IsSet("timeout") && d%time.Second != 0 {
+		return cfg, &usageError{fmt.Errorf("--timeout %v: the device counts whole seconds (e.g. 30s; 0 = never)", d)}
 	}
 	if cfg.KeepAliveProbes < 1 {
 		return cfg, &usageError{errors.New("--keepalive-probes must be at least 1")}
