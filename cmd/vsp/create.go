@@ -11,6 +11,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/vsp-dev/vsp/pty"
 	"github.com/vsp-dev/vsp/service/config"
 )
 
@@ -22,7 +23,7 @@ func createCommand(e *env) *cli.Command {
 		Description: "Writes DIR/NAME.toml atomically (refusing to replace an existing port unless\n" +
 			"--force) and waits until the running daemon reports the port. The tty link\n" +
 			"defaults to ttyNAME in the link directory (vsp create VSP0 gives ttyVSP0).",
-		Flags: append(portFlags(), configDirFlag(), socketFlag(),
+		Flags: append(createPortFlags(), configDirFlag(), socketFlag(),
 			&cli.BoolFlag{Name: "force", Usage: "replace an existing port file"},
 			&cli.DurationFlag{Name: "wait", Usage: "how long to wait for the daemon to report the port (0: don't wait)", Value: 10 * time.Second},
 		),
@@ -46,9 +47,22 @@ func createCommand(e *env) *cli.Command {
 			if c.Duration("wait") <= 0 {
 				return nil
 			}
-			return waitPort(c.Context, e, c.String("socket"), name, c.Duration("wait"))
+			return waitPort(c.Context, e, c.String("socket"), c.String("config-dir"), name, c.Duration("wait"))
 		},
 	}
+}
+
+// createPortFlags are `vsp run`'s port flags, with the link defaulting to
+// the port's name.
+func createPortFlags() []cli.Flag {
+	flags := portFlags()
+	for i, f := range flags {
+		if f.Names()[0] == "link" {
+			flags[i] = &cli.StringFlag{Name: "link", Usage: "tty symlink `PATH` the application opens; a bare name goes into " +
+				pty.DefaultLinkDir() + " (default: ttyNAME, e.g. ttyVSP0 for port VSP0)", EnvVars: []string{"VSP_LINK"}}
+		}
+	}
+	return flags
 }
 
 // portFromFlags builds a port file from the same flags `vsp run` takes.
@@ -57,11 +71,19 @@ func portFromFlags(c *cli.Context, name string) (*config.Port, error) {
 	devs := c.StringSlice("device")
 	switch len(devs) {
 	case 0:
-		return nil, usagef("create: --device HOST:PORT is required")
+		if !c.IsSet("listen") {
+			return nil, usagef("create: --device HOST:PORT (or --listen [HOST]:PORT) is required")
+		}
 	case 1:
 		p.Device = devs[0]
 	default:
 		p.Devices = devs
+	}
+	p.Listen = c.String("listen")
+	p.DeviceMAC = c.String("device-mac")
+	p.ReplaceSession = c.Bool("replace-session")
+	if c.IsSet("listen-cert") {
+		return nil, usagef("create: --listen-cert applies to `vsp run` only; the daemon keeps a port's listening key and certificate next to its known-devices file")
 	}
 	p.Link = "tty" + strings.TrimPrefix(name, "tty")
 	if c.IsSet("link") {
@@ -75,6 +97,32 @@ func portFromFlags(c *cli.Context, name string) (*config.Port, error) {
 	if c.Bool("insecure-no-verify") {
 		p.Trust.Mode = config.TrustInsecure
 	}
+	if c.IsSet("trust") {
+		p.Trust.Mode = c.String("trust")
+	}
+	p.Trust.CAFile = c.String("ca-file")
+	p.Trust.ServerName = c.String("server-name")
+	// [net]: only what was given, so the file keeps the defaults implicit.
+	durs := []struct {
+		flag string
+		dst  *time.Duration
+	}{
+		{"dial-timeout", &p.Net.DialTimeout},
+		{"keepalive-idle", &p.Net.KeepAliveIdle},
+		{"keepalive-interval", &p.Net.KeepAliveInterval},
+		{"user-timeout", &p.Net.UserTimeout},
+		{"backoff-min", &p.Net.BackoffMin},
+		{"backoff-max", &p.Net.BackoffMax},
+	}
+	for _, d := range durs {
+		if c.IsSet(d.flag) {
+			*d.dst = c.Duration(d.flag)
+		}
+	}
+	if c.IsSet("keepalive-count") {
+		p.Net.KeepAliveCount = c.Int("keepalive-count")
+	}
+	p.RFC2217 = c.Bool("rfc2217")
 	if c.IsSet("buffer") {
 		n, err := config.ParseByteSize(c.String("buffer"))
 		if err != nil {
@@ -119,7 +167,7 @@ func writePort(p *config.Port, path string, force bool) error {
 
 // waitPort waits until the daemon reports the port running, or reports its
 // file error.
-func waitPort(ctx context.Context, e *env, socket, name string, timeout time.Duration) error {
+func waitPort(ctx context.Context, e *env, socket, dir, name string, timeout time.Duration) error {
 	ctl := newControl(socket)
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -140,7 +188,7 @@ func waitPort(ctx context.Context, e *env, socket, name string, timeout time.Dur
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("the daemon has not reported port %s after %v (is it watching %s?)", name, timeout, socket)
+			return fmt.Errorf("the daemon on %s has not reported port %s after %v (is it watching %s?)", socket, name, timeout, dir)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
