@@ -222,6 +222,35 @@ func (b *Bridge) Stats() Stats {
 	return s
 }
 
+// queue puts p at the head of the outage buffer (what an earlier bridge on
+// the same endpoint still held); as much as the buffer takes. Call it
+// before Run.
+func (b *Bridge) queue(p []byte) {
+	if len(p) == 0 {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if n := b.ring.Write(p); n < len(p) {
+		b.lost.Add(uint64(len(p) - n))
+		b.log.Warn("outage buffer smaller than what the previous configuration held; the rest is lost", "lost", len(p)-n)
+	}
+}
+
+// queued returns what the outage buffer holds, in order, and empties it.
+// Call it after Run has returned.
+func (b *Bridge) queued() []byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []byte
+	for b.ring.Len() > 0 {
+		p := b.ring.Peek()
+		out = append(out, p...)
+		b.ring.Discard(len(p))
+	}
+	return out
+}
+
 // Hold stops passing application data to the device (it is buffered, then
 // the application's writes block) while reason is non-empty; Hold("")
 // releases it. Used by the serial-settings mismatch guard.

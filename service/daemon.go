@@ -231,16 +231,14 @@ func (d *Daemon) reconcile(name string) {
 		old = e.port
 	}
 	d.mu.Unlock()
+	var p *Port
 	if old != nil {
 		log.Info("port file changed: restarting this port")
-		_ = old.Close()
-	}
-	p, err := StartPort(spec, d.log)
-	if err != nil && old != nil {
-		// Keep the port alive on its last good configuration.
-		log.Error("cannot start port with the new configuration; restoring the previous one", "file", path, "err", err)
-		p, _ = StartPort(old.Spec(), d.log)
-	} else if err != nil {
+		p, err = old.Restart(spec, d.log)
+		if err != nil {
+			log.Error("cannot start port with the new configuration; it runs on the previous one", "file", path, "err", err)
+		}
+	} else if p, err = StartPort(spec, d.log); err != nil {
 		log.Error("cannot start port", "file", path, "err", err)
 	}
 	d.mu.Lock()

@@ -3,11 +3,15 @@ package service
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
+	"golang.org/x/term"
 )
 
 // startDaemon runs a daemon on a fresh directory with the real file
@@ -113,5 +117,60 @@ func TestDaemonInvalidAndIgnoredFiles(t *testing.T) {
 	time.Sleep(100 * time.Millisecond) // several debounce periods
 	if n := len(d.States()); n != 1 {
 		t.Fatalf("daemon tracks %d ports, want 1 (junk files must be ignored): %+v", n, d.States())
+	}
+}
+
+// A changed port file restarts the port, but when the tty's own settings
+// are unchanged the application's open fd keeps working: no hang-up, and
+// what it wrote while the link was down is still delivered.
+func TestDaemonReloadKeepsTTY(t *testing.T) {
+	dev := newDevice(t)
+	d, dir := startDaemon(t)
+	body := fmt.Sprintf("link = \"ttyKEEP\"\ndevice = %q\ntls = \"off\"\n", dev.addr)
+	writePortFile(t, dir, "keep", body)
+	m := waitDaemon(t, d, "port up", func(m map[string]PortState) bool { return m["keep"].State == StateUp })
+	tty := m["keep"].TTY
+	app, err := os.OpenFile(tty, os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Close()
+	if _, err := term.MakeRaw(int(app.Fd())); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := app.Write([]byte("one")); err != nil {
+		t.Fatal(err)
+	}
+	dev.waitGot([]byte("one"), 10*time.Second)
+
+	// The device goes away, the application writes, then the file changes
+	// (a bigger buffer): the queued bytes must survive the restart.
+	addr := dev.addr
+	dev.down()
+	waitDaemon(t, d, "link down", func(m map[string]PortState) bool { return m["keep"].State != StateUp })
+	if _, err := app.Write([]byte("two")); err != nil {
+		t.Fatal(err)
+	}
+	waitDaemon(t, d, "bytes queued", func(m map[string]PortState) bool { return m["keep"].Buffered == 3 })
+	writePortFile(t, dir, "keep", body+"buffer = \"128KiB\"\n")
+	m = waitDaemon(t, d, "restarted", func(m map[string]PortState) bool { return m["keep"].BufferSize == 128<<10 })
+	if m["keep"].TTY != tty {
+		t.Fatalf("tty changed from %s to %s on a restart that kept the tty settings", tty, m["keep"].TTY)
+	}
+	dev.up(addr)
+	dev.waitGot([]byte("onetwo"), 10*time.Second)
+	if _, err := app.Write([]byte("three")); err != nil {
+		t.Fatalf("application write after the restart: %v", err)
+	}
+	dev.waitGot([]byte("onetwothree"), 10*time.Second)
+	// And the other way.
+	for dev.sessions() == 0 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	dev.send([]byte("back"))
+	got := make([]byte, 4)
+	_ = app.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.ReadFull(app, got); err != nil || string(got) != "back" {
+		t.Fatalf("application read %q, %v after the restart; want %q", got, err, "back")
 	}
 }

@@ -115,14 +115,27 @@ func StartPort(spec PortSpec, log *slog.Logger) (*Port, error) {
 	if err != nil {
 		return nil, fmt.Errorf("service: port %s: %w", spec.Name, err)
 	}
+	p, err := startOn(spec, log, tty, nil)
+	if err != nil {
+		tty.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+// startOn starts the port's link, bridge and watchers on an open tty;
+// queued is what an earlier bridge on the same tty still held for the
+// device. On error the tty is left open for the caller.
+func startOn(spec PortSpec, log *slog.Logger, tty *pty.Port, queued []byte) (*Port, error) {
+	var err error
 	p := &Port{spec: spec, log: log, tty: tty, start: time.Now()}
 	if spec.Listen.Addr != "" {
 		if p.listener, err = startListener(spec, log); err != nil {
-			tty.Close()
 			return nil, err
 		}
 	}
 	p.bridge = NewBridge(tty, p.dial, spec.Bridge, log)
+	p.bridge.queue(queued)
 	if st, err := tty.Settings(); err == nil {
 		p.app = st
 		p.appKnown = true
@@ -341,4 +354,54 @@ func (p *Port) Close() error {
 		p.log.Info("port closed")
 	})
 	return p.closeErr
+}
+
+// Restart replaces p, which must be running, with a port running spec.
+// When the tty's own settings (link, owner, group, mode) are unchanged, the
+// new port takes over p's tty and what p's outage buffer held, so an
+// application that has the port open sees a pause, never a hang-up
+// (DESIGN rule 1); otherwise p is closed and a new tty opened. If spec
+// cannot start on the kept tty, p's own configuration is started on it
+// again and the error returned with the port that runs. p is finished
+// either way: use the returned port.
+func (p *Port) Restart(spec PortSpec, log *slog.Logger) (*Port, error) {
+	if err := spec.Validate(); err != nil {
+		return p, err // p keeps running
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if !samePTY(p.spec.PTY, spec.PTY) {
+		_ = p.Close()
+		return StartPort(spec, log)
+	}
+	var queued []byte
+	p.closeOnce.Do(func() {
+		p.cancel()
+		p.wg.Wait()
+		queued = p.bridge.queued()
+		p.closeErr = errRestarted
+		p.log.Info("port restarting with its new configuration; the tty stays open", "queued", len(queued))
+	})
+	np, err := startOn(spec, log.With("port", spec.Name), p.tty, queued)
+	if err == nil {
+		return np, nil
+	}
+	back, berr := startOn(p.spec, p.log, p.tty, queued)
+	if berr != nil {
+		_ = p.tty.Close()
+		return nil, errors.Join(err, fmt.Errorf("service: port %s: restoring the previous configuration: %w", p.spec.Name, berr))
+	}
+	return back, err
+}
+
+// errRestarted is what Close returns for a port whose tty another Port
+// took over.
+var errRestarted = errors.New("service: port restarted; its tty belongs to the new port")
+
+// samePTY reports whether two tty configurations give the same device
+// node and link, so a restart may keep the open tty.
+func samePTY(a, b pty.Config) bool {
+	return a.Link == b.Link && a.Owner == b.Owner && a.Group == b.Group && a.Mode == b.Mode &&
+		a.NoExtproc == b.NoExtproc && a.Watcher == b.Watcher
 }
