@@ -165,19 +165,26 @@ func NewBridge(ep Endpoint, dial Dialer, cfg BridgeConfig, log *slog.Logger) *Br
 // It returns an error only when the endpoint fails.
 func (b *Bridge) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
+	stopped := make(chan struct{})
 	stop := context.AfterFunc(ctx, func() {
+		defer close(stopped)
 		b.interrupt()
 		_ = b.ep.SetWriteDeadline(time.Now())
 		b.mu.Lock()
-		if b.conn != nil {
-			_ = b.conn.Close()
-		}
+		conn := b.conn
 		b.mu.Unlock()
+		if conn != nil {
+			_ = conn.Close()
+		}
 	})
-	defer stop()
 	g.Go(func() error { return b.appToDevice(ctx) })
 	g.Go(func() error { return b.linkLoop(ctx) })
 	err := g.Wait()
+	// The callback must be over before the deadlines are reset below: the
+	// endpoint may be handed to a new bridge (Port.Restart).
+	if !stop() {
+		<-stopped
+	}
 	b.mu.Lock()
 	b.state = StateStopped
 	if b.conn != nil {
@@ -358,8 +365,8 @@ func (b *Bridge) send(conn net.Conn, meter *linkMeter, p []byte) {
 // linkFailed takes conn down if it is still the current link.
 func (b *Bridge) linkFailed(conn net.Conn, err error) {
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	if b.conn != conn {
+		b.mu.Unlock()
 		return
 	}
 	b.conn = nil
@@ -374,11 +381,14 @@ func (b *Bridge) linkFailed(conn net.Conn, err error) {
 		}
 		b.meter = nil
 	}
-	_ = conn.Close()
 	b.linkErr = err
 	if err != nil {
 		b.setErrLocked(err)
 	}
+	b.mu.Unlock()
+	// Close outside the lock: a TLS close_notify to a stalled peer can
+	// take seconds, and Stats, the control socket and appToDevice need it.
+	_ = conn.Close()
 }
 
 func (b *Bridge) setErrLocked(err error) {
