@@ -83,6 +83,13 @@ func (p *Port) failback(ctx context.Context) {
 		}
 		p.log.Info("primary device is back; moving the link to it", "device", primary, "from", st.Session.Addr)
 		p.failover.put(conn, info)
-		p.bridge.Drop(fmt.Errorf("moving back to the primary device %s", primary))
+		if !p.bridge.DropIf(st.Connects, fmt.Errorf("moving back to the primary device %s", primary)) {
+			// The link changed meanwhile (the bridge redialed, primary
+			// first): leave it, and give back the extra session.
+			p.log.Debug("link changed while the primary was checked; not moving it", "device", primary)
+			if c, _, ok := p.failover.take(); ok {
+				_ = c.Close()
+			}
+		}
 	}
 }

@@ -115,3 +115,18 @@ func (b *Bridge) Drop(reason error) {
 		b.linkFailed(conn, reason)
 	}
 }
+
+// DropIf drops the link like Drop, but only if it is still the one that
+// was current when the caller's Stats snapshot counted connects links:
+// a decision taken on an older link must not cut a newer, healthy one.
+func (b *Bridge) DropIf(connects uint64, reason error) bool {
+	b.mu.Lock()
+	conn := b.conn
+	same := b.connects.Load() == connects
+	b.mu.Unlock()
+	if conn == nil || !same {
+		return false
+	}
+	b.linkFailed(conn, reason)
+	return true
+}
