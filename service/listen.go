@@ -34,6 +34,11 @@ type ListenSpec struct {
 	// without a matching DeviceMAC) a second session is refused while one
 	// is up.
 	Replace bool
+	// AllowFrom lists the IP addresses or CIDR prefixes a device may
+	// connect from; empty allows any (with a warning: an ezTCP presents no
+	// client certificate, so nothing else tells the device from an
+	// impostor but DeviceMAC, which is not secret).
+	AllowFrom []string
 }
 
 // macTimeout bounds the wait for the device's MAC after connect.
@@ -238,6 +243,11 @@ func startListener(spec PortSpec, log *slog.Logger) (*listener, error) {
 		Profile:          prof,
 		HandshakeTimeout: spec.Link.DialTimeout,
 		KeepAlive:        spec.Link.KeepAlive,
+		AllowedPeers:     spec.Listen.AllowFrom,
+	}
+	if len(sc.AllowedPeers) == 0 {
+		log.Warn("listen: any host that reaches this port can take the device's place (devices present no client certificate); "+
+			"set allow_from (--allow-from) to the device's address", "listen", spec.Listen.Addr)
 	}
 	if prof != tlsconn.ProfileOff {
 		cert, created, err := tlsconn.LoadOrCreateServerCert(spec.Listen.CertFile, "vsp "+spec.Name)

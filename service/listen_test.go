@@ -1,6 +1,7 @@
 package service
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 
@@ -54,7 +55,7 @@ func FuzzNormalizeMAC(f *testing.F) {
 // A port file with listen becomes a listen-mode spec: the host certificate
 // goes next to the known-devices file, the trust settings are unused.
 func TestSpecFromConfigListen(t *testing.T) {
-	doc := "link = \"/dev/ttyVSP0\"\nlisten = \":1470\"\ntls = \"legacy\"\ndevice_mac = \"00:30:f9:00:00:01\"\n"
+	doc := "link = \"/dev/ttyVSP0\"\nlisten = \":1470\"\ntls = \"legacy\"\ndevice_mac = \"00:30:f9:00:00:01\"\nallow_from = [\"10.1.0.0/24\"]\n"
 	p, err := config.Parse("cod1", "/etc/vsp/ports.d/cod1.toml", []byte(doc))
 	if err != nil {
 		t.Fatal(err)
@@ -63,8 +64,8 @@ func TestSpecFromConfigListen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := ListenSpec{Addr: ":1470", CertFile: "/var/lib/vsp/cod1-listen.pem", DeviceMAC: "00:30:f9:00:00:01"}
-	if s.Listen != want || len(s.Devices) != 0 || s.Link.KnownDevices != "" || s.Link.Trust != "" {
+	want := ListenSpec{Addr: ":1470", CertFile: "/var/lib/vsp/cod1-listen.pem", DeviceMAC: "00:30:f9:00:00:01", AllowFrom: []string{"10.1.0.0/24"}}
+	if !reflect.DeepEqual(s.Listen, want) || len(s.Devices) != 0 || s.Link.KnownDevices != "" || s.Link.Trust != "" {
 		t.Errorf("spec %+v / %+v; want listen %+v and no device or trust", s.Listen, s.Link, want)
 	}
 	s.Devices = []string{"10.1.0.1:1470"}

@@ -73,7 +73,7 @@ func SpecFromConfig(p *config.Port, paths Paths) (PortSpec, error) {
 			stateDir = filepath.Dir(paths.KnownDevices)
 		}
 		s.Listen = ListenSpec{Addr: p.Listen, CertFile: filepath.Join(stateDir, p.Name+"-listen.pem"),
-			DeviceMAC: p.DeviceMAC, Replace: p.ReplaceSession}
+			DeviceMAC: p.DeviceMAC, Replace: p.ReplaceSession, AllowFrom: p.AllowFrom}
 		s.Link.Trust, s.Link.Pin, s.Link.InsecureSkipVerify, s.Link.KnownDevices, s.Link.CAFile = "", "", false, "", ""
 	}
 	if prof == tlsconn.ProfileOff {

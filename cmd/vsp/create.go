@@ -81,6 +81,7 @@ func portFromFlags(c *cli.Context, name string) (*config.Port, error) {
 	}
 	p.Listen = c.String("listen")
 	p.DeviceMAC = c.String("device-mac")
+	p.AllowFrom = c.StringSlice("allow-from")
 	p.ReplaceSession = c.Bool("replace-session")
 	if c.IsSet("listen-cert") {
 		return nil, usagef("create: --listen-cert applies to `vsp run` only; the daemon keeps a port's listening key and certificate next to its known-devices file")

@@ -511,7 +511,7 @@ func TestCODListen(t *testing.T) {
 	link := tempLink(t)
 	const mac = "00:30:f9:00:00:01"
 	vsp := startProc(t, "vsp", "run", "--log-format", "json", "--link", link, "--listen", addr,
-		"--tls", "legacy", "--listen-cert", certFile, "--device-mac", mac, "--backoff-max", "300ms")
+		"--tls", "legacy", "--listen-cert", certFile, "--device-mac", mac, "--allow-from", "127.0.0.0/8", "--backoff-max", "300ms")
 	vsp.waitLine(`"listening for the device"`, 0, 20*time.Second)
 	st, err := os.Stat(certFile)
 	if err != nil {

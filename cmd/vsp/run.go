@@ -22,6 +22,7 @@ func portFlags() []cli.Flag {
 		&cli.StringFlag{Name: "listen", Usage: "listen on `[HOST]:PORT` for a device in TCP-client (COD) mode instead of dialing --device"},
 		&cli.StringFlag{Name: "listen-cert", Usage: "with --listen and TLS: the host's key and certificate `FILE` (PEM, created 0600 on first start; default next to --known-devices)"},
 		&cli.StringFlag{Name: "device-mac", Usage: "with --listen: the `MAC` the device must send first (ezTCP Send MAC Address); others are refused"},
+		&cli.StringSliceFlag{Name: "allow-from", Usage: "with --listen: `ADDR` (IP or CIDR) a device may connect from; repeat for more (default: any, with a warning)"},
 		&cli.BoolFlag{Name: "replace-session", Usage: "with --listen: a new device session replaces the current one (default: refused unless it comes from the same --device-mac)"},
 		&cli.StringFlag{Name: "link", Usage: "tty symlink `PATH` the application opens (a bare name goes into " + pty.DefaultLinkDir() + ")", Value: "ttyVSP0", EnvVars: []string{"VSP_LINK"}},
 		&cli.StringFlag{Name: "tls", Usage: "TLS profile: off, legacy (TLS 1.0-1.2, AES256-SHA, small RSA keys: ezTCP) or modern (TLS 1.2+)", Value: "modern", EnvVars: []string{"VSP_TLS"}},
@@ -104,6 +105,7 @@ func specFromFlags(c *cli.Context, source string) (service.PortSpec, error) {
 		Addr:      c.String("listen"),
 		CertFile:  c.String("listen-cert"),
 		DeviceMAC: c.String("device-mac"),
+		AllowFrom: c.StringSlice("allow-from"),
 		Replace:   c.Bool("replace-session"),
 	}
 	if len(s.Devices) == 0 && s.Listen.Addr == "" {

@@ -38,6 +38,9 @@ func (p *Port) Encode() ([]byte, error) {
 	}
 	w.str("listen", q.Listen, "")
 	w.str("device_mac", q.DeviceMAC, "")
+	if len(q.AllowFrom) > 0 {
+		w.kv("allow_from", quoteList(q.AllowFrom))
+	}
 	if q.ReplaceSession {
 		w.kv("replace_session", "true")
 	}

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"net/netip"
 	"bytes"
 	"errors"
 	"fmt"
@@ -77,7 +78,8 @@ type Port struct {
 	Devices []string // devices: primary + backups, tried in order (exclusive with Device)
 	Listen  string   // listen: [host]:port to accept a device in TCP-client mode
 
-	DeviceMAC      string // device_mac: with listen, the MAC the device must send first
+	DeviceMAC      string   // device_mac: with listen, the MAC the device must send first
+	AllowFrom      []string // allow_from: with listen, the addresses (IP or CIDR) a device may connect from
 	ReplaceSession bool   // replace_session: with listen, a new session replaces the current one
 
 	TLS          string   // tls: TLSOff, TLSLegacy or TLSModern
@@ -137,6 +139,7 @@ var portSpecs = []spec{
 	{key: "devices", kind: kStrings},
 	{key: "listen", kind: kString},
 	{key: "device_mac", kind: kString, hint: "(a string such as \"00:30:f9:00:00:01\")"},
+	{key: "allow_from", kind: kStrings, hint: "(an array of IP addresses or CIDR prefixes)"},
 	{key: "replace_session", kind: kBool},
 	{key: "tls", kind: kString},
 	{key: "buffer", kind: kSize},
@@ -249,6 +252,7 @@ func Parse(name, file string, data []byte) (*Port, error) {
 	}
 	p.Listen = d.str("listen")
 	p.DeviceMAC = d.str("device_mac")
+	p.AllowFrom = d.strs("allow_from")
 	p.ReplaceSession = d.boolean("replace_session")
 	p.TLS = d.str("tls")
 	if d.has("tls") && p.TLS == "" {
@@ -450,6 +454,16 @@ func (p *Port) validate(skip map[string]bool) []*Error {
 			v.errorf("device_mac", ErrConflict, "only with listen: it is the MAC a connecting device must send first")
 		} else if !validMAC(q.DeviceMAC) {
 			v.errorf("device_mac", ErrInvalid, "want 6 hex bytes such as \"00:30:f9:00:00:01\", got %q", q.DeviceMAC)
+		}
+	}
+	if len(q.AllowFrom) > 0 && q.Listen == "" {
+		v.errorf("allow_from", ErrConflict, "only with listen: it limits who may connect as the device")
+	}
+	for _, a := range q.AllowFrom {
+		if _, err := netip.ParsePrefix(a); err != nil {
+			if _, err := netip.ParseAddr(a); err != nil {
+				v.errorf("allow_from", ErrInvalid, "want IP addresses or CIDR prefixes such as \"10.1.0.0/24\", got %q", a)
+			}
 		}
 	}
 	if q.ReplaceSession && q.Listen == "" {
