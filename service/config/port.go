@@ -1,12 +1,12 @@
 package config
 
 import (
-	"net/netip"
 	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -80,7 +80,7 @@ type Port struct {
 
 	DeviceMAC      string   // device_mac: with listen, the MAC the device must send first
 	AllowFrom      []string // allow_from: with listen, the addresses (IP or CIDR) a device may connect from
-	ReplaceSession bool   // replace_session: with listen, a new session replaces the current one
+	ReplaceSession bool     // replace_session: with listen, a new session replaces the current one
 
 	TLS          string   // tls: TLSOff, TLSLegacy or TLSModern
 	Buffer       ByteSize // buffer: outage buffer size
