@@ -277,8 +277,17 @@ func buildConfig(c *cli.Context, i int, log *slog.Logger) (device.Config, error)
 	}
 	if cfg.COM2 != nil {
 		cfg.COM2.Serial = c.String("com2-serial")
-		if c.IsSet("com2-listen") {
+		if p, ok := strings.CutPrefix(cfg.COM2.Serial, "pty:"); ok && i > 0 {
+			cfg.COM2.Serial = "pty:" + p + "." + strconv.Itoa(i)
+		}
+		switch n := c.Int("count"); {
+		case c.IsSet("com2-listen"):
 			cfg.COM2.Listen = offsetPort(c.String("com2-listen"), i)
+		case n > 1:
+			// COM1s take the N ports from --listen on; the COM2s the N
+			// after them (COM1 + 1, the single-device default, is the
+			// next device's COM1).
+			cfg.COM2.Listen = offsetPort(c.String("listen"), n+i)
 		}
 	}
 	return cfg, nil
