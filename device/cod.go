@@ -36,6 +36,7 @@ type cod struct {
 	kick   chan struct{} // Byte Count reached
 	gbuf   []byte        // Guard Time group being collected
 	gtimer *time.Timer
+	gsend  sync.Mutex // held from taking a group to sending it: groups leave in order
 	done   bool // run has ended: no more guard timers
 }
 
@@ -196,8 +197,9 @@ func (c *cod) fromSerial(_ context.Context, b []byte) {
 			c.mu.Unlock()
 			return
 		}
-		b = c.gbuf
-		c.gbuf = nil
+		c.mu.Unlock()
+		c.flushGroup() // the group is full: send it now, behind any group in flight
+		return
 	}
 	c.mu.Unlock()
 	c.send(s, b)
@@ -205,7 +207,13 @@ func (c *cod) fromSerial(_ context.Context, b []byte) {
 
 // flushGroup sends the Guard Time group collected so far as one write.
 func (c *cod) flushGroup() {
+	c.gsend.Lock()
+	defer c.gsend.Unlock()
 	c.mu.Lock()
+	if c.done { // a timer that fired as the mode stopped
+		c.mu.Unlock()
+		return
+	}
 	b, s := c.gbuf, c.sess
 	c.gbuf = nil
 	c.mu.Unlock()
