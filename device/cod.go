@@ -37,7 +37,7 @@ type cod struct {
 	gbuf   []byte        // Guard Time group being collected
 	gtimer *time.Timer
 	gsend  sync.Mutex // held from taking a group to sending it: groups leave in order
-	done   bool // run has ended: no more guard timers
+	done   bool       // run has ended: no more guard timers
 }
 
 func newCOD(p *Port, set settings) *cod {
