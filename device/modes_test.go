@@ -399,6 +399,9 @@ func TestServerTLSDeviceProfile(t *testing.T) {
 		c.Close()
 		t.Fatal("device profile accepted a TLS 1.2-only client")
 	}
+	// The refused handshake's session ends asynchronously; until it has,
+	// the device (one client in T2S) refuses a second one.
+	waitFor(t, func() bool { return d.Status().Ports[0].TCPState == "LISTEN" })
 	c, err = tls.Dial("tcp", d.Addr().String(), device10())
 	if err != nil {
 		t.Fatal(err)
