@@ -157,7 +157,7 @@ func (s *consoleSession) login(ctx context.Context) bool {
 	}
 	s.t.will(optEcho, true)
 	s.t.will(optSGA, true)
-	for fails := 0; fails < maxLoginFails; {
+	for {
 		s.printf("%s", passwordPrompt)
 		line, err := s.readLine()
 		s.println("")
@@ -171,12 +171,21 @@ func (s *consoleSession) login(ctx context.Context) bool {
 			d.mu.Unlock()
 			return true
 		}
-		fails++
 		s.println("password incorrect")
+		// Failures count for the device, not the connection: reconnecting
+		// after two wrong passwords does not buy three more.
+		d.mu.Lock()
+		d.loginFails++
+		locked := d.loginFails >= maxLoginFails
+		if locked {
+			d.loginFails = 0
+			d.lockUntil = time.Now().Add(d.cfg.LoginDelay)
+		}
+		d.mu.Unlock()
+		if locked {
+			break
+		}
 	}
-	d.mu.Lock()
-	d.lockUntil = time.Now().Add(d.cfg.LoginDelay)
-	d.mu.Unlock()
 	s.d.log.Warn("console: too many wrong passwords", "remote", s.conn.RemoteAddr().String())
 	s.println("too many login failures")
 	return false

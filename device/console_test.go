@@ -316,3 +316,25 @@ func TestConsoleRobustness(t *testing.T) {
 		t.Fatal("exit did not close")
 	}
 }
+
+// Wrong passwords count for the device: reconnecting after two does not
+// buy three more.
+func TestConsoleLoginFailuresSurviveReconnect(t *testing.T) {
+	d := startDevice(t, Config{Console: "127.0.0.1:0", LoginDelay: 300 * time.Millisecond})
+	tc := dialConsole(t, d)
+	tc.until(passwordPrompt)
+	for i := 0; i < 2; i++ {
+		tc.send("wrong\r\n")
+		tc.until("password incorrect")
+	}
+	tc.c.Close()
+	tc2 := dialConsole(t, d)
+	tc2.until(passwordPrompt)
+	tc2.send("wrong\r\n")
+	tc2.until("password incorrect")
+	if !tc2.closed() {
+		t.Fatal("third wrong password (after a reconnect) did not close the connection")
+	}
+	tc3 := dialConsole(t, d)
+	tc3.until("too many login failures: wait")
+}
