@@ -21,6 +21,7 @@ type Port struct {
 
 	sioRx, sioTx, netRx, netTx, dropped atomic.Uint64
 
+	lmu     sync.Mutex // serialises changes of the line (console, RFC 2217): read, configure, store
 	mu      sync.Mutex
 	addr    string   // listen address, pinned to the actual port after the first boot
 	bound   net.Addr // current listener address
@@ -97,6 +98,8 @@ func (p *Port) Counters() Counters {
 func (p *Port) SetSerial(s Serial) error {
 	d := p.d
 	s = s.withDefaults()
+	p.lmu.Lock()
+	defer p.lmu.Unlock()
 	d.mu.Lock()
 	next := d.set.clone()
 	for len(next.Lines) <= p.idx {

@@ -47,6 +47,8 @@ func newRFC2217Session(p *Port, conn net.Conn, log *slog.Logger) (net.Conn, erro
 // on error nothing changes.
 func (h *rfcPort) apply(what string, fn func(*Serial)) (Serial, error) {
 	p := h.p
+	p.lmu.Lock() // a console change must not slip between read and store
+	defer p.lmu.Unlock()
 	line := p.Serial()
 	fn(&line)
 	if p.be != nil {
