@@ -223,7 +223,7 @@ func (a *atc) escape(now time.Time, b []byte) {
 	if a.plus == 3 && !a.done {
 		a.escTimer = time.AfterFunc(escapeGuard, func() {
 			a.mu.Lock()
-			ok := a.plus == 3 && a.lastRx.Equal(now) && a.state == atStateData
+			ok := !a.done && a.plus == 3 && a.lastRx.Equal(now) && a.state == atStateData
 			if ok {
 				a.plus = 0
 				a.state = atStateCmd
