@@ -7,8 +7,12 @@ FUZZTIME ?= 10s
 demo:
 	$(GO) run ./cmd/vsp demo
 
+# Version stamped from git (`vsp version`); override with VERSION=… COMMIT=….
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+COMMIT ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+
 build:
-	$(GO) build -o bin/ ./cmd/vsp ./cmd/ezsim
+	$(GO) build -ldflags "-X main.version=$(VERSION) -X main.commit=$(COMMIT)" -o bin/ ./cmd/vsp ./cmd/ezsim
 
 test:
 	$(GO) test -count=1 -timeout 12m ./...
