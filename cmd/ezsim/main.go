@@ -1,10 +1,8 @@
 //go:debug rsa1024min=0
 
-// Command ezsim simulates the device side of Sollae ezTCP serial-to-Ethernet
-// converters (CSE-H25, CSE-M73, CSE-M32, CSE-H20, CSE-H21): T2S, COD, ATC and
-// U2S communication modes with optional SSL, telnet console, flash
-// persistence and status.
-// See docs/simulator.md.
+// The debug setting lets ezsim generate and serve the 512- and 768-bit RSA
+// keys real ezTCP devices use (Go refuses keys under 1024 bits by default).
+
 package main
 
 import (

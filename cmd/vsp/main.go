@@ -1,12 +1,9 @@
 //go:debug rsa1024min=0
 
-// Command vsp creates virtual serial ports bridged to networked serial
-// devices (Sollae ezTCP and other TLS/TCP serial device servers), and runs
-// them as a daemon or an OS service.
-//
 // The debug setting above lets the legacy TLS profile talk to devices with
 // 512- and 768-bit RSA keys, as ezTCP devices generate; package tlsconn
 // refuses such keys in every other profile and warns when legacy meets one.
+
 package main
 
 import (
