@@ -139,14 +139,7 @@ func (a *atc) fromSerial(ctx context.Context, b []byte) {
 			a.p.dropped.Add(uint64(len(b)))
 			return
 		}
-		s.wmu.Lock()
-		_, err := s.conn.Write(b)
-		s.wmu.Unlock()
-		if err != nil {
-			a.p.dropped.Add(uint64(len(b)))
-			return
-		}
-		s.touch()
+		s.send(b, &a.p.dropped)
 	case atStateWait:
 		// A character from the equipment aborts ATA/ATD, as on a modem.
 		cancel := a.cancelWait

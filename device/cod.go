@@ -227,16 +227,7 @@ func (c *cod) flushGroup() {
 	c.send(s, b)
 }
 
-func (c *cod) send(s *session, b []byte) {
-	s.wmu.Lock()
-	_, err := s.conn.Write(b)
-	s.wmu.Unlock()
-	if err != nil {
-		c.p.dropped.Add(uint64(len(b)))
-		return
-	}
-	s.touch()
-}
+func (c *cod) send(s *session, b []byte) { s.send(b, &c.p.dropped) }
 
 func (c *cod) closeSession() bool {
 	c.mu.Lock()

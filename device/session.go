@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -60,6 +61,19 @@ func (p *Port) serverTLS() *tls.Config {
 		c.CipherSuites = []uint16{tls.TLS_RSA_WITH_AES_256_CBC_SHA}
 	}
 	return c
+}
+
+// send writes serial data b to the session's peer; what a failing session
+// does not take counts in dropped.
+func (s *session) send(b []byte, dropped *atomic.Uint64) {
+	s.wmu.Lock()
+	_, err := s.conn.Write(b)
+	s.wmu.Unlock()
+	if err != nil {
+		dropped.Add(uint64(len(b)))
+		return
+	}
+	s.touch()
 }
 
 // netToSerial copies session data to the serial line until the session ends

@@ -209,14 +209,7 @@ func (t *t2s) fromSerial(ctx context.Context, b []byte) {
 		return
 	}
 	t.mu.Unlock()
-	s.wmu.Lock()
-	_, err := s.conn.Write(b)
-	s.wmu.Unlock()
-	if err != nil {
-		t.p.dropped.Add(uint64(len(b)))
-		return
-	}
-	s.touch()
+	s.send(b, &t.p.dropped)
 }
 
 func (t *t2s) closeSession() bool {
