@@ -202,7 +202,7 @@ func (c *cod) fromSerial(_ context.Context, b []byte) {
 		return
 	}
 	c.mu.Unlock()
-	c.send(s, b)
+	s.send(b, &c.p.dropped)
 }
 
 // flushGroup sends the Guard Time group collected so far as one write.
@@ -224,10 +224,9 @@ func (c *cod) flushGroup() {
 		c.p.dropped.Add(uint64(len(b)))
 		return
 	}
-	c.send(s, b)
+	s.send(b, &c.p.dropped)
 }
 
-func (c *cod) send(s *session, b []byte) { s.send(b, &c.p.dropped) }
 
 func (c *cod) closeSession() bool {
 	c.mu.Lock()
