@@ -227,7 +227,6 @@ func (c *cod) flushGroup() {
 	s.send(b, &c.p.dropped)
 }
 
-
 func (c *cod) closeSession() bool {
 	c.mu.Lock()
 	s := c.sess
