@@ -70,7 +70,7 @@ func TestKeepAliveUnansweredProbes(t *testing.T) {
 		}
 		lookTool(t, "ip")
 		if out, err := exec.Command(unshare, "-n", "true").CombinedOutput(); err != nil {
-			t.Skipf("cannot create a network namespace: %v %s", err, out)
+			missing(t, "cannot create a network namespace: %v %s", err, out)
 		}
 		cmd := exec.Command(unshare, "-n", os.Args[0], "-test.run=^TestKeepAliveUnansweredProbes$", "-test.count=1", "-test.v")
 		cmd.Env = append(os.Environ(), "VSP_DEVICE_NETNS=1")

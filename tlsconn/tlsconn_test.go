@@ -347,7 +347,7 @@ func TestHandshakeTimeout(t *testing.T) {
 	if !errors.Is(err, tlsconn.ErrHandshake) || !strings.Contains(err.Error(), "no handshake within") {
 		t.Errorf("err = %v", err)
 	}
-	if d := time.Since(start); d > 1500*time.Millisecond {
+	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("took %v, DialTimeout was 300ms", d)
 	}
 }

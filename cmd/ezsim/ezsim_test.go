@@ -12,7 +12,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -312,8 +311,4 @@ func TestCODBinary(t *testing.T) {
 		c.Close()
 	}
 	s.stop(t)
-}
-
-func TestMain(m *testing.M) {
-	os.Exit(m.Run())
 }

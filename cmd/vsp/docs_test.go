@@ -60,6 +60,9 @@ func TestCLIDocsSeeNewFlag(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if len(files) == 0 {
+		t.Fatal("the CLI generated no documentation files")
+	}
 	d := clidocs.Diff(ref, files)
 	if len(d) != len(files) {
 		t.Fatalf("a new flag changed %d of %d files: %q", len(d), len(files), d)

@@ -141,7 +141,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	if o.scale > 0 {
 		fmt.Fprintf(stdout, "scale: %d ports against %d simulated devices ...\n", o.scale, o.scale)
-		sr, err := runScale(ctx, bin, scaleOptions{ports: o.scale, idle: o.idle, pings: o.pings, dir: filepath.Join(work, "scale"), profile: o.profile}, stdout)
+		sr, err := runScale(ctx, bin, scaleOptions{ports: o.scale, idle: o.idle, pings: o.pings, dir: filepath.Join(work, "scale"), profile: o.profile, simTLS: o.simTLS}, stdout)
 		if err != nil {
 			return fmt.Errorf("scale: %w (logs in %s; use -keep)", err, work)
 		}
@@ -149,7 +149,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if o.restarts > 0 {
 		fmt.Fprintf(stdout, "recovery: %d device restarts ...\n", o.restarts)
-		rr, err := runRecovery(ctx, bin, o.restarts, o.profile, filepath.Join(work, "recovery"), stdout)
+		rr, err := runRecovery(ctx, bin, o.restarts, o.profile, o.simTLS, filepath.Join(work, "recovery"), stdout)
 		if err != nil {
 			return fmt.Errorf("recovery: %w (logs in %s; use -keep)", err, work)
 		}

@@ -207,7 +207,7 @@ type vspPath struct {
 	dir       string
 	bin       binaries
 	profile   string
-	simTLS    string // ezsim --server-tls; "" = ezsim's default (device)
+	simTLS    string // ezsim --server-tls; "" = ezsim's default (any)
 	sim, port *proc
 	n         int
 	session   string
@@ -231,9 +231,7 @@ func (v *vspPath) Start() (string, error) {
 	var err error
 	args := []string{"--listen", "127.0.0.1:0", "--ssl", "--key-bits", "1024",
 		"--serial", "echo", "--console", "off", "--log-level", "warn"}
-	if v.simTLS != "" {
-		args = append(args, "--server-tls", v.simTLS)
-	}
+	args = append(args, simTLSArgs(v.simTLS)...)
 	v.sim, err = startProc("ezsim", logf, append([]string{v.bin.ezsim}, args...)...)
 	if err != nil {
 		return "", err

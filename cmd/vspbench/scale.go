@@ -14,7 +14,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -31,7 +30,8 @@ type scaleOptions struct {
 	pings   int           // RTT samples on one port while the others idle
 	dir     string
 	profile string
-	inProc  int // ports started in-process to count goroutines per port; 0 = 10
+	simTLS  string // ezsim --server-tls; "" = ezsim's default
+	inProc  int    // ports started in-process to count goroutines per port; 0 = 10
 }
 
 // scaleResult is what the scale scenario measured.
@@ -77,8 +77,9 @@ func runScale(ctx context.Context, bin binaries, o scaleOptions, progress io.Wri
 	}
 	logf := filepath.Join(o.dir, "scale.log")
 	t0 := time.Now()
-	sim, err := startProc("ezsim", logf, bin.ezsim, "--count", strconv.Itoa(o.ports), "--listen", "127.0.0.1:0",
-		"--ssl", "--share-key", "--key-bits", "1024", "--serial", "echo", "--console", "off", "--log-level", "warn")
+	sim, err := startProc("ezsim", logf, append([]string{bin.ezsim, "--count", strconv.Itoa(o.ports), "--listen", "127.0.0.1:0",
+		"--ssl", "--share-key", "--key-bits", "1024", "--serial", "echo", "--console", "off", "--log-level", "warn"},
+		simTLSArgs(o.simTLS)...)...)
 	if err != nil {
 		return res, err
 	}
@@ -144,9 +145,13 @@ func runScale(ctx context.Context, bin binaries, o scaleOptions, progress io.Wri
 	}
 	res.idleWindow = s1.at.Sub(s0.at)
 	res.idleCPU = cpuShare(s0, s1)
-	res.wakeups = float64(s1.switches-s0.switches) / res.idleWindow.Seconds()
+	// Summed over the threads alive at each reading: a thread that exits
+	// in between takes its count along, so guard the difference.
+	if s1.switches >= s0.switches {
+		res.wakeups = float64(s1.switches-s0.switches) / res.idleWindow.Seconds()
+	}
 	res.rssKB, res.threads = s1.rssKB, s1.threads
-	fmt.Fprintf(progress, "  idle %v: CPU %.2f%% of one core, %.0f context switches/s, RSS %.1f MB, %d threads\n",
+	fmt.Fprintf(progress, "  idle %v: CPU %.2f%% of one core, %.0f context switches/s, RSS %.1f MiB, %d threads\n",
 		res.idleWindow.Round(time.Second), 100*res.idleCPU, res.wakeups, float64(res.rssKB)/1024, res.threads)
 
 	// One port busy while the others idle.
@@ -336,7 +341,7 @@ type recoveryResult struct {
 // runRecovery restarts ezsim n times under a live vsp port and measures,
 // each time, how long after the device listens again the first byte the
 // application writes comes back.
-func runRecovery(ctx context.Context, bin binaries, n int, profile, dir string, progress io.Writer) (res recoveryResult, err error) {
+func runRecovery(ctx context.Context, bin binaries, n int, profile, simTLS, dir string, progress io.Writer) (res recoveryResult, err error) {
 	res.restarts = n
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return res, err
@@ -349,8 +354,8 @@ func runRecovery(ctx context.Context, bin binaries, n int, profile, dir string, 
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	flash := filepath.Join(dir, "flash.json")
 	startSim := func() (*proc, string, error) {
-		p, err := startProc("ezsim", logf, bin.ezsim, "--listen", addr, "--ssl", "--key-bits", "1024",
-			"--serial", "echo", "--console", "off", "--flash", flash, "--log-level", "warn")
+		p, err := startProc("ezsim", logf, append([]string{bin.ezsim, "--listen", addr, "--ssl", "--key-bits", "1024",
+			"--serial", "echo", "--console", "off", "--flash", flash, "--log-level", "warn"}, simTLSArgs(simTLS)...)...)
 		if err != nil {
 			return nil, "", err
 		}
@@ -414,9 +419,16 @@ func runRecovery(ctx context.Context, bin binaries, n int, profile, dir string, 
 		}
 		res.times = append(res.times, time.Since(back))
 	}
-	s := slices.Clone(res.times)
-	slices.Sort(s)
+	med, _, hi := durSpread(res.times)
 	fmt.Fprintf(progress, "  first byte after the device is back: median %v, max %v\n",
-		s[len(s)/2].Round(time.Millisecond), s[len(s)-1].Round(time.Millisecond))
+		med.Round(time.Millisecond), hi.Round(time.Millisecond))
 	return res, nil
+}
+
+// simTLSArgs passes -sim-tls on to ezsim.
+func simTLSArgs(p string) []string {
+	if p == "" {
+		return nil
+	}
+	return []string{"--server-tls", p}
 }

@@ -77,7 +77,7 @@ func TestRecovery(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var progress bytes.Buffer
-	res, err := runRecovery(ctx, bin, 2, "legacy", t.TempDir(), &progress)
+	res, err := runRecovery(ctx, bin, 2, "legacy", "", t.TempDir(), &progress)
 	t.Log(progress.String())
 	if err != nil {
 		t.Fatal(err)

@@ -22,6 +22,16 @@ func quantile(ds []time.Duration, q float64) time.Duration {
 // spread is the median and range of one figure over the runs.
 type spread struct{ med, lo, hi float64 }
 
+// durSpread is spreadOf for durations.
+func durSpread(ds []time.Duration) (med, lo, hi time.Duration) {
+	xs := make([]float64, len(ds))
+	for i, d := range ds {
+		xs[i] = float64(d)
+	}
+	s := spreadOf(xs)
+	return time.Duration(s.med), time.Duration(s.lo), time.Duration(s.hi)
+}
+
 func spreadOf(xs []float64) spread {
 	if len(xs) == 0 {
 		return spread{}
