@@ -67,20 +67,24 @@ func (s *syncBuffer) String() string {
 type bgProc struct {
 	cmd  *exec.Cmd
 	out  *syncBuffer
-	done chan error
+	done chan struct{} // closed when the process has exited; err is then set
+	err  error
 }
 
 // startBg starts bin, stops it (SIGINT, then SIGKILL) when the test ends,
 // and logs its output if the test failed.
 func startBg(t *testing.T, bin string, args ...string) *bgProc {
 	t.Helper()
-	p := &bgProc{cmd: exec.Command(bin, args...), out: &syncBuffer{}, done: make(chan error, 1)}
+	p := &bgProc{cmd: exec.Command(bin, args...), out: &syncBuffer{}, done: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	go func() { p.done <- p.cmd.Wait() }()
+	go func() {
+		p.err = p.cmd.Wait()
+		close(p.done)
+	}()
 	t.Cleanup(func() {
 		_ = p.cmd.Process.Signal(os.Interrupt)
 		select {
@@ -102,8 +106,13 @@ func (p *bgProc) wait(t *testing.T, substr string, timeout time.Duration) {
 	deadline := time.Now().Add(timeout)
 	for !strings.Contains(p.out.String(), substr) {
 		select {
-		case err := <-p.done:
-			t.Fatalf("%s exited (%v) before printing %q:\n%s", p.cmd.Path, err, substr, p.out.String())
+		case <-p.done:
+			// All its output is in by now (Wait copies it before
+			// returning): it may have printed substr just before exiting.
+			if strings.Contains(p.out.String(), substr) {
+				return
+			}
+			t.Fatalf("%s exited (%v) before printing %q:\n%s", p.cmd.Path, p.err, substr, p.out.String())
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {

@@ -22,7 +22,7 @@ func TestExampleModbusPoll(t *testing.T) {
 	slave := startBg(t, bin, "serve", equip)
 	slave.wait(t, "modbus slave 1 on", 10*time.Second)
 
-	out := runExample(t, bin, "poll", "-n", "5", "-interval", "50ms", "-timeout", "5s", "-write", "2=4660", link)
+	out := runExample(t, bin, "poll", "-n", "5", "-interval", "50ms", "-timeout", "20s", "-write", "2=4660", link)
 	if !strings.Contains(out, "wrote register 2 = 4660") || !strings.Contains(out, "polls 5: ok 5, failed 0") {
 		t.Fatalf("poll output:\n%s", out)
 	}
@@ -58,8 +58,8 @@ func TestExampleXmodem(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	recv := startBg(t, bin, "receive", "-timeout", "5s", equip, dst)
-	out := runExample(t, bin, "send", "-timeout", "5s", link, src)
+	recv := startBg(t, bin, "receive", "-timeout", "20s", equip, dst)
+	out := runExample(t, bin, "send", "-timeout", "20s", link, src)
 	if !strings.Contains(out, "sent 20557 bytes") {
 		t.Fatalf("send output:\n%s", out)
 	}

@@ -45,7 +45,9 @@ func startProc(t testing.TB, name string, args ...string) *proc {
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
 	}
+	scanned := make(chan struct{})
 	go func() {
+		defer close(scanned)
 		sc := bufio.NewScanner(pr)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		for sc.Scan() {
@@ -59,6 +61,7 @@ func startProc(t testing.TB, name string, args ...string) *proc {
 	go func() {
 		_ = p.cmd.Wait()
 		pw.Close()
+		<-scanned // every line is in p.lines before done says the process ended
 		close(p.done)
 	}()
 	t.Cleanup(func() {
@@ -81,6 +84,7 @@ func (p *proc) output() string {
 func (p *proc) waitLine(substr string, from int, timeout time.Duration) (string, int) {
 	p.t.Helper()
 	deadline := time.After(timeout)
+	exited := false
 	for {
 		p.mu.Lock()
 		for i := from; i < len(p.lines); i++ {
@@ -92,10 +96,13 @@ func (p *proc) waitLine(substr string, from int, timeout time.Duration) (string,
 		}
 		grow := p.grow
 		p.mu.Unlock()
+		if exited { // the lines were complete when done closed, and were searched
+			p.t.Fatalf("%s exited while waiting for %q:\n%s", p.name, substr, p.output())
+		}
 		select {
 		case <-grow:
 		case <-p.done:
-			p.t.Fatalf("%s exited while waiting for %q:\n%s", p.name, substr, p.output())
+			exited = true // search the last lines once more
 		case <-deadline:
 			p.t.Fatalf("%s: no line with %q after %v:\n%s", p.name, substr, timeout, p.output())
 		}
