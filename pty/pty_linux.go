@@ -42,9 +42,8 @@ type Port struct {
 	ino    *os.File        // own inotify on the slave node; nil if unavailable or shared
 	wd     int             // watch descriptor in cfg.Watcher, when shared
 
-	rmu   sync.Mutex   // serialises Read (and guards small)
-	wdl   atomic.Int64 // the caller's write deadline (unix ns; 0 = none)
-	small [2]byte      // header+byte buffer for 1-byte Reads
+	rmu   sync.Mutex // serialises Read (and guards small)
+	small [2]byte    // header+byte buffer for 1-byte Reads
 
 	smu      sync.Mutex // guards settings; held across the TCGETS2 that refreshes it
 	settings Settings   // last reported settings
@@ -371,38 +370,13 @@ func (p *Port) Read(b []byte) (int, error) {
 
 // Write writes b to the application (it blocks, or waits for the write
 // deadline, while the slave's input queue is full).
-//
-// A write that finds the application's input queue full waits for room, but
-// never longer than writeRetry before trying again: once in about thirty
-// 4 MiB streams the wake-up that should follow the application's reads
-// seemed not to come and the write waited for good (not reproduced since;
-// the kernel frees pty buffer space in a worker, after the reader's
-// wake-up). Retrying costs nothing while writes succeed.
 func (p *Port) Write(b []byte) (int, error) {
-	total := 0
-	for {
-		step := time.Now().Add(writeRetry)
-		dl := p.wdl.Load()
-		if dl != 0 && dl < step.UnixNano() {
-			step = time.Unix(0, dl)
-		}
-		_ = p.master.SetWriteDeadline(step) // a closed master: Write says so
-		n, err := p.master.Write(b[total:])
-		total += n
-		if err == nil {
-			return total, nil
-		}
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			if dl := p.wdl.Load(); dl == 0 || time.Now().UnixNano() < dl {
-				continue // our own retry step, not the caller's deadline
-			}
-		}
-		return total, fmt.Errorf("pty: %w", err)
+	n, err := p.master.Write(b)
+	if err != nil {
+		return n, fmt.Errorf("pty: %w", err)
 	}
+	return n, nil
 }
-
-// writeRetry bounds one wait for room in Write.
-const writeRetry = 250 * time.Millisecond
 
 // SetReadDeadline sets the deadline for Read.
 func (p *Port) SetReadDeadline(t time.Time) error {
@@ -414,11 +388,6 @@ func (p *Port) SetReadDeadline(t time.Time) error {
 
 // SetWriteDeadline sets the deadline for Write.
 func (p *Port) SetWriteDeadline(t time.Time) error {
-	var ns int64
-	if !t.IsZero() {
-		ns = t.UnixNano()
-	}
-	p.wdl.Store(ns)
 	if err := p.master.SetWriteDeadline(t); err != nil {
 		return fmt.Errorf("pty: %w", err)
 	}

@@ -125,8 +125,13 @@ func (s *socatPath) Describe() string {
 		strings.Join(s.clientArgs("LINK", "P"), " "), strings.ReplaceAll(strings.Join(s.serverArgs("P"), " "), s.cert, "cert.pem"))
 }
 
+// serverArgs is the echo server. -b 4096 keeps each of socat's writes into
+// its PIPE within PIPE_BUF: with the default 8192 a write into a pipe that
+// has room for less blocks for good, since socat itself is the only reader
+// (seen here: socat asleep in anon_pipe_write with 280 KB unread on its
+// socket, the stream stalled until the bench's 2-minute timeout).
 func (s *socatPath) serverArgs(port any) []string {
-	return []string{"socat", "-d", "-d", fmt.Sprintf("openssl-listen:%v,reuseaddr,cert=%s,verify=0", port, s.cert), "PIPE"}
+	return []string{"socat", "-d", "-d", "-b", "4096", fmt.Sprintf("openssl-listen:%v,reuseaddr,cert=%s,verify=0", port, s.cert), "PIPE"}
 }
 
 func (s *socatPath) clientArgs(link string, port any) []string {
@@ -294,7 +299,7 @@ func (v *vspPipePath) Describe() string {
 	if s == "" {
 		s = "not reported"
 	}
-	return fmt.Sprintf("the same vsp binary and flags, against the socat path's server (`socat openssl-listen:P,… PIPE`) instead of ezsim; session %s", s)
+	return fmt.Sprintf("the same vsp binary and flags, against the socat path's server (`socat -b 4096 openssl-listen:P,… PIPE`) instead of ezsim; session %s", s)
 }
 
 func (v *vspPipePath) Start() (string, error) {
