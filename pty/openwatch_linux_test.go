@@ -3,7 +3,12 @@
 package pty
 
 import (
+	"bufio"
+	"os/exec"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Many ports share one OpenWatcher: each sees its own application's opens
@@ -65,4 +70,47 @@ func TestOpenWatcherShared(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitEvent(t, ports[4], AppClosed, nil)
+}
+
+// inotify merges two quick opens into one event; when the close of one of
+// them then brings the count to zero, the port must look for other holders
+// before calling itself closed. A child process holds the slave; a close
+// event arrives as if its open had been merged with ours.
+func TestCloseWhileOpenElsewhere(t *testing.T) {
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Fatalf("sh (an essential package) is missing: %v", err)
+	}
+	p := openPort(t, Config{PollInterval: -1})
+	drain(t, p)
+	cmd := exec.Command(sh, "-c", `exec 3<>"$1"; echo held; read x`, "sh", p.Name())
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { stdin.Close(); cmd.Wait() }()
+	if _, err := bufio.NewReader(out).ReadString('\n'); err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, p, AppOpened, nil)
+	// The close of a second, merged open.
+	p.openEvent(unix.IN_CLOSE_WRITE)
+	if !p.AppOpen() {
+		t.Fatal("AppOpen false while another process still has the port open")
+	}
+	noEvent(t, p, AppClosed, 100*time.Millisecond)
+	// The real close: now the port is closed.
+	stdin.Close()
+	cmd.Wait()
+	waitEvent(t, p, AppClosed, nil)
+	if p.AppOpen() {
+		t.Fatal("AppOpen true after the last holder closed")
+	}
 }

@@ -608,14 +608,54 @@ func (p *Port) openEvent(mask uint32) bool {
 			p.emit(AppOpened)
 		}
 	case mask&unix.IN_CLOSE != 0:
-		if c := p.opens.Add(-1); c == 0 {
+		c := p.opens.Add(-1)
+		if c > 0 {
+			break
+		}
+		// inotify merges identical events that were not read yet, so two
+		// quick opens may have counted once: before calling the port
+		// closed, look for another process that still has it open.
+		if n := otherOpens(p.name); n > 0 {
+			p.opens.Store(int64(n))
+			p.log.Debug("pty: the port is still open elsewhere", "slave", p.name, "fds", n)
+			break
+		}
+		p.opens.Store(0)
+		if c == 0 {
 			p.log.Debug("pty: application closed the port", "slave", p.name)
 			p.emit(AppClosed)
-		} else if c < 0 {
-			p.opens.Store(0)
 		}
 	}
 	return true
+}
+
+// otherOpens counts the file descriptors of other processes that refer to
+// the device node name (from /proc/PID/fd; processes the daemon may not
+// inspect are not counted).
+func otherOpens(name string) int {
+	procs, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0
+	}
+	self := strconv.Itoa(os.Getpid())
+	n := 0
+	for _, pr := range procs {
+		pid := pr.Name()
+		if pid == self || pid[0] < '0' || pid[0] > '9' {
+			continue
+		}
+		dir := "/proc/" + pid + "/fd"
+		fds, err := os.ReadDir(dir)
+		if err != nil {
+			continue
+		}
+		for _, fd := range fds {
+			if target, err := os.Readlink(dir + "/" + fd.Name()); err == nil && target == name {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 // Close removes the symlink (if it still points at our slave), closes the
