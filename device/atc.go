@@ -529,16 +529,7 @@ func (a *atc) connected(s *session) {
 	}
 }
 
-func (a *atc) closeSession() bool {
-	a.mu.Lock()
-	s := a.sess
-	a.mu.Unlock()
-	if s == nil {
-		return false
-	}
-	s.close()
-	return true
-}
+func (a *atc) closeSession() bool { return closeCurrent(&a.mu, &a.sess) }
 
 func (a *atc) status() modeStatus {
 	a.mu.Lock()

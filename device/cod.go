@@ -227,16 +227,7 @@ func (c *cod) flushGroup() {
 	s.send(b, &c.p.dropped)
 }
 
-func (c *cod) closeSession() bool {
-	c.mu.Lock()
-	s := c.sess
-	c.mu.Unlock()
-	if s == nil {
-		return false
-	}
-	s.close()
-	return true
-}
+func (c *cod) closeSession() bool { return closeCurrent(&c.mu, &c.sess) }
 
 func (c *cod) status() modeStatus {
 	c.mu.Lock()

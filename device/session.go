@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -61,6 +62,19 @@ func (p *Port) serverTLS() *tls.Config {
 		c.CipherSuites = []uint16{tls.TLS_RSA_WITH_AES_256_CBC_SHA}
 	}
 	return c
+}
+
+// closeCurrent closes the session *sess, read under mu, if there is one
+// (console "sc comN close"); it reports whether there was.
+func closeCurrent(mu *sync.Mutex, sess **session) bool {
+	mu.Lock()
+	s := *sess
+	mu.Unlock()
+	if s == nil {
+		return false
+	}
+	s.close()
+	return true
 }
 
 // send writes serial data b to the session's peer; what a failing session

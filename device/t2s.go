@@ -212,16 +212,7 @@ func (t *t2s) fromSerial(ctx context.Context, b []byte) {
 	s.send(b, &t.p.dropped)
 }
 
-func (t *t2s) closeSession() bool {
-	t.mu.Lock()
-	s := t.sess
-	t.mu.Unlock()
-	if s == nil {
-		return false
-	}
-	s.close()
-	return true
-}
+func (t *t2s) closeSession() bool { return closeCurrent(&t.mu, &t.sess) }
 
 func (t *t2s) status() modeStatus {
 	t.mu.Lock()

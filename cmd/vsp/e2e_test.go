@@ -200,7 +200,7 @@ func TestPicocom(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait(); term.Close() }()
-	screen := &syncBuf{}
+	screen := &syncBuffer{}
 	go func() { _, _ = io.Copy(screen, term) }()
 	time.Sleep(500 * time.Millisecond) // picocom opens the port and sets it up
 	for _, c := range "typed into picocom\r" {
@@ -324,21 +324,4 @@ func watchHangup(t testing.TB, link string) func() string {
 		defer mu.Unlock()
 		return seen
 	}
-}
-
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -36,8 +36,21 @@ type proc struct {
 
 func startProc(t testing.TB, name string, args ...string) *proc {
 	t.Helper()
-	bin := bins.Build(t, name)
-	p := &proc{t: t, name: name, cmd: exec.Command(bin, args...), grow: make(chan struct{}), done: make(chan struct{})}
+	p := runProc(t, name, exec.Command(bins.Build(t, name), args...))
+	t.Cleanup(func() {
+		p.stop()
+		if t.Failed() {
+			t.Logf("%s output:\n%s", name, p.output())
+		}
+	})
+	return p
+}
+
+// runProc starts cmd in its own process group and collects its output
+// lines; the caller registers how to stop it.
+func runProc(t testing.TB, name string, cmd *exec.Cmd) *proc {
+	t.Helper()
+	p := &proc{t: t, name: name, cmd: cmd, grow: make(chan struct{}), done: make(chan struct{})}
 	pr, pw := io.Pipe()
 	p.cmd.Stdout = pw
 	p.cmd.Stderr = pw
@@ -64,12 +77,6 @@ func startProc(t testing.TB, name string, args ...string) *proc {
 		<-scanned // every line is in p.lines before done says the process ended
 		close(p.done)
 	}()
-	t.Cleanup(func() {
-		p.stop()
-		if t.Failed() {
-			t.Logf("%s output:\n%s", name, p.output())
-		}
-	})
 	return p
 }
 

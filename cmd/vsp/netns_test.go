@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"strings"
@@ -152,31 +150,7 @@ func startProcIn(t testing.TB, ns, name string, args ...string) *proc {
 	t.Helper()
 	bin := bins.Build(t, name)
 	ipBin := testenv.Tool(t, "ip")
-	p := &proc{t: t, name: name + "@" + ns, grow: make(chan struct{}), done: make(chan struct{})}
-	p.cmd = exec.Command(ipBin, append([]string{"netns", "exec", ns, bin}, args...)...)
-	pr, pw := io.Pipe()
-	p.cmd.Stdout = pw
-	p.cmd.Stderr = pw
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start %s in %s: %v", name, ns, err)
-	}
-	go func() {
-		sc := bufio.NewScanner(pr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			p.mu.Lock()
-			p.lines = append(p.lines, sc.Text())
-			close(p.grow)
-			p.grow = make(chan struct{})
-			p.mu.Unlock()
-		}
-	}()
-	go func() {
-		_ = p.cmd.Wait()
-		pw.Close()
-		close(p.done)
-	}()
+	p := runProc(t, name+"@"+ns, exec.Command(ipBin, append([]string{"netns", "exec", ns, bin}, args...)...))
 	t.Cleanup(func() {
 		p.kill()
 		if t.Failed() {
