@@ -44,46 +44,60 @@ func (f *floorPath) Describe() string {
 }
 
 func (f *floorPath) Start() (string, error) {
-	m, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	m, tty, err := openPTY()
 	if err != nil {
 		return "", fmt.Errorf("vspbench: floor: %w", err)
-	}
-	if err := unix.IoctlSetPointerInt(m, unix.TIOCSPTLCK, 0); err != nil {
-		unix.Close(m)
-		return "", fmt.Errorf("vspbench: floor: unlockpt: %w", err)
-	}
-	n, err := unix.IoctlGetUint32(m, unix.TIOCGPTN)
-	if err != nil {
-		unix.Close(m)
-		return "", fmt.Errorf("vspbench: floor: TIOCGPTN: %w", err)
 	}
 	f.master = m
 	f.done = make(chan struct{})
 	go func() {
 		defer close(f.done)
 		lockThread()
-		buf := make([]byte, 64<<10)
-		for {
-			n, err := unix.Read(m, buf)
+		echoLoop(m, make([]byte, 64<<10)) // ends with EIO when the application closes the slave
+	}()
+	return tty, nil
+}
+
+// echoLoop writes back everything it reads from fd (blocking system
+// calls) until a read fails or reaches the end.
+func echoLoop(fd int, buf []byte) {
+	for {
+		n, err := unix.Read(fd, buf)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil || n == 0 {
+			return
+		}
+		for p := buf[:n]; len(p) > 0; {
+			k, err := unix.Write(fd, p)
 			if errors.Is(err, unix.EINTR) {
 				continue
 			}
-			if err != nil || n == 0 {
-				return // EIO: the application closed the slave
+			if err != nil {
+				return
 			}
-			for p := buf[:n]; len(p) > 0; {
-				k, err := unix.Write(m, p)
-				if errors.Is(err, unix.EINTR) {
-					continue
-				}
-				if err != nil {
-					return
-				}
-				p = p[k:]
-			}
+			p = p[k:]
 		}
-	}()
-	return "/dev/pts/" + strconv.FormatUint(uint64(n), 10), nil
+	}
+}
+
+// openPTY opens a PTY master and returns it with its slave's path.
+func openPTY() (int, string, error) {
+	m, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, "", err
+	}
+	if err := unix.IoctlSetPointerInt(m, unix.TIOCSPTLCK, 0); err != nil {
+		unix.Close(m)
+		return -1, "", fmt.Errorf("unlockpt: %w", err)
+	}
+	n, err := unix.IoctlGetUint32(m, unix.TIOCGPTN)
+	if err != nil {
+		unix.Close(m)
+		return -1, "", fmt.Errorf("TIOCGPTN: %w", err)
+	}
+	return m, "/dev/pts/" + strconv.FormatUint(uint64(n), 10), nil
 }
 
 // Stop closes the master once the echo loop has ended (the application

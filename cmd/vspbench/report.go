@@ -26,7 +26,7 @@ type report struct {
 	started      time.Time
 	elapsed      time.Duration
 	load0, load1 string
-	results      []*pathResult // floor, socat, vsp
+	results      []*pathResult // in the order of the tables
 	scale        *scaleResult
 	recovery     *recoveryResult
 }
@@ -90,6 +90,13 @@ func (r *report) markdownFigures() string {
 	fmt.Fprintf(&b, "| vsp / floor | %s | %s | %s | stream ≥ 0.80× |\n", ratio(v.p50, f.p50), ratio(v.p99, f.p99), ratio(v.mbps, f.mbps))
 	if vp := r.get("vsp-pipe"); vp != nil && len(vp.p50) > 0 {
 		fmt.Fprintf(&b, "| vsp-pipe / socat (same far end: the redirectors alone) | %s | %s | %s | — |\n", ratio(vp.p50, s.p50), ratio(vp.p99, s.p99), ratio(vp.mbps, s.mbps))
+	}
+	if rm := r.get("relay-min"); rm != nil && len(rm.p50) > 0 {
+		fmt.Fprintf(&b, "| relay-min / socat (the least any PTY-to-TCP redirector costs, without TLS) | %s | %s | %s | — |\n", ratio(rm.p50, s.p50), ratio(rm.p99, s.p99), ratio(rm.mbps, s.mbps))
+		fmt.Fprintf(&b, "| relay-min / floor | %s | %s | %s | — |\n", ratio(rm.p50, f.p50), ratio(rm.p99, f.p99), ratio(rm.mbps, f.mbps))
+		if vp := r.get("vsp-plain"); vp != nil && len(vp.p50) > 0 {
+			fmt.Fprintf(&b, "| vsp-plain / relay-min (what vsp adds to the kernel's share) | %s | %s | %s | — |\n", ratio(vp.p50, rm.p50), ratio(vp.p99, rm.p99), ratio(vp.mbps, rm.mbps))
+		}
 	}
 	b.WriteString("\nThe paths:\n\n")
 	for _, p := range r.results {
@@ -220,7 +227,8 @@ func (r *report) svg() []byte {
 		W, H                = 760, 420
 		left, right, top, b = 70, 20, 40, 60
 	)
-	colors := map[string]string{"floor": "#2b8a3e", "socat": "#c92a2a", "vsp": "#1864ab", "vsp-pipe": "#74c0fc"}
+	colors := map[string]string{"floor": "#2b8a3e", "relay-min": "#e67700", "socat": "#c92a2a", "vsp": "#1864ab",
+		"vsp-pipe": "#74c0fc", "vsp-plain": "#9c36b5"}
 	lo, hi := math.Inf(1), math.Inf(-1)
 	for _, p := range r.results {
 		for _, d := range p.samples {
@@ -278,7 +286,7 @@ func (r *report) svg() []byte {
 		}
 		fmt.Fprintf(&pts, "%.1f,%.1f", x(math.Log10(max(us(sorted[n-1]), 1))), y(1))
 		fmt.Fprintf(&s, `<polyline fill="none" stroke="%s" stroke-width="2" points="%s"/>`+"\n", c, pts.String())
-		ly := H - b - 90 + legend*18
+		ly := H - b - 120 + legend*18
 		fmt.Fprintf(&s, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" stroke-width="3"/>`+"\n", W-right-230, ly, W-right-205, ly, c)
 		fmt.Fprintf(&s, `<text x="%d" y="%d">%s: p50 %s, p99 %s µs</text>`+"\n", W-right-200, ly+4, p.name,
 			fmtUS(us(quantile(sorted, 0.5))), fmtUS(us(quantile(sorted, 0.99))))
