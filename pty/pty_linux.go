@@ -350,7 +350,7 @@ func (p *Port) Read(b []byte) (int, error) {
 		buf = p.small[:]
 	}
 	for {
-		n, err := p.master.Read(buf)
+		n, err := p.readMaster(buf)
 		if n > 0 {
 			if buf[0] != unix.TIOCPKT_DATA {
 				p.handlePacket(buf[0])
@@ -360,10 +360,7 @@ func (p *Port) Read(b []byte) (int, error) {
 			}
 		}
 		if err != nil {
-			if err == io.EOF {
-				return 0, err
-			}
-			return 0, fmt.Errorf("pty: %w", err)
+			return 0, err
 		}
 	}
 }
@@ -371,11 +368,77 @@ func (p *Port) Read(b []byte) (int, error) {
 // Write writes b to the application (it blocks, or waits for the write
 // deadline, while the slave's input queue is full).
 func (p *Port) Write(b []byte) (int, error) {
-	n, err := p.master.Write(b)
-	if err != nil {
-		return n, fmt.Errorf("pty: %w", err)
+	done := 0
+	var errno syscall.Errno
+	err := p.mraw.Write(func(fd uintptr) bool {
+		for done < len(b) {
+			n, e := rawIO(unix.SYS_WRITE, fd, b[done:])
+			switch e {
+			case 0:
+				done += n
+			case syscall.EINTR:
+			case syscall.EAGAIN:
+				return false // wait in the poller until the slave's queue has room
+			default:
+				errno = e
+				return true
+			}
+		}
+		return true
+	})
+	return done, p.ioErr("write", err, errno)
+}
+
+// readMaster is one read(2) of the master, waiting in Go's poller while
+// there is nothing to read.
+func (p *Port) readMaster(b []byte) (int, error) {
+	var n int
+	var errno syscall.Errno
+	err := p.mraw.Read(func(fd uintptr) bool {
+		for {
+			n, errno = rawIO(unix.SYS_READ, fd, b)
+			if errno != syscall.EINTR {
+				return errno != syscall.EAGAIN
+			}
+		}
+	})
+	if err == nil && errno == 0 && n == 0 {
+		return 0, io.EOF
 	}
-	return n, nil
+	return n, p.ioErr("read", err, errno)
+}
+
+// rawIO is read(2) or write(2) on the non-blocking master without the
+// runtime's system-call bookkeeping (syscall.RawSyscall): the call cannot
+// block, and the bookkeeping (entersyscall) wakes the runtime's sysmon
+// thread on every call once the process has been idle, which cost about
+// 10 µs per round trip (docs/performance.md).
+func rawIO(trap, fd uintptr, b []byte) (int, syscall.Errno) {
+	if len(b) == 0 {
+		return 0, 0
+	}
+	n, _, e := syscall.RawSyscall(trap, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+	if e != 0 {
+		return 0, e
+	}
+	return int(n), 0
+}
+
+// ioErr turns what a raw read or write of the master reported into Read's
+// and Write's errors: deadline expiry wraps os.ErrDeadlineExceeded, use
+// after Close wraps os.ErrClosed, a failed system call is an *os.PathError.
+func (p *Port) ioErr(op string, err error, errno syscall.Errno) error {
+	switch {
+	case err != nil && errors.Is(err, os.ErrDeadlineExceeded):
+		return fmt.Errorf("pty: %s %s: %w", op, p.master.Name(), os.ErrDeadlineExceeded)
+	case err != nil && p.closed.Load():
+		return fmt.Errorf("pty: %s %s: %w", op, p.master.Name(), os.ErrClosed)
+	case err != nil:
+		return fmt.Errorf("pty: %s %s: %w", op, p.master.Name(), err)
+	case errno != 0:
+		return fmt.Errorf("pty: %w", &os.PathError{Op: op, Path: p.master.Name(), Err: errno})
+	}
+	return nil
 }
 
 // SetReadDeadline sets the deadline for Read.

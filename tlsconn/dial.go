@@ -17,6 +17,11 @@ import (
 // cfg.DialTimeout (default 5 s) bounds connect and handshake together.
 // The configuration is validated first, so ErrNoTrust and other
 // configuration errors are returned without touching the network.
+//
+// On Linux the TCP connection underneath (the returned conn itself with
+// TLS off, its NetConn with TLS on) is not a *net.TCPConn: it moves bytes
+// with raw system calls (see rawio_linux.go) and otherwise behaves like one;
+// it implements syscall.Conn for socket options.
 func Dial(ctx context.Context, addr string, cfg Config, log *slog.Logger) (net.Conn, Info, error) {
 	r, err := cfg.resolve()
 	if err != nil {
@@ -123,7 +128,7 @@ loop:
 			return nil, fmt.Errorf("tlsconn: dial %s: TCP_NODELAY: %w", addr, err)
 		}
 	}
-	return conn, nil
+	return rawIO(conn), nil
 }
 
 // timeoutOr returns d, or def when d is not positive.

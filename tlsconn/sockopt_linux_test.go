@@ -5,6 +5,7 @@ package tlsconn_test
 import (
 	"crypto/tls"
 	"net"
+	"syscall"
 	"testing"
 	"time"
 
@@ -19,7 +20,7 @@ func getsockopts(t *testing.T, conn net.Conn) map[string]int {
 	if tc, ok := conn.(*tls.Conn); ok {
 		conn = tc.NetConn()
 	}
-	rc, err := conn.(*net.TCPConn).SyscallConn()
+	rc, err := conn.(syscall.Conn).SyscallConn()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -253,8 +254,16 @@ func TestPlainTCP(t *testing.T) {
 	if info != (tlsconn.Info{Addr: srv.addr}) {
 		t.Errorf("Info %+v", info)
 	}
-	if _, ok := conn.(*net.TCPConn); !ok {
-		t.Errorf("conn is %T, want *net.TCPConn", conn)
+	// No TLS layer: the TCP connection itself (raw I/O on Linux), with
+	// the socket reachable for options and half-close.
+	if _, ok := conn.(*tls.Conn); ok {
+		t.Error("conn is a *tls.Conn with TLS off")
+	}
+	if _, ok := conn.(syscall.Conn); !ok {
+		t.Errorf("conn %T does not implement syscall.Conn", conn)
+	}
+	if _, ok := conn.(interface{ CloseWrite() error }); !ok {
+		t.Errorf("conn %T has no CloseWrite", conn)
 	}
 	echo(t, conn, "plain")
 }
