@@ -22,6 +22,8 @@ import (
 	cpty "github.com/creack/pty"
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/sys/unix"
+
+	"github.com/vsp-dev/vsp/internal/rawio"
 )
 
 // Port is a virtual serial port: the master side of a pty pair whose slave
@@ -37,6 +39,7 @@ type Port struct {
 
 	master *os.File        // non-blocking, in Go's poller
 	mraw   syscall.RawConn // master.SyscallConn()
+	mio    *rawio.IO       // raw read/write of the master, through mraw
 	slave  *os.File        // our own slave fd (O_NOCTTY), never read
 	sraw   syscall.RawConn // slave.SyscallConn()
 	ino    *os.File        // own inotify on the slave node; nil if unavailable or shared
@@ -143,6 +146,7 @@ func (p *Port) openPair() error {
 	if p.mraw, err = p.master.SyscallConn(); err != nil {
 		return fmt.Errorf("pty: %w", err)
 	}
+	p.mio = rawio.New(p.mraw)
 	var n uint32
 	if err := p.masterCtl(func(fd int) (err error) {
 		if n, err = unix.IoctlGetUint32(fd, unix.TIOCGPTN); err != nil {
@@ -368,60 +372,20 @@ func (p *Port) Read(b []byte) (int, error) {
 // Write writes b to the application (it blocks, or waits for the write
 // deadline, while the slave's input queue is full).
 func (p *Port) Write(b []byte) (int, error) {
-	done := 0
-	var errno syscall.Errno
-	err := p.mraw.Write(func(fd uintptr) bool {
-		for done < len(b) {
-			n, e := rawIO(unix.SYS_WRITE, fd, b[done:])
-			switch e {
-			case 0:
-				done += n
-			case syscall.EINTR:
-			case syscall.EAGAIN:
-				return false // wait in the poller until the slave's queue has room
-			default:
-				errno = e
-				return true
-			}
-		}
-		return true
-	})
-	return done, p.ioErr("write", err, errno)
+	n, errno, err := p.mio.Write(b)
+	return n, p.ioErr("write", err, errno)
 }
 
 // readMaster is one read(2) of the master, waiting in Go's poller while
-// there is nothing to read.
+// there is nothing to read. It goes through internal/rawio (raw system
+// calls), which saves the runtime's sysmon thread a wake-up per message
+// (docs/performance.md, change 5).
 func (p *Port) readMaster(b []byte) (int, error) {
-	var n int
-	var errno syscall.Errno
-	err := p.mraw.Read(func(fd uintptr) bool {
-		for {
-			n, errno = rawIO(unix.SYS_READ, fd, b)
-			if errno != syscall.EINTR {
-				return errno != syscall.EAGAIN
-			}
-		}
-	})
+	n, errno, err := p.mio.Read(b)
 	if err == nil && errno == 0 && n == 0 {
 		return 0, io.EOF
 	}
 	return n, p.ioErr("read", err, errno)
-}
-
-// rawIO is read(2) or write(2) on the non-blocking master without the
-// runtime's system-call bookkeeping (syscall.RawSyscall): the call cannot
-// block, and the bookkeeping (entersyscall) wakes the runtime's sysmon
-// thread on every call once the process has been idle, which cost about
-// 10 µs per round trip (docs/performance.md).
-func rawIO(trap, fd uintptr, b []byte) (int, syscall.Errno) {
-	if len(b) == 0 {
-		return 0, 0
-	}
-	n, _, e := syscall.RawSyscall(trap, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
-	if e != 0 {
-		return 0, e
-	}
-	return int(n), 0
 }
 
 // ioErr turns what a raw read or write of the master reported into Read's

@@ -103,6 +103,7 @@ func Tune(conn net.Conn, ka KeepAlive) error {
 // profile, performs the server handshake. Info.Fingerprint etc. describe
 // the device's client certificate if it sent one (ezTCP does not). Server
 // closes conn when it returns an error. A nil log discards log output.
+// A *net.TCPConn is wrapped for raw-system-call I/O on Linux, as in [Dial].
 func Server(ctx context.Context, conn net.Conn, cfg ServerConfig, log *slog.Logger) (net.Conn, Info, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -128,6 +129,7 @@ func Server(ctx context.Context, conn net.Conn, cfg ServerConfig, log *slog.Logg
 		conn.Close()
 		return nil, Info{Addr: addr}, err
 	}
+	conn = rawIO(conn)
 	if p == ProfileOff {
 		return conn, Info{Addr: addr}, nil
 	}

@@ -1,0 +1,9 @@
+// Package rawio moves bytes through non-blocking descriptors that are in
+// Go's poller (a PTY master, a TCP socket) with raw read(2) and write(2)
+// system calls, waiting in the poller through syscall.RawConn while the
+// descriptor is not ready. It exists for one measured reason: the
+// runtime's system-call bookkeeping that os.File and net.Conn go through
+// wakes the runtime's sysmon thread on the first call after every idle
+// moment, which costs a thread wake-up per message in a request/response
+// exchange (docs/performance.md, change 5). Linux only.
+package rawio
