@@ -416,7 +416,7 @@ func (a *atc) startAnswer() bool {
 			return
 		}
 		a.p.setKeepAlive(c, a.set)
-		raw := &countingConn{Conn: c, rx: &a.p.netRx, tx: &a.p.netTx}
+		raw := newCountingConn(c, &a.p.netRx, &a.p.netTx)
 		s := &session{raw: raw, conn: raw, peer: c.RemoteAddr().String()}
 		if a.set.SSL {
 			tc := tls.Server(raw, a.p.serverTLS())
@@ -470,7 +470,7 @@ func (a *atc) startDial(dial string) bool {
 			return
 		}
 		a.p.setKeepAlive(c, a.set)
-		raw := &countingConn{Conn: c, rx: &a.p.netRx, tx: &a.p.netTx}
+		raw := newCountingConn(c, &a.p.netRx, &a.p.netTx)
 		s := &session{raw: raw, conn: raw, peer: c.RemoteAddr().String()}
 		if a.set.SSL {
 			s.conn = tls.Client(raw, a.p.clientTLS())

@@ -110,7 +110,7 @@ func (c *cod) connectOnce(ctx context.Context) {
 		return
 	}
 	c.p.setKeepAlive(conn, c.set)
-	raw := &countingConn{Conn: conn, rx: &c.p.netRx, tx: &c.p.netTx}
+	raw := newCountingConn(conn, &c.p.netRx, &c.p.netTx)
 	s := &session{raw: raw, conn: raw, peer: conn.RemoteAddr().String()}
 	if c.tls != nil {
 		s.conn = tls.Client(raw, c.tls)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -34,7 +35,7 @@ func vanish(c *net.TCPConn) error {
 
 // keepAliveOpts reads SO_KEEPALIVE, TCP_KEEPIDLE, TCP_KEEPINTVL and
 // TCP_KEEPCNT of a TCP connection.
-func keepAliveOpts(c *net.TCPConn) (on, idle, intvl, cnt int, err error) {
+func keepAliveOpts(c syscall.Conn) (on, idle, intvl, cnt int, err error) {
 	rc, err := c.SyscallConn()
 	if err != nil {
 		return

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -478,8 +479,12 @@ func TestKeepAliveDefaults(t *testing.T) {
 			roundTrip(t, c, "ka")
 			m := d.Ports()[0].currentMode().(*t2s)
 			m.mu.Lock()
-			conn := m.sess.raw.(*countingConn).Conn.(*net.TCPConn)
+			raw := m.sess.raw.(*countingConn).Conn
 			m.mu.Unlock()
+			conn, ok := raw.(syscall.Conn)
+			if !ok {
+				t.Fatalf("session connection %T has no SyscallConn", raw)
+			}
 			on, idle, intvl, cnt, err := keepAliveOpts(conn)
 			if err != nil {
 				t.Fatal(err)

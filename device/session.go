@@ -27,7 +27,7 @@ func (p *Port) macMessage() []byte {
 // KeepAliveProbes unanswered probes.
 func (p *Port) setKeepAlive(c net.Conn, set settings) {
 	cfg := p.d.cfg
-	tc, ok := c.(*net.TCPConn)
+	tc, ok := c.(keepAliver)
 	if !ok || set.TimeoutSec != 0 || cfg.KeepAlive <= 0 {
 		return
 	}

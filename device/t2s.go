@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/vsp-dev/vsp/internal/rawio"
 )
 
 // handshakeTimeout bounds the TLS handshake of a new session.
@@ -109,7 +111,7 @@ func (t *t2s) accept(ctx context.Context, c net.Conn) {
 		c.Close()
 		return
 	}
-	raw := &countingConn{Conn: c, rx: &t.p.netRx, tx: &t.p.netTx}
+	raw := newCountingConn(c, &t.p.netRx, &t.p.netTx)
 	s := &session{raw: raw, conn: raw, peer: c.RemoteAddr().String()}
 	if t.tls != nil {
 		s.conn = tls.Server(raw, t.tls)
@@ -147,7 +149,7 @@ func (t *t2s) serve(ctx context.Context, s *session, log *slog.Logger) {
 		log.Info("session closed")
 	}()
 	cfg := t.p.d.cfg
-	if tc, ok := s.raw.(*countingConn).Conn.(*net.TCPConn); ok && t.set.TimeoutSec == 0 && cfg.KeepAlive > 0 {
+	if tc, ok := s.raw.(*countingConn).Conn.(keepAliver); ok && t.set.TimeoutSec == 0 && cfg.KeepAlive > 0 {
 		tc.SetKeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: cfg.KeepAlive, Interval: cfg.KeepAlive, Count: cfg.KeepAliveProbes})
 	}
 	if tc, ok := s.conn.(*tls.Conn); ok {
@@ -248,6 +250,19 @@ func deviceCipherName(id uint16) string {
 type countingConn struct {
 	net.Conn
 	rx, tx *atomic.Uint64
+}
+
+// newCountingConn wraps a session's TCP connection: raw-system-call I/O
+// (internal/rawio: no runtime bookkeeping wake-up per message), counted
+// into rx and tx.
+func newCountingConn(c net.Conn, rx, tx *atomic.Uint64) *countingConn {
+	return &countingConn{Conn: rawio.Conn(c), rx: rx, tx: tx}
+}
+
+// keepAliver is a TCP connection, wrapped or not, whose keep-alive can be
+// set.
+type keepAliver interface {
+	SetKeepAliveConfig(net.KeepAliveConfig) error
 }
 
 func (c *countingConn) Read(b []byte) (int, error) {

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/vsp-dev/vsp/internal/rawio"
 )
 
 // Dial connects to a device in TCP-server mode at addr ("host:port") and
@@ -20,7 +22,7 @@ import (
 //
 // On Linux the TCP connection underneath (the returned conn itself with
 // TLS off, its NetConn with TLS on) is not a *net.TCPConn: it moves bytes
-// with raw system calls (see rawio_linux.go) and otherwise behaves like one;
+// with raw system calls (internal/rawio) and otherwise behaves like one;
 // it implements syscall.Conn for socket options.
 func Dial(ctx context.Context, addr string, cfg Config, log *slog.Logger) (net.Conn, Info, error) {
 	r, err := cfg.resolve()
@@ -128,7 +130,7 @@ loop:
 			return nil, fmt.Errorf("tlsconn: dial %s: TCP_NODELAY: %w", addr, err)
 		}
 	}
-	return rawIO(conn), nil
+	return rawio.Conn(conn), nil
 }
 
 // timeoutOr returns d, or def when d is not positive.

@@ -10,6 +10,8 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+
+	"github.com/vsp-dev/vsp/internal/rawio"
 )
 
 // ErrPeerNotAllowed is returned by [Server] when the connecting device's
@@ -129,7 +131,7 @@ func Server(ctx context.Context, conn net.Conn, cfg ServerConfig, log *slog.Logg
 		conn.Close()
 		return nil, Info{Addr: addr}, err
 	}
-	conn = rawIO(conn)
+	conn = rawio.Conn(conn)
 	if p == ProfileOff {
 		return conn, Info{Addr: addr}, nil
 	}

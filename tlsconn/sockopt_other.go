@@ -3,7 +3,6 @@
 package tlsconn
 
 import (
-	"net"
 	"syscall"
 	"time"
 )
@@ -15,6 +14,3 @@ func setUserTimeout(syscall.RawConn, time.Duration) error { return nil }
 // sendQueue is not available here: callers get OK false and must assume
 // the worst.
 func sendQueue(syscall.RawConn) (SendQueue, error) { return SendQueue{}, nil }
-
-// rawIO leaves c as it is (the raw system-call path is Linux-only).
-func rawIO(c net.Conn) net.Conn { return c }

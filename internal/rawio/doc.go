@@ -5,5 +5,8 @@
 // runtime's system-call bookkeeping that os.File and net.Conn go through
 // wakes the runtime's sysmon thread on the first call after every idle
 // moment, which costs a thread wake-up per message in a request/response
-// exchange (docs/performance.md, change 5). Linux only.
+// exchange (docs/performance.md, change 5). IO does the calls on any
+// such descriptor; Conn wraps a TCP connection with it. Used by pty (the
+// master), tlsconn (the link) and device (the simulator's sessions).
+// Linux only; elsewhere Conn returns its argument.
 package rawio

@@ -1,27 +1,29 @@
-package tlsconn
+package rawio
 
 import (
 	"io"
 	"net"
 	"os"
 	"syscall"
-
-	"github.com/vsp-dev/vsp/internal/rawio"
 )
 
-// rawIOConn is a TCP connection whose Read and Write go through
-// internal/rawio: raw read(2) and write(2) on the non-blocking socket,
+// conn is a TCP connection whose Read and Write go through an IO: raw
+// read(2) and write(2) on the non-blocking socket,
 // waiting in Go's poller while it is not ready. Everything else
 // (deadlines, keep-alive, SyscallConn, CloseWrite, Close) is the
 // *net.TCPConn's. It saves the runtime's sysmon thread a wake-up per
 // message (docs/performance.md, change 5).
-type rawIOConn struct {
+type conn struct {
 	*net.TCPConn
-	io *rawio.IO
+	io *IO
 }
 
-// rawIO wraps a TCP connection; other connections are returned as they are.
-func rawIO(c net.Conn) net.Conn {
+// Conn returns c with raw-system-call Read and Write when it is a
+// *net.TCPConn, and c itself otherwise. The result is not a *net.TCPConn;
+// it implements syscall.Conn and CloseWrite, and its errors have the
+// types net.TCPConn's have (*net.OpError wrapping os.ErrDeadlineExceeded,
+// net.ErrClosed or an *os.SyscallError).
+func Conn(c net.Conn) net.Conn {
 	tc, ok := c.(*net.TCPConn)
 	if !ok {
 		return c
@@ -30,10 +32,10 @@ func rawIO(c net.Conn) net.Conn {
 	if err != nil {
 		return c
 	}
-	return &rawIOConn{TCPConn: tc, io: rawio.New(rc)}
+	return &conn{TCPConn: tc, io: New(rc)}
 }
 
-func (c *rawIOConn) Read(b []byte) (int, error) {
+func (c *conn) Read(b []byte) (int, error) {
 	if len(b) == 0 {
 		return 0, nil
 	}
@@ -44,7 +46,7 @@ func (c *rawIOConn) Read(b []byte) (int, error) {
 	return n, c.opError("read", err, errno)
 }
 
-func (c *rawIOConn) Write(b []byte) (int, error) {
+func (c *conn) Write(b []byte) (int, error) {
 	n, errno, err := c.io.Write(b)
 	return n, c.opError("write", err, errno)
 }
@@ -53,7 +55,7 @@ func (c *rawIOConn) Write(b []byte) (int, error) {
 // Err is the poller's error (deadline: os.ErrDeadlineExceeded, a net.Error
 // with Timeout true; closed: net.ErrClosed) or the system call's
 // (*os.SyscallError wrapping the errno).
-func (c *rawIOConn) opError(op string, err error, errno syscall.Errno) error {
+func (c *conn) opError(op string, err error, errno syscall.Errno) error {
 	if err == nil && errno == 0 {
 		return nil
 	}

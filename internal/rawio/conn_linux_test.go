@@ -1,4 +1,4 @@
-package tlsconn
+package rawio
 
 import (
 	"bytes"
@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-// rawPair returns a rawIO-wrapped client and the server side of a loopback
+// rawPair returns a Conn-wrapped client and the server side of a loopback
 // TCP connection.
 func rawPair(t *testing.T) (net.Conn, net.Conn) {
 	t.Helper()
@@ -28,18 +28,18 @@ func rawPair(t *testing.T) (net.Conn, net.Conn) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rc := rawIO(c)
-	if _, ok := rc.(*rawIOConn); !ok {
-		t.Fatalf("rawIO returned %T", rc)
+	rc := Conn(c)
+	if _, ok := rc.(*conn); !ok {
+		t.Fatalf("Conn returned %T", rc)
 	}
 	t.Cleanup(func() { rc.Close(); s.Close() })
 	return rc, s
 }
 
-// TestRawIOConn: the raw system-call path keeps net.TCPConn's contract:
+// TestConn: the raw system-call path keeps net.TCPConn's contract:
 // data both ways (more than the socket buffers hold, so Write waits in the
 // poller), read deadlines as timeouts, EOF, reset and use after Close.
-func TestRawIOConn(t *testing.T) {
+func TestConn(t *testing.T) {
 	t.Run("data", func(t *testing.T) {
 		c, s := rawPair(t)
 		// 16 MiB, more than loopback socket buffers hold: Write must wait
