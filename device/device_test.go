@@ -13,37 +13,12 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 )
-
-// lookTool returns the path of an external program or skips the test (fails
-// it when VSP_TEST_STRICT=1).
-func lookTool(t testing.TB, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("VSP_TEST_STRICT") == "1" {
-			t.Fatalf("VSP_TEST_STRICT=1 and %s is not installed", name)
-		}
-		t.Skipf("%s is not installed", name)
-	}
-	return p
-}
-
-// missing skips a test that cannot run on this machine (no privileges, no
-// kernel feature), or fails it when VSP_TEST_STRICT=1.
-func missing(t testing.TB, format string, args ...any) {
-	t.Helper()
-	if os.Getenv("VSP_TEST_STRICT") == "1" {
-		t.Fatalf("VSP_TEST_STRICT=1 and "+format, args...)
-	}
-	t.Skipf(format, args...)
-}
 
 func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))

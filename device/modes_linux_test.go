@@ -3,6 +3,7 @@
 package device
 
 import (
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/vsp-dev/vsp/internal/testenv"
 )
 
 // vanish closes c without sending FIN or RST, as if the client's host had
@@ -67,11 +70,11 @@ func TestKeepAliveUnansweredProbes(t *testing.T) {
 	if os.Getenv("VSP_DEVICE_NETNS") != "1" {
 		unshare, err := exec.LookPath("unshare")
 		if err != nil {
-			lookTool(t, "unshare")
+			testenv.Tool(t, "unshare")
 		}
-		lookTool(t, "ip")
+		testenv.Tool(t, "ip")
 		if out, err := exec.Command(unshare, "-n", "true").CombinedOutput(); err != nil {
-			missing(t, "cannot create a network namespace: %v %s", err, out)
+			testenv.Missing(t, fmt.Sprintf("cannot create a network namespace: %v %s", err, out))
 		}
 		cmd := exec.Command(unshare, "-n", os.Args[0], "-test.run=^TestKeepAliveUnansweredProbes$", "-test.count=1", "-test.v")
 		cmd.Env = append(os.Environ(), "VSP_DEVICE_NETNS=1")

@@ -3,6 +3,7 @@ package device
 import (
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -11,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vsp-dev/vsp/internal/testenv"
 )
 
 // peerServer is the test's TCP server a COD device connects to.
@@ -369,7 +372,7 @@ func TestKeepAliveFreesHalfOpenSession(t *testing.T) {
 	// CAP_NET_ADMIN): the device only learns through its keep-alive probe.
 	if err := vanish(c.(*net.TCPConn)); err != nil {
 		c.Close()
-		missing(t, "cannot make a half-open connection (TCP_REPAIR needs CAP_NET_ADMIN): %v", err)
+		testenv.Missing(t, fmt.Sprintf("cannot make a half-open connection (TCP_REPAIR needs CAP_NET_ADMIN): %v", err))
 	}
 	// A second client is refused while the half-open session is held.
 	c2, err := net.Dial("tcp", d.Addr().String())

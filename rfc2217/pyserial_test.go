@@ -3,7 +3,6 @@
 package rfc2217
 
 import (
-	"bufio"
 	"bytes"
 	"io"
 	"net"
@@ -13,40 +12,14 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/creack/pty"
 	"golang.org/x/sys/unix"
+
+	"github.com/vsp-dev/vsp/internal/testenv"
 )
-
-// systemPython is Debian's interpreter with python3-serial; the python3 on
-// PATH may be a pyenv build without it.
-const systemPython = "/usr/bin/python3"
-
-// missing skips the test with reason, or fails it when VSP_TEST_STRICT=1.
-func missing(t *testing.T, reason string) {
-	t.Helper()
-	if os.Getenv("VSP_TEST_STRICT") == "1" {
-		t.Fatalf("VSP_TEST_STRICT=1 and %s", reason)
-	}
-	t.Skip(reason)
-}
-
-// needPyserial returns the interpreter that can import serial.rfc2217.
-func needPyserial(t *testing.T) string {
-	t.Helper()
-	if _, err := os.Stat(systemPython); err != nil {
-		missing(t, systemPython+" is not installed (apt-get install python3-serial)")
-	}
-	out, err := exec.Command(systemPython, "-I", "-c", "import serial, serial.rfc2217; print(serial.__version__)").CombinedOutput()
-	if err != nil {
-		missing(t, "pyserial is not importable by "+systemPython+" (apt-get install python3-serial): "+strings.TrimSpace(string(out)))
-	}
-	t.Logf("pyserial %s", strings.TrimSpace(string(out)))
-	return systemPython
-}
 
 func writeScript(t *testing.T, name, text string) string {
 	t.Helper()
@@ -103,7 +76,7 @@ s.close()
 // Server: pyserial waits for every acknowledgement (settings, SET-CONTROL,
 // PURGE-DATA) and checks that it echoes the requested value.
 func TestPyserialClientAgainstServer(t *testing.T) {
-	py := needPyserial(t)
+	py := testenv.Pyserial(t)
 	script := writeScript(t, "client.py", pyClientScript)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -170,66 +143,6 @@ func TestPyserialClientAgainstServer(t *testing.T) {
 	}
 }
 
-// pyPortManagerScript serves one TCP connection with pyserial's PortManager
-// over a serial.Serial opened on a PTY slave. A PTY has no modem lines
-// (TIOCM* ioctls fail with ENOTTY), which PortManager does not expect, so
-// the script stubs them: CTS and DSR on, RI and CD off.
-const pyPortManagerScript = `
-import sys, socket, threading, logging, serial, serial.rfc2217
-
-class PtySerial(serial.Serial):
-    def _update_dtr_state(self):
-        pass
-    def _update_rts_state(self):
-        pass
-    @property
-    def cts(self):
-        return True
-    @property
-    def dsr(self):
-        return True
-    @property
-    def ri(self):
-        return False
-    @property
-    def cd(self):
-        return False
-
-logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
-ser = PtySerial(sys.argv[1], 9600, timeout=0.05)
-ln = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-ln.bind(("127.0.0.1", 0))
-ln.listen(1)
-print(ln.getsockname()[1], flush=True)
-conn, _ = ln.accept()
-conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-lock = threading.Lock()
-
-class Writer:
-    def write(self, data):
-        with lock:
-            conn.sendall(data)
-
-pm = serial.rfc2217.PortManager(ser, Writer(), logger=logging.getLogger("portmanager"))
-alive = True
-
-def serial_to_net():
-    while alive:
-        data = ser.read(ser.in_waiting or 1)
-        if data:
-            with lock:
-                conn.sendall(b"".join(pm.escape(data)))
-
-threading.Thread(target=serial_to_net, daemon=True).start()
-while True:
-    data = conn.recv(4096)
-    if not data:
-        break
-    ser.write(b"".join(pm.filter(data)))
-alive = False
-print("DONE", flush=True)
-`
-
 func ptyTermios(t *testing.T, f *os.File) *unix.Termios {
 	t.Helper()
 	sc, err := f.SyscallConn()
@@ -247,58 +160,17 @@ func ptyTermios(t *testing.T, f *os.File) *unix.Termios {
 	return tio
 }
 
-// syncBuffer is a bytes.Buffer safe for one writer and one reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestClientAgainstPyserialPortManager runs Client against pyserial's
 // PortManager serving a PTY and checks the settings in the PTY's termios.
 func TestClientAgainstPyserialPortManager(t *testing.T) {
-	py := needPyserial(t)
-	script := writeScript(t, "server.py", pyPortManagerScript)
 	master, slave, err := pty.Open()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer master.Close()
 	defer slave.Close()
-
-	cmd := exec.Command(py, "-I", script, slave.Name())
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr syncBuffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("PortManager log:\n%s", stderr.String())
-		}
-	}()
-	sc := bufio.NewScanner(stdout)
-	if !sc.Scan() {
-		t.Fatalf("script did not print its port:\n%s", stderr.String())
-	}
-	conn, err := net.Dial("tcp", "127.0.0.1:"+strings.TrimSpace(sc.Text()))
+	addr := testenv.PortManager(t, slave.Name())
+	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}

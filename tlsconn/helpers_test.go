@@ -22,7 +22,6 @@ import (
 	"math/big"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -30,20 +29,6 @@ import (
 
 	"github.com/vsp-dev/vsp/tlsconn"
 )
-
-// requireTool returns the path of an external tool, skipping the test when
-// it is missing, or failing it when VSP_TEST_STRICT=1.
-func requireTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("VSP_TEST_STRICT") == "1" {
-			t.Fatalf("%s not found (VSP_TEST_STRICT=1): %v", name, err)
-		}
-		t.Skipf("%s not found: %v (install it, or set VSP_TEST_STRICT=1 to make this a failure)", name, err)
-	}
-	return p
-}
 
 type certOpts struct {
 	rsaBits  int // 0 = ECDSA P-256

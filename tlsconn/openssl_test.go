@@ -14,13 +14,15 @@ import (
 	"time"
 
 	"github.com/vsp-dev/vsp/tlsconn"
+
+	"github.com/vsp-dev/vsp/internal/testenv"
 )
 
 // startOpenSSL runs `openssl s_server -rev` (echoes lines reversed) speaking
 // TLS 1.0 with AES256-SHA only, like an ezTCP, and returns its address.
 func startOpenSSL(t *testing.T, c *testCert) string {
 	t.Helper()
-	openssl := requireTool(t, "openssl")
+	openssl := testenv.Tool(t, "openssl")
 	dir := t.TempDir()
 	certFile, keyFile := c.writePEM(t, dir)
 	// Pick a free port; s_server cannot report an ephemeral one portably.

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vsp-dev/vsp/cmd/internal/testenv"
+	"github.com/vsp-dev/vsp/internal/testenv"
 )
 
 // atcScript is the equipment: a pyserial program that drives the device
@@ -40,10 +40,7 @@ print("DONE")
 // TestATCWithPyserial is acceptance item 3 for ATC: a real serial program
 // (pyserial) drives the ezsim binary through its device-side pty.
 func TestATCWithPyserial(t *testing.T) {
-	py := "/usr/bin/python3"
-	if err := exec.Command(py, "-c", "import serial").Run(); err != nil {
-		testenv.Missing(t, "pyserial for /usr/bin/python3 is not installed (apt-get install python3-serial)")
-	}
+	py := testenv.Pyserial(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

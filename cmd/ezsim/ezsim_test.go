@@ -20,8 +20,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vsp-dev/vsp/cmd/internal/testenv"
 	"github.com/vsp-dev/vsp/device"
+	"github.com/vsp-dev/vsp/internal/testenv"
 	"github.com/vsp-dev/vsp/tlsconn"
 )
 

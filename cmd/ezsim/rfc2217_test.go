@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vsp-dev/vsp/cmd/internal/testenv"
 	"github.com/vsp-dev/vsp/device"
+	"github.com/vsp-dev/vsp/internal/testenv"
 )
 
 // rfcLog collects a process's output for the RFC 2217 tests.
@@ -62,10 +62,7 @@ s.close()
 // reach the serial side in order, the break is seen, and data round-trips
 // unchanged.
 func TestPyserialDrivesEzsimRFC2217(t *testing.T) {
-	py := testenv.Tool(t, "/usr/bin/python3")
-	if out, err := exec.Command(py, "-I", "-c", "import serial.rfc2217").CombinedOutput(); err != nil {
-		testenv.Missing(t, "pyserial is not importable by /usr/bin/python3 (apt-get install python3-serial): "+strings.TrimSpace(string(out)))
-	}
+	py := testenv.Pyserial(t)
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "status.sock")
 	s := startSim(t, "--listen", "127.0.0.1:0", "--console", "off", "--serial", "echo", "--rfc2217", "--status-socket", sock)

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vsp-dev/vsp/cmd/internal/testenv"
+	"github.com/vsp-dev/vsp/internal/testenv"
 )
 
 // telnetSession drives the real telnet program through pipes.

@@ -18,7 +18,7 @@ import (
 	cpty "github.com/creack/pty"
 	"golang.org/x/sys/unix"
 
-	"github.com/vsp-dev/vsp/cmd/internal/testenv"
+	"github.com/vsp-dev/vsp/internal/testenv"
 )
 
 // An application writes 1 MiB of patterned bytes through vsp -> TLS 1.0 ->

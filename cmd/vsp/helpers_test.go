@@ -17,7 +17,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/vsp-dev/vsp/cmd/internal/testenv"
+	"github.com/vsp-dev/vsp/internal/testenv"
 )
 
 var bins testenv.Builder

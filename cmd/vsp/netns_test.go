@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vsp-dev/vsp/cmd/internal/testenv"
+	"github.com/vsp-dev/vsp/internal/testenv"
 )
 
 // Network-namespace fault tests: the device (ezsim) runs in its own network

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -17,7 +16,7 @@ import (
 
 	cpty "github.com/creack/pty"
 
-	"github.com/vsp-dev/vsp/cmd/internal/testenv"
+	"github.com/vsp-dev/vsp/internal/testenv"
 	"github.com/vsp-dev/vsp/service"
 )
 
@@ -265,111 +264,18 @@ baud = 115200
 	d.waitLine("serial settings match again", 0, 10*time.Second)
 }
 
-// pyPortManager serves one TCP connection with pyserial's rfc2217
-// PortManager over a serial.Serial opened on a PTY slave (modem lines
-// stubbed: a PTY has none).
-const pyPortManager = `
-import sys, socket, threading, logging, serial, serial.rfc2217
-
-class PtySerial(serial.Serial):
-    def _update_dtr_state(self):
-        pass
-    def _update_rts_state(self):
-        pass
-    @property
-    def cts(self):
-        return True
-    @property
-    def dsr(self):
-        return True
-    @property
-    def ri(self):
-        return False
-    @property
-    def cd(self):
-        return False
-
-logging.basicConfig(level=logging.INFO, stream=sys.stderr)
-ser = PtySerial(sys.argv[1], 9600, timeout=0.05)
-ln = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-ln.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-ln.bind(("127.0.0.1", 0))
-ln.listen(1)
-print(ln.getsockname()[1], flush=True)
-conn, _ = ln.accept()
-conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-lock = threading.Lock()
-
-class Writer:
-    def write(self, data):
-        with lock:
-            conn.sendall(data)
-
-pm = serial.rfc2217.PortManager(ser, Writer(), logger=logging.getLogger("portmanager"))
-
-def serial_to_net():
-    while True:
-        data = ser.read(ser.in_waiting or 1)
-        if data:
-            with lock:
-                conn.sendall(b"".join(pm.escape(data)))
-
-threading.Thread(target=serial_to_net, daemon=True).start()
-while True:
-    data = conn.recv(4096)
-    if not data:
-        break
-    ser.write(b"".join(pm.filter(data)))
-`
-
-// needPyserial returns Debian's python3 when it can import serial.rfc2217.
-func needPyserial(t testing.TB) string {
-	t.Helper()
-	py := testenv.Tool(t, "/usr/bin/python3")
-	if out, err := exec.Command(py, "-I", "-c", "import serial.rfc2217").CombinedOutput(); err != nil {
-		testenv.Missing(t, "pyserial is not importable by /usr/bin/python3 (apt-get install python3-serial): "+strings.TrimSpace(string(out)))
-	}
-	return py
-}
-
 // Acceptance 2 (second half): vsp's RFC 2217 client against a server no one
 // here wrote: pyserial's PortManager over a PTY. The application's speed,
 // stop bits and RTS/CTS land in that PTY's termios; data crosses both ways;
 // `vsp status` shows what the server acknowledged.
 func TestRFC2217AgainstPyserialPortManager(t *testing.T) {
-	py := needPyserial(t)
-	script := filepath.Join(t.TempDir(), "pm.py")
-	if err := os.WriteFile(script, []byte(pyPortManager), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	master, slave, err := cpty.Open()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer master.Close()
 	defer slave.Close()
-	cmd := exec.Command(py, "-I", script, slave.Name())
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr syncBuffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("PortManager log:\n%s", stderr.String())
-		}
-	})
-	sc := bufio.NewScanner(stdout)
-	if !sc.Scan() {
-		t.Fatalf("PortManager script printed no port:\n%s", stderr.String())
-	}
-	addr := "127.0.0.1:" + strings.TrimSpace(sc.Text())
+	addr := testenv.PortManager(t, slave.Name())
 
 	link := tempLink(t)
 	d := startSerialDaemon(t, "pm", fmt.Sprintf(`link = %q
