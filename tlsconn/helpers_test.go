@@ -6,7 +6,6 @@
 package tlsconn_test
 
 import (
-	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -28,6 +27,8 @@ import (
 	"time"
 
 	"github.com/vsp-dev/vsp/tlsconn"
+
+	"github.com/vsp-dev/vsp/internal/testenv"
 )
 
 type certOpts struct {
@@ -233,26 +234,8 @@ func echo(t *testing.T, conn net.Conn, msg string) {
 	}
 }
 
-// logBuffer is a goroutine-safe buffer for a slog text handler.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func newLogger() (*slog.Logger, *logBuffer) {
-	b := &logBuffer{}
+func newLogger() (*slog.Logger, *testenv.Buffer) {
+	b := &testenv.Buffer{}
 	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug})), b
 }
 

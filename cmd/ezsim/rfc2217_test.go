@@ -7,31 +7,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/vsp-dev/vsp/device"
 	"github.com/vsp-dev/vsp/internal/testenv"
 )
-
-// rfcLog collects a process's output for the RFC 2217 tests.
-type rfcLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *rfcLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *rfcLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // rfcPyClient is pyserial's rfc2217:// client: it opens the port at 9600,
 // changes to 57600 and a custom 250000, sends a break, round-trips every
@@ -71,7 +52,7 @@ func TestPyserialDrivesEzsimRFC2217(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(py, "-I", script, s.listen)
-	var out rfcLog
+	var out testenv.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

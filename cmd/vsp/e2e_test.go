@@ -117,7 +117,7 @@ func TestSocatClientToEzsim(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := &syncBuffer{}
+	out := &testenv.Buffer{}
 	cmd.Stdout = out
 	cmd.Stderr = out
 	if err := cmd.Start(); err != nil {
@@ -200,7 +200,7 @@ func TestPicocom(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait(); term.Close() }()
-	screen := &syncBuffer{}
+	screen := &testenv.Buffer{}
 	go func() { _, _ = io.Copy(screen, term) }()
 	time.Sleep(500 * time.Millisecond) // picocom opens the port and sets it up
 	for _, c := range "typed into picocom\r" {
