@@ -18,17 +18,17 @@ import (
 
 // Info describes an established (or probed) link, for logs and status.
 type Info struct {
-	Addr        string    // device address as dialed, or the peer address
-	TLS         bool      // false for profile off
-	Version     string    // "TLS 1.0" … "TLS 1.3"
-	Cipher      string    // IANA name, e.g. "TLS_RSA_WITH_AES_256_CBC_SHA"
-	Resumed     bool      // the TLS session was resumed
-	Fingerprint string    // "sha256:<hex>" of the leaf certificate
-	KeyType     string    // "RSA", "ECDSA", "Ed25519"
-	KeyBits     int       // public key size of the leaf certificate
-	SigAlg      string    // leaf signature algorithm, e.g. "SHA1-RSA"
-	Subject     string    // leaf subject, RFC 2253 form
-	NotAfter    time.Time // leaf expiry
+	Addr        string    `json:"addr"`                  // device address as dialed, or the peer address
+	TLS         bool      `json:"tls"`                   // false for profile off
+	Version     string    `json:"version,omitempty"`     // "TLS 1.0" … "TLS 1.3"
+	Cipher      string    `json:"cipher,omitempty"`      // IANA name, e.g. "TLS_RSA_WITH_AES_256_CBC_SHA"
+	Resumed     bool      `json:"resumed,omitempty"`     // the TLS session was resumed
+	Fingerprint string    `json:"fingerprint,omitempty"` // "sha256:<hex>" of the leaf certificate
+	KeyType     string    `json:"key_type,omitempty"`    // "RSA", "ECDSA", "Ed25519"
+	KeyBits     int       `json:"key_bits,omitempty"`    // public key size of the leaf certificate
+	SigAlg      string    `json:"sig_alg,omitempty"`     // leaf signature algorithm, e.g. "SHA1-RSA"
+	Subject     string    `json:"subject,omitempty"`     // leaf subject, RFC 2253 form
+	NotAfter    time.Time `json:"not_after,omitzero"`    // leaf expiry
 }
 
 // Client runs the client side of the link on conn, which the caller has

@@ -2,6 +2,7 @@ package tlsconn_test
 
 import (
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"net"
 	"strings"
@@ -358,5 +359,34 @@ func TestHandshakeTimeout(t *testing.T) {
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("took %v, DialTimeout was 300ms", d)
+	}
+}
+
+// TestInfoJSON: Info is shown by `vsp status --json` and `vsp list --json`
+// with the snake_case keys the rest of the status uses, and decodes back.
+func TestInfoJSON(t *testing.T) {
+	in := tlsconn.Info{Addr: "10.0.0.7:1470", TLS: true, Version: "TLS 1.0", Cipher: "TLS_RSA_WITH_AES_256_CBC_SHA",
+		Fingerprint: goodPin, KeyType: "RSA", KeyBits: 1024, SigAlg: "SHA256-RSA", Subject: "CN=ezTCP",
+		NotAfter: time.Date(2036, 1, 2, 3, 4, 5, 0, time.UTC)}
+	b, err := json.Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys map[string]any
+	if err := json.Unmarshal(b, &keys); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"addr", "tls", "version", "cipher", "fingerprint", "key_type", "key_bits", "sig_alg", "subject", "not_after"} {
+		if _, ok := keys[k]; !ok {
+			t.Errorf("JSON %s lacks key %q", b, k)
+		}
+	}
+	var out tlsconn.Info
+	if err := json.Unmarshal(b, &out); err != nil || out != in {
+		t.Fatalf("round trip: %+v, %v; want %+v", out, err, in)
+	}
+	plain, _ := json.Marshal(tlsconn.Info{Addr: "10.0.0.7:1470"})
+	if string(plain) != `{"addr":"10.0.0.7:1470","tls":false}` {
+		t.Errorf("plain-TCP Info JSON %s", plain)
 	}
 }
