@@ -1,8 +1,10 @@
 // Command vspbench measures vsp against socat and a bare-PTY floor on the
-// same machine in one run, plus the scale and recovery scenarios, and writes
-// docs/performance.md and docs/performance-rtt.svg. See docs/performance.md.
+// same machine in one run, with two yardsticks (relay-min: the least any
+// PTY-to-TCP redirector costs here; vsp-plain: vsp on the same footing),
+// plus the scale and recovery scenarios, and writes docs/performance.md and
+// docs/performance-rtt.svg. See docs/performance.md.
 //
-//	go run ./cmd/vspbench            # everything, about 3 minutes
+//	go run ./cmd/vspbench            # everything, about 2 minutes
 //	go run ./cmd/vspbench -scale 0   # skip the 1000-port scenario
 //
 // It installs nothing: socat and openssl must be on PATH for the socat path
