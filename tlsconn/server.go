@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/vsp-dev/vsp/internal/rawio"
@@ -70,10 +71,20 @@ func (c ServerConfig) resolve() (Profile, []netip.Prefix, error) {
 	return p, ps, nil
 }
 
+// tunable is a TCP connection, wrapped or not.
+type tunable interface {
+	SetNoDelay(bool) error
+	SetKeepAlive(bool) error
+	SetKeepAliveConfig(net.KeepAliveConfig) error
+	SyscallConn() (syscall.RawConn, error)
+}
+
 // Tune applies ka (zero fields = defaults, as in [Dial]) and TCP_NODELAY to
 // a TCP connection accepted by the caller; other conns are left alone.
 func Tune(conn net.Conn, ka KeepAlive) error {
-	tc, ok := conn.(*net.TCPConn)
+	// An interface, not *net.TCPConn: a connection from Dial or Server
+	// (internal/rawio on Linux) is tuned as well.
+	tc, ok := conn.(tunable)
 	if !ok {
 		return nil
 	}

@@ -86,3 +86,23 @@ func TestSocketOptions(t *testing.T) {
 		})
 	}
 }
+
+// TestTuneDialedConn: Tune also reaches a connection Dial returned (on
+// Linux not a *net.TCPConn but its raw-I/O wrapper).
+func TestTuneDialedConn(t *testing.T) {
+	srv := startServer(t, nil)
+	conn, _, err := tlsconn.Dial(ctxT(t), srv.addr, tlsconn.Config{Profile: tlsconn.ProfileOff}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := tlsconn.Tune(conn, tlsconn.KeepAlive{Idle: 11 * time.Second, Interval: 4 * time.Second, Count: 6, UserTimeout: 2500 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	got := getsockopts(t, conn)
+	for k, v := range map[string]int{"SO_KEEPALIVE": 1, "TCP_KEEPIDLE": 11, "TCP_KEEPINTVL": 4, "TCP_KEEPCNT": 6, "TCP_USER_TIMEOUT": 2500} {
+		if got[k] != v {
+			t.Errorf("%s = %d, want %d", k, got[k], v)
+		}
+	}
+}

@@ -22,10 +22,11 @@ import (
 // rawEcho is a TCP echo server on 127.0.0.1: one OS thread, blocking
 // accept, read and write system calls, TCP_NODELAY, one connection.
 type rawEcho struct {
-	lfd  int
-	cfd  atomic.Int64 // the accepted connection, or -1
-	port int
-	done chan struct{}
+	lfd      int
+	cfd      atomic.Int64 // the accepted connection, or -1
+	stopping atomic.Bool
+	port     int
+	done     chan struct{}
 }
 
 func startRawEcho() (*rawEcho, error) {
@@ -57,6 +58,9 @@ func startRawEcho() (*rawEcho, error) {
 			return // Stop shut the listener down
 		}
 		e.cfd.Store(int64(cfd))
+		if e.stopping.Load() { // stop ran before the Store: it could not shut cfd down
+			_ = unix.Shutdown(cfd, unix.SHUT_RDWR)
+		}
 		_ = unix.SetsockoptInt(cfd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 		echoLoop(cfd, make([]byte, 64<<10))
 	}()
@@ -68,6 +72,7 @@ func (e *rawEcho) addr() string { return fmt.Sprintf("127.0.0.1:%d", e.port) }
 // stop ends the server: the listener and the connection are shut down,
 // which wakes the thread wherever it blocks.
 func (e *rawEcho) stop() error {
+	e.stopping.Store(true)
 	_ = unix.Shutdown(e.lfd, unix.SHUT_RDWR)
 	if c := e.cfd.Load(); c >= 0 {
 		_ = unix.Shutdown(int(c), unix.SHUT_RDWR)
@@ -163,6 +168,9 @@ func relayLoop(a, b int) {
 			}
 			return
 		}
+		if (fds[0].Revents|fds[1].Revents)&unix.POLLNVAL != 0 {
+			return // a descriptor was closed under the loop
+		}
 		var ok bool
 		if toB, ok = move(a, b, up, toB, fds[0].Revents); !ok {
 			return
@@ -177,6 +185,11 @@ func relayLoop(a, b int) {
 // then writes what is pending to dst as far as dst takes it. It returns
 // what is still pending, and false once src or dst failed or ended.
 func move(src, dst int, buf, pending []byte, revents int16) ([]byte, bool) {
+	if len(pending) > 0 && revents&(unix.POLLHUP|unix.POLLERR) != 0 {
+		// src hung up while we are not reading it: poll would report
+		// that at once, every time, until dst takes the pending bytes.
+		return nil, false
+	}
 	if len(pending) == 0 && revents&(unix.POLLIN|unix.POLLHUP|unix.POLLERR) != 0 {
 		n, err := unix.Read(src, buf)
 		switch {
@@ -202,10 +215,14 @@ func move(src, dst int, buf, pending []byte, revents int16) ([]byte, bool) {
 	return nil, true
 }
 
-// Stop waits for the relay to end (the application closing the slave makes
-// the master read EIO), then closes everything.
+// Stop ends the relay (shutting the socket down makes it read EOF), waits
+// for its thread, then closes everything.
 func (r *relayMinPath) Stop() error {
 	var errs []error
+	if r.sock >= 0 {
+		// Wakes the loop even if the application never opened the slave.
+		_ = unix.Shutdown(r.sock, unix.SHUT_RDWR)
+	}
 	if r.done != nil {
 		select {
 		case <-r.done:

@@ -175,3 +175,22 @@ func TestReportWrite(t *testing.T) {
 		t.Errorf("SVG has %d curves, want 4 (floor, vsp, relay-min, vsp-plain)", c)
 	}
 }
+
+// TestRelayMinStopUnopened: Stop ends relay-min and its echo server even
+// when no application ever opened the tty (the loop is woken by the socket,
+// not by the master's hang-up), and leaves no thread behind in poll.
+func TestRelayMinStopUnopened(t *testing.T) {
+	r := &relayMinPath{}
+	if _, err := r.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := r.done
+	if err := r.Stop(); err != nil { // without the wake-up: "relay did not end" after 5 s
+		t.Fatal(err)
+	}
+	select {
+	case <-done:
+	default:
+		t.Fatal("relay thread still running after Stop")
+	}
+}

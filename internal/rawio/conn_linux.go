@@ -1,6 +1,7 @@
 package rawio
 
 import (
+	"errors"
 	"io"
 	"net"
 	"os"
@@ -59,8 +60,14 @@ func (c *conn) opError(op string, err error, errno syscall.Errno) error {
 	if err == nil && errno == 0 {
 		return nil
 	}
-	if err == nil {
+	var inner *net.OpError
+	switch {
+	case err == nil:
 		err = os.NewSyscallError(op, errno)
+	case errors.As(err, &inner):
+		// RawConn already wrapped the poller's error as a "raw-read" or
+		// "raw-write" OpError; keep only what it wraps.
+		err = inner.Err
 	}
 	return &net.OpError{Op: op, Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
 }

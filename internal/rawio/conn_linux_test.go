@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -77,6 +78,11 @@ func TestConn(t *testing.T) {
 		var ne net.Error
 		if !errors.Is(err, os.ErrDeadlineExceeded) || !errors.As(err, &ne) || !ne.Timeout() {
 			t.Fatalf("Read past the deadline: %v, want a timeout net.Error wrapping os.ErrDeadlineExceeded", err)
+		}
+		// Shaped like net.TCPConn's: one read OpError around the sentinel.
+		var oe *net.OpError
+		if !errors.As(err, &oe) || oe.Op != "read" || oe.Err != os.ErrDeadlineExceeded || strings.Contains(err.Error(), "raw-read") {
+			t.Fatalf("Read past the deadline: %q (%#v), want a read *net.OpError whose Err is os.ErrDeadlineExceeded", err, oe)
 		}
 	})
 	t.Run("eof", func(t *testing.T) {

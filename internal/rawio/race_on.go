@@ -1,0 +1,6 @@
+//go:build race
+
+package rawio
+
+// raceEnabled: built with -race; see raceCall.
+const raceEnabled = true
