@@ -148,10 +148,7 @@ func (t *t2s) serve(ctx context.Context, s *session, log *slog.Logger) {
 		t.mu.Unlock()
 		log.Info("session closed")
 	}()
-	cfg := t.p.d.cfg
-	if tc, ok := s.raw.(*countingConn).Conn.(keepAliver); ok && t.set.TimeoutSec == 0 && cfg.KeepAlive > 0 {
-		tc.SetKeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: cfg.KeepAlive, Interval: cfg.KeepAlive, Count: cfg.KeepAliveProbes})
-	}
+	t.p.setKeepAlive(s.raw.(*countingConn).Conn, t.set)
 	if tc, ok := s.conn.(*tls.Conn); ok {
 		hctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
 		err := tc.HandshakeContext(hctx)

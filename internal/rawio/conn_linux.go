@@ -9,10 +9,9 @@ import (
 )
 
 // conn is a TCP connection whose Read and Write go through an IO: raw
-// read(2) and write(2) on the non-blocking socket,
-// waiting in Go's poller while it is not ready. Everything else
-// (deadlines, keep-alive, SyscallConn, CloseWrite, Close) is the
-// *net.TCPConn's. It saves the runtime's sysmon thread a wake-up per
+// read(2) and write(2) on the non-blocking socket, waiting in Go's poller
+// while it is not ready. Everything else (deadlines, keep-alive,
+// SyscallConn, CloseWrite, Close) is the *net.TCPConn's. It saves the runtime's sysmon thread a wake-up per
 // message (docs/performance.md, change 5).
 type conn struct {
 	*net.TCPConn
