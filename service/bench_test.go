@@ -21,6 +21,8 @@ import (
 
 	"github.com/vsp-dev/vsp/pty"
 	"github.com/vsp-dev/vsp/tlsconn"
+
+	"github.com/vsp-dev/vsp/internal/testenv"
 )
 
 // The benchmarks below measure the bridge's byte path with real parts: a
@@ -110,14 +112,33 @@ func startBenchBridge(tb testing.TB, e *benchEcho) *os.File {
 		cfg = tlsconn.Config{Profile: tlsconn.ProfileLegacy, Pin: e.fp}
 	}
 	addr := e.ln.Addr().String()
-	b := NewBridge(p, func(ctx context.Context) (net.Conn, tlsconn.Info, error) {
+	b, f := runBridgeApp(tb, p, p, func(ctx context.Context) (net.Conn, tlsconn.Info, error) {
 		return tlsconn.Dial(ctx, addr, cfg, nil)
-	}, BridgeConfig{}, nil)
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for b.Stats().State != StateUp || !p.AppOpen() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("bridge not ready after 10 s: %+v, app open %v", b.Stats(), p.AppOpen())
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	return f
+}
+
+// runBridgeApp runs a bridge between ep (the pty p, or a wrapper of it) and
+// the links dial opens, opens p's application side (raw mode) and returns
+// both. Cleanup closes the application side, stops the bridge and closes p.
+func runBridgeApp(tb testing.TB, p *pty.Port, ep Endpoint, dial Dialer) (*Bridge, *os.File) {
+	tb.Helper()
+	b := NewBridge(ep, dial, BridgeConfig{}, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- b.Run(ctx) }()
 	f, err := os.OpenFile(p.Name(), os.O_RDWR|unix.O_NOCTTY, 0)
 	if err != nil {
+		cancel()
+		<-done
+		p.Close()
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() {
@@ -130,45 +151,8 @@ func startBenchBridge(tb testing.TB, e *benchEcho) *os.File {
 			tb.Errorf("pty Close: %v", err)
 		}
 	})
-	if err := benchRaw(f); err != nil {
-		tb.Fatal(err)
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for b.Stats().State != StateUp || !p.AppOpen() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("bridge not ready after 10 s: %+v, app open %v", b.Stats(), p.AppOpen())
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-	return f
-}
-
-// benchRaw puts the application's tty in raw mode through SyscallConn, so
-// the file stays non-blocking and read deadlines keep working (f.Fd()
-// would make it blocking: a lost byte would then hang the test).
-func benchRaw(f *os.File) error {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var terr error
-	if err := rc.Control(func(fd uintptr) {
-		t, err := unix.IoctlGetTermios(int(fd), unix.TCGETS)
-		if err != nil {
-			terr = err
-			return
-		}
-		t.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
-		t.Oflag &^= unix.OPOST
-		t.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
-		t.Cflag &^= unix.CSIZE | unix.PARENB
-		t.Cflag |= unix.CS8
-		t.Cc[unix.VMIN], t.Cc[unix.VTIME] = 1, 0
-		terr = unix.IoctlSetTermios(int(fd), unix.TCSETS, t)
-	}); err != nil {
-		return err
-	}
-	return terr
+	testenv.Termios(tb, f, testenv.Raw)
+	return b, f
 }
 
 func benchPingPong(b *testing.B, useTLS bool) {
@@ -310,31 +294,13 @@ func TestBridgeReplyToFreshOpen(t *testing.T) {
 	addr := e.ln.Addr().String()
 	var mu sync.Mutex
 	var link net.Conn
-	b := NewBridge(lateOpen{p}, func(ctx context.Context) (net.Conn, tlsconn.Info, error) {
+	b, f := runBridgeApp(t, p, lateOpen{p}, func(ctx context.Context) (net.Conn, tlsconn.Info, error) {
 		c, info, err := tlsconn.Dial(ctx, addr, tlsconn.Config{Profile: tlsconn.ProfileOff}, nil)
 		mu.Lock()
 		link = c
 		mu.Unlock()
 		return c, info, err
-	}, BridgeConfig{}, nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- b.Run(ctx) }()
-	f, err := os.OpenFile(p.Name(), os.O_RDWR|unix.O_NOCTTY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		f.Close()
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("bridge Run: %v", err)
-		}
-		p.Close()
 	})
-	if err := benchRaw(f); err != nil {
-		t.Fatal(err)
-	}
 	deadline := time.Now().Add(10 * time.Second)
 	for b.Stats().State != StateUp {
 		if time.Now().After(deadline) {

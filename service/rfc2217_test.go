@@ -18,6 +18,8 @@ import (
 	"github.com/vsp-dev/vsp/pty"
 	"github.com/vsp-dev/vsp/rfc2217"
 	"github.com/vsp-dev/vsp/tlsconn"
+
+	"github.com/vsp-dev/vsp/internal/testenv"
 )
 
 // rfcHandler is the serial port behind the in-process RFC 2217 server: it
@@ -179,30 +181,6 @@ func rfcTestPort(t *testing.T, addr string) (*Port, *os.File) {
 	return p, f
 }
 
-// appTermios applies fn to the application side's termios (TCSETS2).
-func appTermios(t *testing.T, f *os.File, fn func(*unix.Termios)) {
-	t.Helper()
-	sc, err := f.SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ierr error
-	if err := sc.Control(func(fd uintptr) {
-		tio, err := unix.IoctlGetTermios(int(fd), unix.TCGETS2)
-		if err != nil {
-			ierr = err
-			return
-		}
-		fn(tio)
-		ierr = unix.IoctlSetTermios(int(fd), unix.TCSETS2, tio)
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if ierr != nil {
-		t.Fatal(ierr)
-	}
-}
-
 func appSpeed(baud uint32) func(*unix.Termios) {
 	return func(tio *unix.Termios) {
 		tio.Cflag = tio.Cflag&^(unix.CBAUD|unix.CIBAUD) | unix.BOTHER
@@ -255,16 +233,16 @@ func TestRFC2217ForwardsAppChanges(t *testing.T) {
 	// stop bits, flow control
 	n := waitCalls(t, h, 0, "baud 19200", "data 8", "parity none", "stop 1", "control flow-none")
 
-	appTermios(t, app, appSpeed(57600))
+	testenv.Termios(t, app, appSpeed(57600))
 	n = waitCalls(t, h, n, "baud 57600")
 	// raw mode and the same speed again: nothing the device cares about
-	appTermios(t, app, func(tio *unix.Termios) { tio.Lflag &^= unix.ICANON | unix.ECHO | unix.ISIG })
-	appTermios(t, app, appSpeed(57600))
-	appTermios(t, app, func(tio *unix.Termios) { tio.Cflag |= unix.CSTOPB })
+	testenv.Termios(t, app, func(tio *unix.Termios) { tio.Lflag &^= unix.ICANON | unix.ECHO | unix.ISIG })
+	testenv.Termios(t, app, appSpeed(57600))
+	testenv.Termios(t, app, func(tio *unix.Termios) { tio.Cflag |= unix.CSTOPB })
 	n = waitCalls(t, h, n, "stop 2")
-	appTermios(t, app, func(tio *unix.Termios) { tio.Cflag |= unix.CRTSCTS })
+	testenv.Termios(t, app, func(tio *unix.Termios) { tio.Cflag |= unix.CRTSCTS })
 	n = waitCalls(t, h, n, "control flow-rtscts")
-	appTermios(t, app, appSpeed(250000))
+	testenv.Termios(t, app, appSpeed(250000))
 	n = waitCalls(t, h, n, "baud 250000")
 	sc, err := app.SyscallConn()
 	if err != nil {
@@ -309,13 +287,13 @@ func TestRFC2217ServerWithoutControlAcks(t *testing.T) {
 	p, app := rfcTestPort(t, addr)
 	n := waitCalls(t, h, 0, "baud 19200", "data 8", "parity none", "stop 1", "control flow-none")
 	for i := range 3 {
-		appTermios(t, app, func(tio *unix.Termios) { tio.Cflag |= unix.CRTSCTS })
+		testenv.Termios(t, app, func(tio *unix.Termios) { tio.Cflag |= unix.CRTSCTS })
 		n = waitCalls(t, h, n, "control flow-rtscts")
 		echoThrough(t, app, bytes.Repeat([]byte{0xff, byte(i)}, 4096))
-		appTermios(t, app, func(tio *unix.Termios) { tio.Cflag &^= unix.CRTSCTS })
+		testenv.Termios(t, app, func(tio *unix.Termios) { tio.Cflag &^= unix.CRTSCTS })
 		n = waitCalls(t, h, n, "control flow-none")
 	}
-	appTermios(t, app, appSpeed(38400))
+	testenv.Termios(t, app, appSpeed(38400))
 	waitCalls(t, h, n, "baud 38400")
 	echoThrough(t, app, []byte("still flowing\xff\n"))
 	deadline := time.Now().Add(10 * time.Second)

@@ -27,17 +27,7 @@ func setAppSerial(t testing.TB, f *os.File, baud uint32, stop2, rtscts bool) {
 	t.Helper()
 	codes := map[uint32]uint32{9600: unix.B9600, 19200: unix.B19200, 38400: unix.B38400,
 		57600: unix.B57600, 115200: unix.B115200, 230400: unix.B230400}
-	sc, err := f.SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ierr error
-	if err := sc.Control(func(fd uintptr) {
-		tio, err := unix.IoctlGetTermios(int(fd), unix.TCGETS2)
-		if err != nil {
-			ierr = err
-			return
-		}
+	testenv.Termios(t, f, func(tio *unix.Termios) {
 		code, ok := codes[baud]
 		if !ok {
 			code = unix.BOTHER
@@ -50,13 +40,7 @@ func setAppSerial(t testing.TB, f *os.File, baud uint32, stop2, rtscts bool) {
 		if rtscts {
 			tio.Cflag |= unix.CRTSCTS
 		}
-		ierr = unix.IoctlSetTermios(int(fd), unix.TCSETS2, tio)
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if ierr != nil {
-		t.Fatalf("set %d bit/s: %v", baud, ierr)
-	}
+	})
 }
 
 // echoRate writes n bytes through the port to an echoing device, reads them
