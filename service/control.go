@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/vsp-dev/vsp/service/bridge"
 )
 
 // The control API, served over HTTP on a Unix socket:
@@ -178,7 +179,7 @@ func newCollector(d *Daemon) *collector {
 		m("vsp_port_reconnects_total", "Link reconnections after the first connect.", prometheus.CounterValue,
 			func(s PortState) float64 { return float64(s.Reconnects) }),
 		m("vsp_port_link_up", "1 when the port's device link is up.", prometheus.GaugeValue,
-			func(s PortState) float64 { return b2f(s.State == StateUp || s.State == StateHeld) }),
+			func(s PortState) float64 { return b2f(s.State == bridge.StateUp || s.State == bridge.StateHeld) }),
 		m("vsp_port_buffered_bytes", "Application bytes waiting in the outage buffer.", prometheus.GaugeValue,
 			func(s PortState) float64 { return float64(s.Buffered) }),
 		m("vsp_port_app_open", "1 when an application has the port open.", prometheus.GaugeValue,

@@ -16,10 +16,11 @@ import (
 	"github.com/fsnotify/fsnotify"
 
 	"github.com/vsp-dev/vsp/pty"
+	"github.com/vsp-dev/vsp/service/bridge"
 )
 
 // LoadFunc reads one port file into a spec. Errors should say file:line.
-type LoadFunc func(path string) (PortSpec, error)
+type LoadFunc func(path string) (bridge.PortSpec, error)
 
 // DaemonConfig configures the daemon. Zero values are defaults except
 // ConfigDir and Load, which are required.
@@ -35,8 +36,8 @@ type DaemonConfig struct {
 // entry is one port file and what runs from it.
 type entry struct {
 	file    string
-	port    *Port // nil when nothing runs (file invalid from the start)
-	fileErr error // the file's last problem; the port keeps its last good spec
+	port    *bridge.Port // nil when nothing runs (file invalid from the start)
+	fileErr error        // the file's last problem; the port keeps its last good spec
 	errAt   time.Time
 }
 
@@ -226,19 +227,19 @@ func (d *Daemon) reconcile(name string) {
 		d.mu.Unlock()
 		return
 	}
-	var old *Port
+	var old *bridge.Port
 	if e != nil {
 		old = e.port
 	}
 	d.mu.Unlock()
-	var p *Port
+	var p *bridge.Port
 	if old != nil {
 		log.Info("port file changed: restarting this port")
 		p, err = old.Restart(spec, d.log)
 		if err != nil {
 			log.Error("cannot start port with the new configuration; it runs on the previous one", "file", path, "err", err)
 		}
-	} else if p, err = StartPort(spec, d.log); err != nil {
+	} else if p, err = bridge.StartPort(spec, d.log); err != nil {
 		log.Error("cannot start port", "file", path, "err", err)
 	}
 	d.mu.Lock()
@@ -290,7 +291,7 @@ func (d *Daemon) closeAll() {
 
 // PortState is what the control socket reports for one port file.
 type PortState struct {
-	Status
+	bridge.Status
 	File        string    `json:"file"`
 	Running     bool      `json:"running"`
 	ConfigError string    `json:"config_error,omitempty"`
@@ -330,7 +331,7 @@ func (d *Daemon) State(name string) (PortState, bool) {
 		st.Status = port.Status()
 		st.Running = true
 	} else {
-		st.Status = Status{Name: name, Stats: Stats{State: "error"}}
+		st.Status = bridge.Status{Name: name, Stats: bridge.Stats{State: "error"}}
 	}
 	if ferr != nil {
 		st.ConfigError = ferr.Error()

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vsp-dev/vsp/internal/testenv"
+	"github.com/vsp-dev/vsp/service/bridge"
 	"golang.org/x/sys/unix"
 	"golang.org/x/term"
 )
@@ -76,9 +78,9 @@ func writePortFile(t *testing.T, dir, name, body string) {
 // Two files may not claim the same tty link: the second is rejected with
 // an error naming the first, and the first keeps running.
 func TestDaemonDuplicateLink(t *testing.T) {
-	dev := newDevice(t)
+	dev := testenv.NewDevice(t)
 	d, dir := startDaemon(t)
-	body := fmt.Sprintf("link = \"ttyDUP\"\ndevice = %q\ntls = \"off\"\n", dev.addr)
+	body := fmt.Sprintf("link = \"ttyDUP\"\ndevice = %q\ntls = \"off\"\n", dev.Addr())
 	writePortFile(t, dir, "a", body)
 	waitDaemon(t, d, "port a running", func(m map[string]PortState) bool { return m["a"].Running })
 	writePortFile(t, dir, "b", body)
@@ -102,9 +104,9 @@ func TestDaemonDuplicateLink(t *testing.T) {
 // A file that is invalid from the start never runs, and its state says
 // where the problem is; files that are not port files are ignored.
 func TestDaemonInvalidAndIgnoredFiles(t *testing.T) {
-	dev := newDevice(t)
+	dev := testenv.NewDevice(t)
 	d, dir := startDaemon(t)
-	writePortFile(t, dir, "bad", fmt.Sprintf("link = \"ttyBAD\"\ndevice = %q\ntls = \"off\"\nbuffer = \"lots\"\n", dev.addr))
+	writePortFile(t, dir, "bad", fmt.Sprintf("link = \"ttyBAD\"\ndevice = %q\ntls = \"off\"\nbuffer = \"lots\"\n", dev.Addr()))
 	for _, junk := range []string{".bad.toml.swp", "bad.toml~", "notes.txt"} {
 		if err := os.WriteFile(filepath.Join(dir, junk), []byte("garbage ="), 0o644); err != nil {
 			t.Fatal(err)
@@ -124,11 +126,11 @@ func TestDaemonInvalidAndIgnoredFiles(t *testing.T) {
 // are unchanged the application's open fd keeps working: no hang-up, and
 // what it wrote while the link was down is still delivered.
 func TestDaemonReloadKeepsTTY(t *testing.T) {
-	dev := newDevice(t)
+	dev := testenv.NewDevice(t)
 	d, dir := startDaemon(t)
-	body := fmt.Sprintf("link = \"ttyKEEP\"\ndevice = %q\ntls = \"off\"\n", dev.addr)
+	body := fmt.Sprintf("link = \"ttyKEEP\"\ndevice = %q\ntls = \"off\"\n", dev.Addr())
 	writePortFile(t, dir, "keep", body)
-	m := waitDaemon(t, d, "port up", func(m map[string]PortState) bool { return m["keep"].State == StateUp })
+	m := waitDaemon(t, d, "port up", func(m map[string]PortState) bool { return m["keep"].State == bridge.StateUp })
 	tty := m["keep"].TTY
 	app, err := os.OpenFile(tty, os.O_RDWR|unix.O_NOCTTY, 0)
 	if err != nil {
@@ -141,13 +143,13 @@ func TestDaemonReloadKeepsTTY(t *testing.T) {
 	if _, err := app.Write([]byte("one")); err != nil {
 		t.Fatal(err)
 	}
-	dev.waitGot([]byte("one"), 10*time.Second)
+	dev.WaitGot([]byte("one"), 10*time.Second)
 
 	// The device goes away, the application writes, then the file changes
 	// (a bigger buffer): the queued bytes must survive the restart.
-	addr := dev.addr
-	dev.down()
-	waitDaemon(t, d, "link down", func(m map[string]PortState) bool { return m["keep"].State != StateUp })
+	addr := dev.Addr()
+	dev.Down()
+	waitDaemon(t, d, "link down", func(m map[string]PortState) bool { return m["keep"].State != bridge.StateUp })
 	if _, err := app.Write([]byte("two")); err != nil {
 		t.Fatal(err)
 	}
@@ -157,17 +159,17 @@ func TestDaemonReloadKeepsTTY(t *testing.T) {
 	if m["keep"].TTY != tty {
 		t.Fatalf("tty changed from %s to %s on a restart that kept the tty settings", tty, m["keep"].TTY)
 	}
-	dev.up(addr)
-	dev.waitGot([]byte("onetwo"), 10*time.Second)
+	dev.Up(addr)
+	dev.WaitGot([]byte("onetwo"), 10*time.Second)
 	if _, err := app.Write([]byte("three")); err != nil {
 		t.Fatalf("application write after the restart: %v", err)
 	}
-	dev.waitGot([]byte("onetwothree"), 10*time.Second)
+	dev.WaitGot([]byte("onetwothree"), 10*time.Second)
 	// And the other way.
-	for dev.sessions() == 0 {
+	for dev.Sessions() == 0 {
 		time.Sleep(5 * time.Millisecond)
 	}
-	dev.send([]byte("back"))
+	dev.Send([]byte("back"))
 	got := make([]byte, 4)
 	_ = app.SetReadDeadline(time.Now().Add(10 * time.Second))
 	if _, err := io.ReadFull(app, got); err != nil || string(got) != "back" {

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 
 	"github.com/vsp-dev/vsp/pty"
+	"github.com/vsp-dev/vsp/service/bridge"
 	"github.com/vsp-dev/vsp/service/config"
 	"github.com/vsp-dev/vsp/tlsconn"
 )
@@ -16,17 +17,17 @@ type Paths struct {
 	KnownDevices string // trust-on-first-use file
 }
 
-// SpecFromConfig turns a validated port file into what StartPort runs.
-func SpecFromConfig(p *config.Port, paths Paths) (PortSpec, error) {
+// SpecFromConfig turns a validated port file into what bridge.StartPort runs.
+func SpecFromConfig(p *config.Port, paths Paths) (bridge.PortSpec, error) {
 	linkDir := paths.LinkDir
 	if linkDir == "" {
 		linkDir = pty.DefaultLinkDir()
 	}
 	prof, err := tlsconn.ParseProfile(p.TLS)
 	if err != nil {
-		return PortSpec{}, fmt.Errorf("service: %s: %w", p.File, err)
+		return bridge.PortSpec{}, fmt.Errorf("service: %s: %w", p.File, err)
 	}
-	s := PortSpec{
+	s := bridge.PortSpec{
 		Name:    p.Name,
 		Source:  p.File,
 		Devices: p.Addrs(),
@@ -52,12 +53,12 @@ func SpecFromConfig(p *config.Port, paths Paths) (PortSpec, error) {
 				UserTimeout: p.Net.UserTimeout,
 			},
 		},
-		Bridge: BridgeConfig{
+		Bridge: bridge.BridgeConfig{
 			Buffer:    int(p.Buffer),
 			Backoff:   tlsconn.Backoff{Min: p.Net.BackoffMin, Max: p.Net.BackoffMax},
-			StaleData: StalePolicy(p.StaleData),
+			StaleData: bridge.StalePolicy(p.StaleData),
 		},
-		Serial: SerialSettings{
+		Serial: bridge.SerialSettings{
 			Baud:     uint32(p.Serial.Baud),
 			DataBits: p.Serial.DataBits,
 			Parity:   p.Serial.Parity,
@@ -72,7 +73,7 @@ func SpecFromConfig(p *config.Port, paths Paths) (PortSpec, error) {
 		if paths.KnownDevices != "" {
 			stateDir = filepath.Dir(paths.KnownDevices)
 		}
-		s.Listen = ListenSpec{Addr: p.Listen, CertFile: filepath.Join(stateDir, p.Name+"-listen.pem"),
+		s.Listen = bridge.ListenSpec{Addr: p.Listen, CertFile: filepath.Join(stateDir, p.Name+"-listen.pem"),
 			DeviceMAC: p.DeviceMAC, Replace: p.ReplaceSession, AllowFrom: p.AllowFrom}
 		s.Link.Trust, s.Link.Pin, s.Link.InsecureSkipVerify, s.Link.KnownDevices, s.Link.CAFile = "", "", false, "", ""
 	}
@@ -86,10 +87,10 @@ func SpecFromConfig(p *config.Port, paths Paths) (PortSpec, error) {
 // FileLoader returns the daemon's LoadFunc: strict TOML decoding with
 // file:line errors, then SpecFromConfig.
 func FileLoader(paths Paths) LoadFunc {
-	return func(path string) (PortSpec, error) {
+	return func(path string) (bridge.PortSpec, error) {
 		p, err := config.Load(path)
 		if err != nil {
-			return PortSpec{}, err
+			return bridge.PortSpec{}, err
 		}
 		return SpecFromConfig(p, paths)
 	}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/vsp-dev/vsp/service"
+	"github.com/vsp-dev/vsp/service/bridge"
 )
 
 // daemon is a `vsp run` daemon on a private configuration directory and
@@ -141,7 +142,7 @@ func TestDaemonCreateListDelete(t *testing.T) {
 		if !ok {
 			t.Fatalf("vsp list: no port %s in %v", p.name, states)
 		}
-		if st.State != service.StateUp || st.Session.Fingerprint != p.sim.fingerprint || st.Link != p.link {
+		if st.State != bridge.StateUp || st.Session.Fingerprint != p.sim.fingerprint || st.Link != p.link {
 			t.Errorf("port %s: state %q fingerprint %q link %q; want up, %s, %s", p.name, st.State, st.Session.Fingerprint, st.Link, p.sim.fingerprint, p.link)
 		}
 	}
@@ -221,7 +222,7 @@ func TestDaemonReloadAndInvalidFile(t *testing.T) {
 		}
 	}
 	replace(bytes.ReplaceAll(orig, []byte(link1), []byte(link2)))
-	d.waitState(t, "edit", 10*time.Second, func(s service.PortState) bool { return s.Link == link2 && s.State == service.StateUp })
+	d.waitState(t, "edit", 10*time.Second, func(s service.PortState) bool { return s.Link == link2 && s.State == bridge.StateUp })
 	if _, err := os.Lstat(link1); !os.IsNotExist(err) {
 		t.Errorf("old link %s still there after the edit (%v)", link1, err)
 	}

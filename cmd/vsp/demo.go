@@ -12,7 +12,7 @@ import (
 
 	"github.com/vsp-dev/vsp/device"
 	"github.com/vsp-dev/vsp/pty"
-	"github.com/vsp-dev/vsp/service"
+	"github.com/vsp-dev/vsp/service/bridge"
 	"github.com/vsp-dev/vsp/tlsconn"
 )
 
@@ -59,13 +59,13 @@ func runDemo(ctx context.Context, e *env, log *slog.Logger, link string, bits in
 	}
 	fmt.Fprintf(e.stdout, "ezsim: simulated ezTCP on %s, SSL on, certificate %s\n", dev.Addr(), dev.Fingerprint())
 
-	port, err := service.StartPort(service.PortSpec{
+	port, err := bridge.StartPort(bridge.PortSpec{
 		Name:    "demo",
 		Source:  "vsp demo",
 		Devices: []string{dev.Addr().String()},
 		Link:    tlsconn.Config{Profile: tlsconn.ProfileLegacy, Pin: dev.Fingerprint()},
 		PTY:     pty.Config{Link: link},
-		Serial:  service.SerialSettings{Baud: 115200},
+		Serial:  bridge.SerialSettings{Baud: 115200},
 	}, log.With("side", "vsp"))
 	if err != nil {
 		return err
@@ -74,7 +74,7 @@ func runDemo(ctx context.Context, e *env, log *slog.Logger, link string, bits in
 
 	// Wait for the link, so what we print is true.
 	deadline := time.Now().Add(10 * time.Second)
-	for port.Status().State != service.StateUp {
+	for port.Status().State != bridge.StateUp {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("demo: link did not come up: %s", port.Status().LastError)
 		}

@@ -17,7 +17,7 @@ import (
 	cpty "github.com/creack/pty"
 
 	"github.com/vsp-dev/vsp/pty"
-	"github.com/vsp-dev/vsp/service"
+	"github.com/vsp-dev/vsp/service/bridge"
 	"github.com/vsp-dev/vsp/tlsconn"
 )
 
@@ -299,18 +299,18 @@ func TestRestartLoop(t *testing.T) {
 	sim := startEzsim(t, simArgs...)
 
 	link := tempLink(t)
-	port, err := service.StartPort(service.PortSpec{
+	port, err := bridge.StartPort(bridge.PortSpec{
 		Name:    "restart",
 		PTY:     pty.Config{Link: link},
 		Devices: []string{addr},
 		Link:    tlsconn.Config{Profile: tlsconn.ProfileLegacy, Pin: sim.fingerprint},
-		Bridge:  service.BridgeConfig{Buffer: 2 << 10, Backoff: tlsconn.Backoff{Min: 20 * time.Millisecond, Max: 200 * time.Millisecond}},
+		Bridge:  bridge.BridgeConfig{Buffer: 2 << 10, Backoff: tlsconn.Backoff{Min: 20 * time.Millisecond, Max: 200 * time.Millisecond}},
 	}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { port.Close() })
-	waitFor(t, "first link up", 20*time.Second, func() bool { return port.Status().State == service.StateUp })
+	waitFor(t, "first link up", 20*time.Second, func() bool { return port.Status().State == bridge.StateUp })
 
 	app := openApp(t, link)
 	hup := watchHangup(t, link)
@@ -331,7 +331,7 @@ func TestRestartLoop(t *testing.T) {
 				return
 			case <-time.After(2 * time.Millisecond):
 			}
-			if st := port.Status(); st.State != service.StateUp && st.Buffered == st.BufferSize {
+			if st := port.Status(); st.State != bridge.StateUp && st.Buffered == st.BufferSize {
 				fullSeen.Add(1)
 			}
 		}
@@ -346,7 +346,7 @@ func TestRestartLoop(t *testing.T) {
 		sim = startEzsim(t, simArgs...)
 		waitFor(t, fmt.Sprintf("reconnect %d", i+1), 20*time.Second, func() bool {
 			st := port.Status()
-			return st.State == service.StateUp && st.Connects > connects
+			return st.State == bridge.StateUp && st.Connects > connects
 		})
 	}
 	time.Sleep(300 * time.Millisecond)

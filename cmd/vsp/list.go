@@ -11,6 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/vsp-dev/vsp/service"
+	"github.com/vsp-dev/vsp/service/bridge"
 )
 
 func listCommand(e *env) *cli.Command {
@@ -54,7 +55,7 @@ func printTable(w io.Writer, states []service.PortState, now time.Time) {
 			tls = s.Session.Version
 		}
 		up := "-"
-		if s.State == service.StateUp && !s.LastConnect.IsZero() {
+		if s.State == bridge.StateUp && !s.LastConnect.IsZero() {
 			up = now.Sub(s.LastConnect).Round(time.Second).String()
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, or(s.Link, "-"), or(strings.Join(s.Devices, ","), "-"),

@@ -11,6 +11,7 @@ import (
 
 	"github.com/vsp-dev/vsp/pty"
 	"github.com/vsp-dev/vsp/service"
+	"github.com/vsp-dev/vsp/service/bridge"
 	"github.com/vsp-dev/vsp/service/config"
 	"github.com/vsp-dev/vsp/tlsconn"
 )
@@ -81,7 +82,7 @@ func runCommand(e *env) *cli.Command {
 			if err != nil {
 				return err
 			}
-			p, err := service.StartPort(spec, log)
+			p, err := bridge.StartPort(spec, log)
 			if err != nil {
 				return err
 			}
@@ -98,10 +99,10 @@ func runCommand(e *env) *cli.Command {
 }
 
 // specFromFlags builds a port from the command line flags.
-func specFromFlags(c *cli.Context, source string) (service.PortSpec, error) {
-	var s service.PortSpec
+func specFromFlags(c *cli.Context, source string) (bridge.PortSpec, error) {
+	var s bridge.PortSpec
 	s.Devices = c.StringSlice("device")
-	s.Listen = service.ListenSpec{
+	s.Listen = bridge.ListenSpec{
 		Addr:      c.String("listen"),
 		CertFile:  c.String("listen-cert"),
 		DeviceMAC: c.String("device-mac"),
@@ -161,8 +162,8 @@ func specFromFlags(c *cli.Context, source string) (service.PortSpec, error) {
 		return s, usageError{fmt.Errorf("--buffer: %w", err)}
 	}
 	s.Bridge.Buffer = int(n)
-	switch pol := service.StalePolicy(c.String("stale-data")); pol {
-	case service.StaleDiscard, service.StaleKeep:
+	switch pol := bridge.StalePolicy(c.String("stale-data")); pol {
+	case bridge.StaleDiscard, bridge.StaleKeep:
 		s.Bridge.StaleData = pol
 	default:
 		return s, usagef("--stale-data: want discard or keep, got %q", pol)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/vsp-dev/vsp/internal/testenv"
 	"github.com/vsp-dev/vsp/service"
+	"github.com/vsp-dev/vsp/service/bridge"
 )
 
 // setAppSerial changes the application side's termios like a serial
@@ -215,8 +216,8 @@ baud = 115200
 	if !strings.Contains(text, "serial mismatch:") || !strings.Contains(st.Mismatch, "9600") || !strings.Contains(st.Mismatch, "115200") {
 		t.Fatalf("status does not name both speeds:\n%s", text)
 	}
-	if st.State != service.StateHeld {
-		t.Errorf("state %q, want %q", st.State, service.StateHeld)
+	if st.State != bridge.StateHeld {
+		t.Errorf("state %q, want %q", st.State, bridge.StateHeld)
 	}
 	// the same settings again are no new change: still one warning
 	setAppSerial(t, app, 9600, false, false)
@@ -278,7 +279,7 @@ baud = 19200
 		return st.RFC2217 != nil && st.RFC2217.Acked == want && len(st.RFC2217.Pending) == 0
 	})
 	t.Logf("vsp status rfc2217: %+v", *st.RFC2217)
-	if st.RFC2217.State != service.RFC2217Up || st.RFC2217.Requested != want {
+	if st.RFC2217.State != bridge.RFC2217Up || st.RFC2217.Requested != want {
 		t.Errorf("rfc2217 status %+v", *st.RFC2217)
 	}
 	tio, err := unix.IoctlGetTermios(int(master.Fd()), unix.TCGETS)

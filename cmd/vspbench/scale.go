@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"github.com/vsp-dev/vsp/pty"
-	"github.com/vsp-dev/vsp/service"
+	"github.com/vsp-dev/vsp/service/bridge"
 	"github.com/vsp-dev/vsp/tlsconn"
 )
 
@@ -229,14 +229,14 @@ func goroutinesPerPort(ctx context.Context, addrs, fps []string, profile, dir st
 	}
 	runtime.GC()
 	before := runtime.NumGoroutine()
-	var ports []*service.Port
+	var ports []*bridge.Port
 	defer func() {
 		for _, p := range ports {
 			p.Close()
 		}
 	}()
 	for i := range addrs {
-		p, err := service.StartPort(service.PortSpec{
+		p, err := bridge.StartPort(bridge.PortSpec{
 			Name:    fmt.Sprintf("g%d", i),
 			Devices: []string{addrs[i]},
 			PTY:     pty.Config{Link: filepath.Join(dir, fmt.Sprintf("g%d", i))},
@@ -251,7 +251,7 @@ func goroutinesPerPort(ctx context.Context, addrs, fps []string, profile, dir st
 	for {
 		up := 0
 		for _, p := range ports {
-			if p.Status().State == service.StateUp {
+			if p.Status().State == bridge.StateUp {
 				up++
 			}
 		}
@@ -270,7 +270,7 @@ func goroutinesPerPort(ctx context.Context, addrs, fps []string, profile, dir st
 func countUp(states []portState) int {
 	n := 0
 	for _, s := range states {
-		if s.State == service.StateUp {
+		if s.State == bridge.StateUp {
 			n++
 		}
 	}

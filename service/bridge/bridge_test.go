@@ -1,4 +1,4 @@
-package service
+package bridge
 
 import (
 	"bytes"
@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +15,8 @@ import (
 
 	"github.com/vsp-dev/vsp/pty"
 	"github.com/vsp-dev/vsp/tlsconn"
+
+	"github.com/vsp-dev/vsp/internal/testenv"
 )
 
 func TestRing(t *testing.T) {
@@ -76,130 +77,10 @@ func TestRing(t *testing.T) {
 	}
 }
 
-// device is a loopback TCP "device" the test can take away and bring back
-// on the same address; it records what it receives.
-type device struct {
-	t    *testing.T
-	addr string
-
-	mu    sync.Mutex
-	ln    net.Listener
-	conns []net.Conn
-	got   bytes.Buffer
-	grow  chan struct{}
-}
-
-func newDevice(t *testing.T) *device {
-	d := &device{t: t, grow: make(chan struct{})}
-	d.up("127.0.0.1:0")
-	t.Cleanup(d.down)
-	return d
-}
-
-func (d *device) up(addr string) {
-	d.t.Helper()
-	var ln net.Listener
-	var err error
-	for i := 0; i < 50; i++ { // the old socket may linger for a moment
-		if ln, err = net.Listen("tcp", addr); err == nil {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if err != nil {
-		d.t.Fatal(err)
-	}
-	d.mu.Lock()
-	d.ln, d.addr = ln, ln.Addr().String()
-	d.mu.Unlock()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			d.mu.Lock()
-			d.conns = append(d.conns, c)
-			d.mu.Unlock()
-			go func() {
-				buf := make([]byte, 4096)
-				for {
-					n, err := c.Read(buf)
-					d.mu.Lock()
-					d.got.Write(buf[:n])
-					close(d.grow)
-					d.grow = make(chan struct{})
-					d.mu.Unlock()
-					if err != nil {
-						return
-					}
-				}
-			}()
-		}
-	}()
-}
-
-// down closes the listener and every session, like a device that reboots.
-func (d *device) down() {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.ln != nil {
-		d.ln.Close()
-		d.ln = nil
-	}
-	for _, c := range d.conns {
-		c.Close()
-	}
-	d.conns = nil
-}
-
-func (d *device) sessions() int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return len(d.conns)
-}
-
-// send writes p on the newest session.
-func (d *device) send(p []byte) {
-	d.t.Helper()
-	d.mu.Lock()
-	c := d.conns[len(d.conns)-1]
-	d.mu.Unlock()
-	if _, err := c.Write(p); err != nil {
-		d.t.Fatal(err)
-	}
-}
-
-// waitGot waits until the device has received want, in order.
-func (d *device) waitGot(want []byte, timeout time.Duration) {
-	d.t.Helper()
-	deadline := time.After(timeout)
-	for {
-		d.mu.Lock()
-		got, grow := d.got.Bytes(), d.grow
-		if bytes.Equal(got, want) {
-			d.mu.Unlock()
-			return
-		}
-		if len(got) > len(want) || !bytes.Equal(got, want[:len(got)]) {
-			d.mu.Unlock()
-			d.t.Fatalf("device got %d bytes that differ from the %d expected", len(got), len(want))
-		}
-		n := len(got)
-		d.mu.Unlock()
-		select {
-		case <-grow:
-		case <-deadline:
-			d.t.Fatalf("device got %d of %d bytes after %v", n, len(want), timeout)
-		}
-	}
-}
-
-func (d *device) dialer() Dialer {
+// dialerOf dials d the way a bridge dials a device.
+func dialerOf(d *testenv.Device) Dialer {
 	return func(ctx context.Context) (net.Conn, tlsconn.Info, error) {
-		d.mu.Lock()
-		addr := d.addr
-		d.mu.Unlock()
+		addr := d.Addr()
 		c, err := (&net.Dialer{Timeout: time.Second}).DialContext(ctx, "tcp", addr)
 		return c, tlsconn.Info{Addr: addr}, err
 	}
@@ -207,7 +88,7 @@ func (d *device) dialer() Dialer {
 
 // startBridge runs a bridge between a real pty and dev; it returns the pty
 // and the bridge.
-func startBridge(t *testing.T, dev *device, cfg BridgeConfig) (*pty.Port, *Bridge) {
+func startBridge(t *testing.T, dev *testenv.Device, cfg BridgeConfig) (*pty.Port, *Bridge) {
 	t.Helper()
 	p, err := pty.Open(pty.Config{}, nil)
 	if err != nil {
@@ -216,7 +97,7 @@ func startBridge(t *testing.T, dev *device, cfg BridgeConfig) (*pty.Port, *Bridg
 	if cfg.Backoff == (tlsconn.Backoff{}) {
 		cfg.Backoff = tlsconn.Backoff{Min: 10 * time.Millisecond, Max: 50 * time.Millisecond}
 	}
-	b := NewBridge(p, dev.dialer(), cfg, nil)
+	b := NewBridge(p, dialerOf(dev), cfg, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- b.Run(ctx) }()
@@ -272,7 +153,7 @@ func pattern(n int) []byte {
 // What the application writes while the device is away is held and
 // delivered in order after the reconnect; nothing is lost.
 func TestBridgeOutageBufferInOrder(t *testing.T) {
-	dev := newDevice(t)
+	dev := testenv.NewDevice(t)
 	p, b := startBridge(t, dev, BridgeConfig{})
 	app := openApp(t, p)
 	waitStats(t, b, "link up", func(s Stats) bool { return s.State == StateUp })
@@ -281,17 +162,17 @@ func TestBridgeOutageBufferInOrder(t *testing.T) {
 	if _, err := app.Write(data[:1000]); err != nil {
 		t.Fatal(err)
 	}
-	dev.waitGot(data[:1000], 10*time.Second)
+	dev.WaitGot(data[:1000], 10*time.Second)
 
-	addr := dev.addr
-	dev.down()
+	addr := dev.Addr()
+	dev.Down()
 	waitStats(t, b, "link down", func(s Stats) bool { return s.State != StateUp })
 	if _, err := app.Write(data[1000:]); err != nil {
 		t.Fatal(err)
 	}
 	waitStats(t, b, "outage data buffered", func(s Stats) bool { return s.Buffered == len(data)-1000 })
-	dev.up(addr)
-	dev.waitGot(data, 10*time.Second)
+	dev.Up(addr)
+	dev.WaitGot(data, 10*time.Second)
 	// The counter moves when a write to the link returns, which may be a
 	// moment after the device has the bytes.
 	s := waitStats(t, b, "buffer drained and counted", func(s Stats) bool {
@@ -309,9 +190,9 @@ func TestBridgeOutageBufferInOrder(t *testing.T) {
 // pty: the application's write blocks (no error, nothing dropped), and
 // completes once the link is back.
 func TestBridgeBackpressure(t *testing.T) {
-	dev := newDevice(t)
-	addr := dev.addr
-	dev.down()
+	dev := testenv.NewDevice(t)
+	addr := dev.Addr()
+	dev.Down()
 	p, b := startBridge(t, dev, BridgeConfig{Buffer: 1024})
 	app := openApp(t, p)
 
@@ -327,7 +208,7 @@ func TestBridgeBackpressure(t *testing.T) {
 		t.Fatalf("the application's write of %d bytes returned (%v) with the link down and a 1 KiB buffer; want it blocked", len(data), err)
 	case <-time.After(300 * time.Millisecond):
 	}
-	dev.up(addr)
+	dev.Up(addr)
 	select {
 	case err := <-wrote:
 		if err != nil {
@@ -336,20 +217,20 @@ func TestBridgeBackpressure(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("the application's write did not complete after the link came back")
 	}
-	dev.waitGot(data, 20*time.Second)
+	dev.WaitGot(data, 20*time.Second)
 }
 
 // Bytes from the device while no application has the port open are
 // dropped and counted (stale data policy "discard"); an application that
 // opens the port then gets only what comes after.
 func TestBridgeStaleDiscard(t *testing.T) {
-	dev := newDevice(t)
+	dev := testenv.NewDevice(t)
 	p, b := startBridge(t, dev, BridgeConfig{})
 	waitStats(t, b, "link up", func(s Stats) bool { return s.State == StateUp })
-	for dev.sessions() == 0 {
+	for dev.Sessions() == 0 {
 		time.Sleep(5 * time.Millisecond)
 	}
-	dev.send([]byte("stale"))
+	dev.Send([]byte("stale"))
 	waitStats(t, b, "stale bytes discarded", func(s Stats) bool { return s.Discarded == 5 })
 
 	app := openApp(t, p)
@@ -357,7 +238,7 @@ func TestBridgeStaleDiscard(t *testing.T) {
 	for !p.AppOpen() && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
-	dev.send([]byte("fresh"))
+	dev.Send([]byte("fresh"))
 	got := make([]byte, 5)
 	_ = app.SetReadDeadline(time.Now().Add(10 * time.Second))
 	if _, err := io.ReadFull(app, got); err != nil {
@@ -373,13 +254,13 @@ func TestBridgeStaleDiscard(t *testing.T) {
 
 // Cancelling Run is a normal end and leaves the pty usable.
 func TestBridgeStopIsClean(t *testing.T) {
-	dev := newDevice(t)
+	dev := testenv.NewDevice(t)
 	p, err := pty.Open(pty.Config{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	b := NewBridge(p, dev.dialer(), BridgeConfig{}, nil)
+	b := NewBridge(p, dialerOf(dev), BridgeConfig{}, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- b.Run(ctx) }()

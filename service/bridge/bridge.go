@@ -1,4 +1,4 @@
-package service
+package bridge
 
 import (
 	"context"
@@ -327,7 +327,7 @@ func (b *Bridge) appToDevice(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return nil
 			}
-			return fmt.Errorf("service: read from port: %w", err)
+			return fmt.Errorf("bridge: read from port: %w", err)
 		}
 		if n == 0 {
 			continue

@@ -1,4 +1,4 @@
-package service
+package bridge
 
 // ring is a fixed-capacity FIFO byte queue: the outage buffer that holds what
 // the application wrote while the link was down. It is not goroutine-safe;

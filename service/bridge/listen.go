@@ -1,4 +1,4 @@
-package service
+package bridge
 
 import (
 	"context"
@@ -53,7 +53,7 @@ const macLen = 14
 func NormalizeMAC(mac string) (string, error) {
 	s := strings.ToUpper(strings.NewReplacer(":", "", "-", "", ".", "").Replace(strings.TrimSpace(mac)))
 	if len(s) != 12 || strings.Trim(s, "0123456789ABCDEF") != "" {
-		return "", fmt.Errorf("service: MAC address %q: want 6 hex bytes such as 00:30:f9:00:00:01", mac)
+		return "", fmt.Errorf("bridge: MAC address %q: want 6 hex bytes such as 00:30:f9:00:00:01", mac)
 	}
 	return s, nil
 }
@@ -92,11 +92,11 @@ func newListener(spec ListenSpec, server tlsconn.ServerConfig, log *slog.Logger)
 		l.mac = m
 	}
 	if err := server.Validate(); err != nil {
-		return nil, fmt.Errorf("service: listen %s: %w", spec.Addr, err)
+		return nil, fmt.Errorf("bridge: listen %s: %w", spec.Addr, err)
 	}
 	ln, err := net.Listen("tcp", spec.Addr)
 	if err != nil {
-		return nil, fmt.Errorf("service: listen: %w", err)
+		return nil, fmt.Errorf("bridge: listen: %w", err)
 	}
 	l.ln = ln
 	return l, nil
@@ -204,22 +204,22 @@ func (l *listener) dial(ctx context.Context) (net.Conn, tlsconn.Info, error) {
 // validateListen checks a listen-mode spec.
 func (s *PortSpec) validateListen() error {
 	if len(s.Devices) > 0 {
-		return fmt.Errorf("service: port %s: both device addresses and listen %s given; choose one", s.Name, s.Listen.Addr)
+		return fmt.Errorf("bridge: port %s: both device addresses and listen %s given; choose one", s.Name, s.Listen.Addr)
 	}
 	if _, _, err := net.SplitHostPort(s.Listen.Addr); err != nil {
-		return fmt.Errorf("service: port %s: listen %q: %w", s.Name, s.Listen.Addr, err)
+		return fmt.Errorf("bridge: port %s: listen %q: %w", s.Name, s.Listen.Addr, err)
 	}
 	if s.Listen.DeviceMAC != "" {
 		if _, err := NormalizeMAC(s.Listen.DeviceMAC); err != nil {
-			return fmt.Errorf("service: port %s: %w", s.Name, err)
+			return fmt.Errorf("bridge: port %s: %w", s.Name, err)
 		}
 	}
 	p, err := tlsconn.ParseProfile(string(s.Link.Profile))
 	if err != nil {
-		return fmt.Errorf("service: port %s: %w", s.Name, err)
+		return fmt.Errorf("bridge: port %s: %w", s.Name, err)
 	}
 	if p != tlsconn.ProfileOff && s.Listen.CertFile == "" {
-		return fmt.Errorf("service: port %s: listen with TLS needs a file for the host's key and certificate", s.Name)
+		return fmt.Errorf("bridge: port %s: listen with TLS needs a file for the host's key and certificate", s.Name)
 	}
 	return nil
 }
@@ -237,7 +237,7 @@ func (s *PortSpec) target() string {
 func startListener(spec PortSpec, log *slog.Logger) (*listener, error) {
 	prof, err := tlsconn.ParseProfile(string(spec.Link.Profile))
 	if err != nil {
-		return nil, fmt.Errorf("service: port %s: %w", spec.Name, err)
+		return nil, fmt.Errorf("bridge: port %s: %w", spec.Name, err)
 	}
 	sc := tlsconn.ServerConfig{
 		Profile:          prof,
@@ -252,7 +252,7 @@ func startListener(spec PortSpec, log *slog.Logger) (*listener, error) {
 	if prof != tlsconn.ProfileOff {
 		cert, created, err := tlsconn.LoadOrCreateServerCert(spec.Listen.CertFile, "vsp "+spec.Name)
 		if err != nil {
-			return nil, fmt.Errorf("service: port %s: %w", spec.Name, err)
+			return nil, fmt.Errorf("bridge: port %s: %w", spec.Name, err)
 		}
 		sc.Certificate = cert
 		fp := ""
@@ -267,7 +267,7 @@ func startListener(spec PortSpec, log *slog.Logger) (*listener, error) {
 	}
 	l, err := newListener(spec.Listen, sc, log)
 	if err != nil {
-		return nil, fmt.Errorf("service: port %s: %w", spec.Name, err)
+		return nil, fmt.Errorf("bridge: port %s: %w", spec.Name, err)
 	}
 	log.Info("listening for the device", "addr", l.ln.Addr().String(), "tls", string(prof), "mac_check", l.mac != "")
 	return l, nil

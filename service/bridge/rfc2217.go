@@ -1,4 +1,4 @@
-package service
+package bridge
 
 import (
 	"context"
@@ -76,7 +76,7 @@ func (f *rfcForwarder) wrap(ctx context.Context, conn net.Conn) (net.Conn, error
 	stop()
 	if err != nil {
 		_ = conn.Close()
-		err = fmt.Errorf("service: rfc2217 negotiation with %s: %w", conn.RemoteAddr(), err)
+		err = fmt.Errorf("bridge: rfc2217 negotiation with %s: %w", conn.RemoteAddr(), err)
 		f.mu.Lock()
 		if errors.Is(err, rfc2217.ErrNotSupported) || errors.Is(err, rfc2217.ErrNegotiationTimeout) {
 			f.state = RFC2217Refused
@@ -122,7 +122,7 @@ func (f *rfcForwarder) sendLocked(why string) {
 			err = cl.SetFlowControl(rfc2217.Flow(m.Control))
 		}
 		if err != nil {
-			f.lastErr = fmt.Sprintf("service: rfc2217: send %v: %v", m, err)
+			f.lastErr = fmt.Sprintf("bridge: rfc2217: send %v: %v", m, err)
 			f.log.Warn("rfc2217: cannot send setting", "msg", m.String(), "err", err)
 			continue
 		}
@@ -150,7 +150,7 @@ func (f *rfcForwarder) purge(what rfc2217.PurgeWhat) {
 		return
 	}
 	if err := f.client.Purge(what); err != nil {
-		f.lastErr = fmt.Sprintf("service: rfc2217: purge: %v", err)
+		f.lastErr = fmt.Sprintf("bridge: rfc2217: purge: %v", err)
 		return
 	}
 	f.nPurge++

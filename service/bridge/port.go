@@ -1,4 +1,4 @@
-package service
+package bridge
 
 import (
 	"context"
@@ -48,21 +48,21 @@ type PortSpec struct {
 // Validate checks what StartPort cannot do without.
 func (s *PortSpec) Validate() error {
 	if s.Name == "" {
-		return errors.New("service: port has no name")
+		return errors.New("bridge: port has no name")
 	}
 	if s.Listen.Addr != "" {
 		return s.validateListen()
 	}
 	if len(s.Devices) == 0 {
-		return fmt.Errorf("service: port %s: no device address", s.Name)
+		return fmt.Errorf("bridge: port %s: no device address", s.Name)
 	}
 	for _, d := range s.Devices {
 		if _, _, err := net.SplitHostPort(d); err != nil {
-			return fmt.Errorf("service: port %s: device %q: %w", s.Name, d, err)
+			return fmt.Errorf("bridge: port %s: device %q: %w", s.Name, d, err)
 		}
 	}
 	if err := s.Link.Validate(); err != nil {
-		return fmt.Errorf("service: port %s: %w", s.Name, err)
+		return fmt.Errorf("bridge: port %s: %w", s.Name, err)
 	}
 	return nil
 }
@@ -113,7 +113,7 @@ func StartPort(spec PortSpec, log *slog.Logger) (*Port, error) {
 	}
 	tty, err := pty.Open(ptyCfg, log)
 	if err != nil {
-		return nil, fmt.Errorf("service: port %s: %w", spec.Name, err)
+		return nil, fmt.Errorf("bridge: port %s: %w", spec.Name, err)
 	}
 	p, err := startOn(spec, log, tty, nil)
 	if err != nil {
@@ -390,14 +390,14 @@ func (p *Port) Restart(spec PortSpec, log *slog.Logger) (*Port, error) {
 	back, berr := startOn(p.spec, p.log, p.tty, queued)
 	if berr != nil {
 		_ = p.tty.Close()
-		return nil, errors.Join(err, fmt.Errorf("service: port %s: restoring the previous configuration: %w", p.spec.Name, berr))
+		return nil, errors.Join(err, fmt.Errorf("bridge: port %s: restoring the previous configuration: %w", p.spec.Name, berr))
 	}
 	return back, err
 }
 
 // errRestarted is what Close returns for a port whose tty another Port
 // took over.
-var errRestarted = errors.New("service: port restarted; its tty belongs to the new port")
+var errRestarted = errors.New("bridge: port restarted; its tty belongs to the new port")
 
 // samePTY reports whether two tty configurations give the same device
 // node and link, so a restart may keep the open tty.
