@@ -27,6 +27,10 @@ func SpecFromConfig(p *config.Port, paths Paths) (bridge.PortSpec, error) {
 	if err != nil {
 		return bridge.PortSpec{}, fmt.Errorf("service: %s: %w", p.File, err)
 	}
+	// A Port built in code may have zero fields: they mean the default.
+	q := *p
+	q.SetDefaults()
+	p = &q
 	s := bridge.PortSpec{
 		Name:    p.Name,
 		Source:  p.File,
@@ -74,7 +78,12 @@ func SpecFromConfig(p *config.Port, paths Paths) (bridge.PortSpec, error) {
 			stateDir = filepath.Dir(paths.KnownDevices)
 		}
 		s.Listen = bridge.ListenSpec{Addr: p.Listen, CertFile: filepath.Join(stateDir, p.Name+"-listen.pem"),
-			DeviceMAC: p.DeviceMAC, Replace: p.ReplaceSession, AllowFrom: p.AllowFrom}
+			Replace: p.ReplaceSession, AllowFrom: p.AllowFrom}
+		if p.DeviceMAC != "" {
+			if s.Listen.DeviceMAC, err = config.ParseMAC(p.DeviceMAC); err != nil {
+				return bridge.PortSpec{}, fmt.Errorf("service: %s: device_mac: %w", p.File, err)
+			}
+		}
 		s.Link.Trust, s.Link.Pin, s.Link.InsecureSkipVerify, s.Link.KnownDevices, s.Link.CAFile = "", "", false, "", ""
 	}
 	if prof == tlsconn.ProfileOff {

@@ -42,6 +42,10 @@ var pinTests = []struct {
 	{"sha256:" + colonHex(hex64)[:94] + "::", ""},
 	{"sha256:" + strings.Replace(colonHex(hex64), ":", "", 1) + ":", ""},
 	{"sha256:" + hex64[:2] + " " + hex64[2:], ""},
+	{"SHA-256:" + hex64, "sha256:" + hex64},
+	{"sha256::" + colonHex(hex64), ""},
+	{colonHex(hex64) + ":", ""},
+	{"sha256:" + strings.Replace(colonHex(hex64), "01:23", "012:3", 1), ""},
 }
 
 func TestParsePin(t *testing.T) {
@@ -89,12 +93,12 @@ func TestParseProfile(t *testing.T) {
 	}{
 		{"", tlsconn.ProfileModern, false},
 		{"modern", tlsconn.ProfileModern, false},
-		{"MODERN ", tlsconn.ProfileModern, false},
 		{"legacy", tlsconn.ProfileLegacy, false},
-		{"Legacy", tlsconn.ProfileLegacy, false},
 		{"off", tlsconn.ProfileOff, false},
-		{"none", tlsconn.ProfileOff, false},
-		{"plain", tlsconn.ProfileOff, false},
+		{"MODERN", "", true}, // one spelling, as in a port file
+		{" legacy", "", true},
+		{"none", "", true},
+		{"plain", "", true},
 		{"tls", "", true},
 		{"ssl3", "", true},
 		{"legacyy", "", true},
@@ -114,6 +118,27 @@ func TestParseProfile(t *testing.T) {
 	if s := tlsconn.Profile("").String(); s != "modern" {
 		t.Errorf("zero Profile prints %q", s)
 	}
+}
+
+func FuzzParseProfile(f *testing.F) {
+	for _, s := range []string{"", "off", "legacy", "modern", "Modern", "plain"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		p, err := tlsconn.ParseProfile(s)
+		if err != nil {
+			if p != "" || !errors.Is(err, tlsconn.ErrInvalidProfile) {
+				t.Fatalf("ParseProfile(%q) = %q, %v", s, p, err)
+			}
+			return
+		}
+		if s != "" && string(p) != s {
+			t.Fatalf("ParseProfile(%q) = %q: not the name given", s, p)
+		}
+		if again, err := tlsconn.ParseProfile(p.String()); err != nil || again != p {
+			t.Fatalf("not idempotent: %q -> %q -> %q, %v", s, p, again, err)
+		}
+	})
 }
 
 func TestValidate(t *testing.T) {
