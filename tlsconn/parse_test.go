@@ -155,7 +155,7 @@ func TestValidate(t *testing.T) {
 		{"trust insecure", tlsconn.Config{Trust: "insecure"}, nil},
 		{"trust pin", tlsconn.Config{Trust: "pin", Pin: pin}, nil},
 		{"tofu", tlsconn.Config{Trust: "tofu", KnownDevices: "/tmp/k"}, nil},
-		{"ca", tlsconn.Config{Trust: "CA", CAFile: "/tmp/ca.pem"}, nil},
+		{"ca", tlsconn.Config{Trust: "ca", CAFile: "/tmp/ca.pem"}, nil},
 		{"timeouts", tlsconn.Config{Pin: pin, DialTimeout: time.Second, KeepAlive: tlsconn.KeepAlive{Idle: -1}}, nil},
 
 		{"zero value", tlsconn.Config{}, tlsconn.ErrNoTrust},
@@ -168,6 +168,7 @@ func TestValidate(t *testing.T) {
 		{"insecure with profile off", tlsconn.Config{Profile: tlsconn.ProfileOff, InsecureSkipVerify: true}, tlsconn.ErrInvalidConfig},
 		{"negative timeout", tlsconn.Config{Pin: pin, DialTimeout: -1}, tlsconn.ErrInvalidConfig},
 		{"unknown trust", tlsconn.Config{Trust: "blind"}, tlsconn.ErrInvalidConfig},
+		{"trust mode spelt otherwise", tlsconn.Config{Trust: "CA", CAFile: "/tmp/ca.pem"}, tlsconn.ErrInvalidConfig},
 		{"tofu without file", tlsconn.Config{Trust: "tofu"}, tlsconn.ErrInvalidConfig},
 		{"ca without file", tlsconn.Config{Trust: "ca"}, tlsconn.ErrInvalidConfig},
 		{"tofu with pin", tlsconn.Config{Trust: "tofu", KnownDevices: "/tmp/k", Pin: pin}, tlsconn.ErrInvalidConfig},

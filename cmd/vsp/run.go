@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -32,13 +33,13 @@ func portFlags() []cli.Flag {
 		&cli.StringFlag{Name: "trust", Usage: "certificate trust `MODE`: pin (with --pin), tofu (first certificate seen is recorded in --known-devices; a change is refused until `vsp trust --accept`), ca (with --ca-file) or insecure"},
 		&cli.StringFlag{Name: "ca-file", Usage: "PEM bundle of CA certificates for --trust ca"},
 		&cli.StringFlag{Name: "server-name", Usage: "name (or IP) the device certificate must carry with --trust ca; also sent as SNI"},
-		&cli.StringFlag{Name: "dial-timeout", Usage: "TCP connect + TLS handshake timeout (`DURATION`)", Value: config.DefaultDialTimeout.String()},
-		&cli.StringFlag{Name: "keepalive-idle", Usage: "idle time before the first TCP keep-alive probe (`DURATION`)", Value: config.DefaultKeepAliveIdle.String()},
-		&cli.StringFlag{Name: "keepalive-interval", Usage: "time between TCP keep-alive probes (`DURATION`)", Value: config.DefaultKeepAliveInterval.String()},
+		&cli.StringFlag{Name: "dial-timeout", Usage: "TCP connect + TLS handshake timeout", Value: config.DefaultDialTimeout.String()},
+		&cli.StringFlag{Name: "keepalive-idle", Usage: "idle time before the first TCP keep-alive probe", Value: config.DefaultKeepAliveIdle.String()},
+		&cli.StringFlag{Name: "keepalive-interval", Usage: "time between TCP keep-alive probes", Value: config.DefaultKeepAliveInterval.String()},
 		&cli.IntFlag{Name: "keepalive-count", Usage: "unanswered keep-alive probes before the link is dropped", Value: config.DefaultKeepAliveCount},
-		&cli.StringFlag{Name: "user-timeout", Usage: "TCP_USER_TIMEOUT: drop the link when sent data stays unacknowledged this long (`DURATION`)", Value: config.DefaultUserTimeout.String()},
-		&cli.StringFlag{Name: "backoff-min", Usage: "first redial delay after an outage (`DURATION`)", Value: config.DefaultBackoffMin.String()},
-		&cli.StringFlag{Name: "backoff-max", Usage: "longest redial delay (`DURATION`)", Value: config.DefaultBackoffMax.String()},
+		&cli.StringFlag{Name: "user-timeout", Usage: "TCP_USER_TIMEOUT: drop the link when sent data stays unacknowledged this long", Value: config.DefaultUserTimeout.String()},
+		&cli.StringFlag{Name: "backoff-min", Usage: "first redial delay after an outage", Value: config.DefaultBackoffMin.String()},
+		&cli.StringFlag{Name: "backoff-max", Usage: "longest redial delay", Value: config.DefaultBackoffMax.String()},
 		&cli.StringFlag{Name: "buffer", Usage: "outage buffer `SIZE` held while the link is down (e.g. 64KiB)", Value: config.DefaultBuffer.String()},
 		&cli.StringFlag{Name: "stale-data", Usage: "device bytes arriving while no application has the port open: discard or keep", Value: config.DefaultStaleData},
 		&cli.StringFlag{Name: "owner", Usage: "owner `USER` of the tty"},
@@ -137,6 +138,7 @@ func runSpec(c *cli.Context) (bridge.PortSpec, error) {
 // the flag (keyFlags).
 func portFromFlags(c *cli.Context, cmd, name, link string) (*config.Port, error) {
 	p := &config.Port{Name: name, File: "command line"}
+	var bad []error // values config's parsers refused; then Validate's findings
 	devs := c.StringSlice("device")
 	switch len(devs) {
 	case 0:
@@ -186,7 +188,7 @@ func portFromFlags(c *cli.Context, cmd, name, link string) (*config.Port, error)
 		if c.IsSet(d.flag) {
 			v, err := config.ParseDuration(c.String(d.flag))
 			if err != nil {
-				return nil, flagError(d.flag, err)
+				bad = append(bad, flagError(d.flag, err))
 			}
 			*d.dst = v
 		}
@@ -197,7 +199,7 @@ func portFromFlags(c *cli.Context, cmd, name, link string) (*config.Port, error)
 	if c.IsSet("buffer") {
 		n, err := config.ParseByteSize(c.String("buffer"))
 		if err != nil {
-			return nil, flagError("buffer", err)
+			bad = append(bad, flagError("buffer", err))
 		}
 		p.Buffer = n
 	}
@@ -207,7 +209,7 @@ func portFromFlags(c *cli.Context, cmd, name, link string) (*config.Port, error)
 	if c.IsSet("mode") {
 		m, err := config.ParseMode(c.String("mode"))
 		if err != nil {
-			return nil, flagError("mode", err)
+			bad = append(bad, flagError("mode", err))
 		}
 		p.TTY.Mode = m
 	}
@@ -215,7 +217,10 @@ func portFromFlags(c *cli.Context, cmd, name, link string) (*config.Port, error)
 	p.StrictSerial = c.Bool("strict-serial")
 	p.RFC2217 = c.Bool("rfc2217")
 	if err := p.Validate(); err != nil {
-		return nil, flagErrors(err)
+		bad = append(bad, flagErrors(err))
+	}
+	if len(bad) > 0 {
+		return nil, usageError{errors.Join(bad...)}
 	}
 	return p, nil
 }
@@ -260,7 +265,7 @@ var keyFlags = map[string]string{
 func flagErrors(err error) error {
 	errs := config.Errors(err)
 	if len(errs) == 0 {
-		return usageError{err}
+		return err
 	}
 	out := make([]error, len(errs))
 	for i, e := range errs {
@@ -272,15 +277,32 @@ func flagErrors(err error) error {
 		if !ok {
 			flag = key
 		}
-		out[i] = fmt.Errorf("--%s: %w", flag, e.Err)
+		out[i] = fmt.Errorf("--%s: %s", flag, keysAsFlags.Replace(e.Err.Error()))
 	}
-	return usageError{errors.Join(out...)}
+	return errors.Join(out...)
 }
+
+// keysAsFlags rewrites the settings a reason mentions (`with tls = "off"`)
+// as flags (`with --tls "off"`).
+var keysAsFlags = func() *strings.Replacer {
+	keys := make([]string, 0, len(keyFlags))
+	for k := range keyFlags {
+		if k != "" {
+			keys = append(keys, k)
+		}
+	}
+	slices.SortFunc(keys, func(a, b string) int { return len(b) - len(a) }) // longest first
+	var pairs []string
+	for _, k := range keys {
+		pairs = append(pairs, k+" = ", "--"+keyFlags[k]+" ")
+	}
+	return strings.NewReplacer(pairs...)
+}()
 
 // flagError reports a flag value that config's parser refused, worded as
 // for the key in a file.
 func flagError(flag string, err error) error {
-	return usageError{fmt.Errorf("--%s: %s", flag, strings.TrimPrefix(err.Error(), "config: "))}
+	return fmt.Errorf("--%s: %s", flag, strings.TrimPrefix(err.Error(), "config: "))
 }
 
 func runDaemon(c *cli.Context, log *slog.Logger) error {
