@@ -31,6 +31,12 @@ func SpecFromConfig(p *config.Port, paths Paths) (bridge.PortSpec, error) {
 	q := *p
 	q.SetDefaults()
 	p = &q
+	pin := p.Trust.Pin
+	if pin != "" { // Parse normalises; a Port built in code may hold any accepted spelling
+		if pin, err = tlsconn.ParsePin(pin); err != nil {
+			return bridge.PortSpec{}, fmt.Errorf("service: %s: %w", p.File, err)
+		}
+	}
 	s := bridge.PortSpec{
 		Name:    p.Name,
 		Source:  p.File,
@@ -43,7 +49,7 @@ func SpecFromConfig(p *config.Port, paths Paths) (bridge.PortSpec, error) {
 		},
 		Link: tlsconn.Config{
 			Profile:            prof,
-			Pin:                p.Trust.Pin,
+			Pin:                pin,
 			Trust:              p.Trust.Mode,
 			InsecureSkipVerify: p.Trust.Mode == config.TrustInsecure,
 			KnownDevices:       paths.KnownDevices,

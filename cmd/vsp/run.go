@@ -45,7 +45,7 @@ func portFlags() []cli.Flag {
 		&cli.StringFlag{Name: "owner", Usage: "owner `USER` of the tty"},
 		&cli.StringFlag{Name: "group", Usage: "group `GROUP` of the tty (e.g. dialout)"},
 		&cli.StringFlag{Name: "mode", Usage: "permission `MODE` of the tty, octal (e.g. 0660)"},
-		&cli.UintFlag{Name: "baud", Usage: "the device's configured serial speed; the port warns when the application sets another (default: not set: nothing is checked)"},
+		&cli.UintFlag{Name: "baud", Usage: "the device's configured serial speed; the port warns when the application sets another", DefaultText: "not set: nothing is checked"},
 		&cli.BoolFlag{Name: "strict-serial", Usage: "hold data while the application's baud rate differs from --baud"},
 		&cli.BoolFlag{Name: "rfc2217", Usage: "negotiate RFC 2217 (Telnet COM Port Control) and forward the application's baud rate, stop bits and flow control to the device (plain TCP devices; not with SSL on an ezTCP)"},
 	}
