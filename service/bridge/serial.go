@@ -12,7 +12,8 @@ import (
 // line's configured speed, stop bits and flow control, so that an
 // application that never sets termios sees what the device runs at (and the
 // mismatch guard does not fire for it). Without a configured speed the pty
-// package's default (9600) applies.
+// package's default (9600 8N1, as a fresh serial tty) applies: the tty's
+// initial speed only, never reported as the device's, which stays "not set".
 func ptyInitial(s SerialSettings) pty.Settings {
 	if s.Baud == 0 {
 		return pty.Settings{}

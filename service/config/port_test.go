@@ -36,7 +36,7 @@ func want(mod func(*Port)) *Port {
 			BackoffMin:        100 * time.Millisecond,
 			BackoffMax:        time.Second,
 		},
-		TTY:    TTY{Mode: 0o660},
+		TTY: TTY{Mode: 0o660},
 		// Serial: not set; there is no default for the device's line.
 	}
 	if mod != nil {
@@ -288,6 +288,8 @@ var errorCases = []struct {
 		}, ErrInvalid},
 	{"rfc2217 with strict_serial", "link = \"/dev/ttyVSP0\"\ndevice = \"10.1.0.1:1470\"\ntls = \"off\"\nrfc2217 = true\nstrict_serial = true\n",
 		[]string{`p.toml:5:1: strict_serial: has no effect with rfc2217 = true (line 4): the app's serial settings are forwarded to the device, so they always match`}, ErrConflict},
+	{"strict_serial without a speed to compare", "link = \"/dev/ttyVSP0\"\ndevice = \"10.1.0.1:1470\"\ntls = \"off\"\nstrict_serial = true\n[serial]\nparity = \"even\"\n",
+		[]string{`p.toml:4:1: strict_serial: needs serial.baud, the device's configured speed, to compare the application's with`}, ErrMissing},
 	{"many problems at once, in file order", "link = \"/dev/ttyVSP0\"\ndevice = \"10.1.0.1\"\ntls = \"off\"\nbufer = \"1MiB\"\n[serial]\nbaud = 0\n",
 		[]string{
 			`p.toml:2:1: device: missing port: want host:port, e.g. "10.1.0.1:1470", got "10.1.0.1"`,
