@@ -31,6 +31,12 @@ func SpecFromConfig(p *config.Port, paths Paths) (bridge.PortSpec, error) {
 	q := *p
 	q.SetDefaults()
 	p = &q
+	// config parses stale_data (one enum, one wording); the bridge gets
+	// its typed value.
+	stale, ok := map[string]bridge.StalePolicy{config.StaleKeep: bridge.StaleKeep, config.StaleDiscard: bridge.StaleDiscard}[p.StaleData]
+	if !ok {
+		return bridge.PortSpec{}, fmt.Errorf("service: %s: stale_data %q: not validated", p.File, p.StaleData)
+	}
 	pin := p.Trust.Pin
 	if pin != "" { // Parse normalises; a Port built in code may hold any accepted spelling
 		if pin, err = tlsconn.ParsePin(pin); err != nil {
@@ -66,7 +72,7 @@ func SpecFromConfig(p *config.Port, paths Paths) (bridge.PortSpec, error) {
 		Bridge: bridge.BridgeConfig{
 			Buffer:    int(p.Buffer),
 			Backoff:   tlsconn.Backoff{Min: p.Net.BackoffMin, Max: p.Net.BackoffMax},
-			StaleData: bridge.StalePolicy(p.StaleData),
+			StaleData: stale,
 		},
 		Serial: bridge.SerialSettings{
 			Baud:     uint32(p.Serial.Baud),

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
+	"golang.org/x/sys/unix"
 
 	"github.com/vsp-dev/vsp/service"
 	"github.com/vsp-dev/vsp/service/bridge"
@@ -236,5 +237,24 @@ func TestStrayArguments(t *testing.T) {
 				t.Errorf("the command acted before refusing its arguments: %s holds %v", dir, entries)
 			}
 		})
+	}
+}
+
+// With RFC 2217 and no [serial] speed, vsp sends no speed of its own at
+// connect (the tty's initial 9600 is nobody's choice): the first speed the
+// device applies is the one the application sets.
+func TestRFC2217SendsOnlyWhatTheApplicationSet(t *testing.T) {
+	sim := startEzsim(t, "--listen", "127.0.0.1:0", "--console", "off", "--serial", "echo", "--rfc2217", "--baud", "19200")
+	link := tempLink(t)
+	vsp := startVsp(t, link, "--device", sim.addr, "--tls", "off", "--rfc2217")
+	app, err := os.OpenFile(link, os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Close()
+	setAppSerial(t, app, 57600, false, false)
+	l, _ := sim.waitLine(`msg="rfc2217: serial speed applied"`, 0, 20*time.Second)
+	if !strings.Contains(l, "baud=57600 ") {
+		t.Fatalf("the first speed ezsim applied is not the application's 57600: %s\nvsp:\n%s", l, vsp.output())
 	}
 }
