@@ -54,7 +54,7 @@ type rfcForwarder struct {
 
 	mu      sync.Mutex
 	app     pty.Settings
-	known   bool // app was set by the application or by [serial] (wantedSettings)
+	known   bool            // app was set by the application or by [serial] (wantedSettings)
 	client  *rfc2217.Client // current link; nil while down
 	sent    rfc2217.Settings
 	state   string
