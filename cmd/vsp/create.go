@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -32,9 +33,6 @@ func createCommand(e *env) *cli.Command {
 			if !config.ValidName(name) {
 				return usagef("create: %q is not a valid port name (letters, digits, '_', '.', '-'; at most 64)", name)
 			}
-			if c.IsSet("listen-cert") {
-				return usagef("create: --listen-cert applies to `vsp run` only; the daemon keeps a port's listening key and certificate next to its known-devices file")
-			}
 			link := "tty" + strings.TrimPrefix(name, "tty")
 			if c.IsSet("link") {
 				link = c.String("link")
@@ -57,9 +55,10 @@ func createCommand(e *env) *cli.Command {
 }
 
 // createPortFlags are `vsp run`'s port flags, with the link defaulting to
-// the port's name.
+// the port's name, and without --listen-cert, which is not a port-file key
+// (see runSpec).
 func createPortFlags() []cli.Flag {
-	flags := portFlags()
+	flags := slices.DeleteFunc(portFlags(), func(f cli.Flag) bool { return f.Names()[0] == "listen-cert" })
 	for i, f := range flags {
 		if f.Names()[0] == "link" {
 			flags[i] = &cli.StringFlag{Name: "link", Usage: "tty symlink `PATH` the application opens; a bare name goes into " +

@@ -247,3 +247,24 @@ func TestSuggest(t *testing.T) {
 		}
 	}
 }
+
+func FuzzParseByteSize(f *testing.F) {
+	for _, s := range []string{"65536", "64KiB", "1 MiB", "512b", "3k", "", "9223372036854775807GiB"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n, err := ParseByteSize(s)
+		if err != nil {
+			if n != 0 || !strings.HasPrefix(err.Error(), "config: ") {
+				t.Fatalf("ParseByteSize(%q) = %v, %v", s, n, err)
+			}
+			return
+		}
+		if n < 0 {
+			t.Fatalf("ParseByteSize(%q) = %v", s, n)
+		}
+		if back, err := ParseByteSize(n.String()); err != nil || back != n {
+			t.Fatalf("round trip: %q -> %v -> %v, %v", s, n, back, err)
+		}
+	})
+}
