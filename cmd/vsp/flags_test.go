@@ -258,3 +258,25 @@ func TestRFC2217SendsOnlyWhatTheApplicationSet(t *testing.T) {
 		t.Fatalf("the first speed ezsim applied is not the application's 57600: %s\nvsp:\n%s", l, vsp.output())
 	}
 }
+
+// Every port flag but --listen-cert (run-only) stands for a port-file key
+// in keyFlags, and every flag keyFlags names exists: config's errors about
+// a port built from flags can always name the flag.
+func TestKeyFlagsCoverPortFlags(t *testing.T) {
+	flags := map[string]bool{}
+	for _, f := range portFlags() {
+		flags[f.Names()[0]] = true
+	}
+	named := map[string]bool{}
+	for key, flag := range keyFlags {
+		if !flags[flag] {
+			t.Errorf("keyFlags[%q] = %q: no such port flag", key, flag)
+		}
+		named[flag] = true
+	}
+	for flag := range flags {
+		if !named[flag] && flag != "listen-cert" && flag != "insecure-no-verify" {
+			t.Errorf("--%s sets no port-file key in keyFlags", flag)
+		}
+	}
+}
