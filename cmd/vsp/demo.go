@@ -11,9 +11,9 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/vsp-dev/vsp/device"
-	"github.com/vsp-dev/vsp/pty"
+	"github.com/vsp-dev/vsp/service"
 	"github.com/vsp-dev/vsp/service/bridge"
-	"github.com/vsp-dev/vsp/tlsconn"
+	"github.com/vsp-dev/vsp/service/config"
 )
 
 func demoCommand(e *env) *cli.Command {
@@ -35,7 +35,7 @@ func demoCommand(e *env) *cli.Command {
 				level = slog.LevelDebug
 			}
 			log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
-			return runDemo(c.Context, e, log, linkPath(c.String("link")), c.Int("key-bits"), c.Bool("check"))
+			return runDemo(c.Context, e, log, c.String("link"), c.Int("key-bits"), c.Bool("check"))
 		},
 	}
 }
@@ -59,14 +59,17 @@ func runDemo(ctx context.Context, e *env, log *slog.Logger, link string, bits in
 	}
 	fmt.Fprintf(e.stdout, "ezsim: simulated ezTCP on %s, SSL on, certificate %s\n", dev.Addr(), dev.Fingerprint())
 
-	port, err := bridge.StartPort(bridge.PortSpec{
-		Name:    "demo",
-		Source:  "vsp demo",
-		Devices: []string{dev.Addr().String()},
-		Link:    tlsconn.Config{Profile: tlsconn.ProfileLegacy, Pin: dev.Fingerprint()},
-		PTY:     pty.Config{Link: link},
-		Serial:  bridge.SerialSettings{Baud: 115200},
-	}, log.With("side", "vsp"))
+	// The port a file with these keys would give, by the same path.
+	p := &config.Port{Name: "demo", File: "vsp demo", Link: link, Device: dev.Addr().String(),
+		TLS: config.TLSLegacy, Trust: config.Trust{Pin: dev.Fingerprint()}}
+	if err := p.Validate(); err != nil {
+		return usageError{fmt.Errorf("demo: %w", err)}
+	}
+	spec, err := service.SpecFromConfig(p, service.Paths{})
+	if err != nil {
+		return err
+	}
+	port, err := bridge.StartPort(spec, log.With("side", "vsp"))
 	if err != nil {
 		return err
 	}

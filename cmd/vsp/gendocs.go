@@ -26,9 +26,6 @@ func genDocsCommand(e *env) *cli.Command {
 		Usage:     "write the CLI reference (DIR/cli.md, DIR/man/vsp.1)",
 		ArgsUsage: "DIR",
 		Action: func(c *cli.Context) error {
-			if c.NArg() != 1 {
-				return usagef("gen-docs: want one argument, the docs directory")
-			}
 			files, err := cliDocs(e)
 			if err != nil {
 				return err

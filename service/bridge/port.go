@@ -86,6 +86,7 @@ type Port struct {
 	runErr   error
 	app      pty.Settings
 	appKnown bool
+	appSet   bool // the application has changed the tty's settings (kept across Restart)
 	mismatch string
 
 	rfc *rfcForwarder // nil unless spec.RFC2217
@@ -115,7 +116,7 @@ func StartPort(spec PortSpec, log *slog.Logger) (*Port, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bridge: port %s: %w", spec.Name, err)
 	}
-	p, err := startOn(spec, log, tty, nil)
+	p, err := startOn(spec, log, tty, nil, false)
 	if err != nil {
 		tty.Close()
 		return nil, err
@@ -125,10 +126,11 @@ func StartPort(spec PortSpec, log *slog.Logger) (*Port, error) {
 
 // startOn starts the port's link, bridge and watchers on an open tty;
 // queued is what an earlier bridge on the same tty still held for the
-// device. On error the tty is left open for the caller.
-func startOn(spec PortSpec, log *slog.Logger, tty *pty.Port, queued []byte) (*Port, error) {
+// device, appSet whether the application changed the tty's settings under
+// it. On error the tty is left open for the caller.
+func startOn(spec PortSpec, log *slog.Logger, tty *pty.Port, queued []byte, appSet bool) (*Port, error) {
 	var err error
-	p := &Port{spec: spec, log: log, tty: tty, start: time.Now()}
+	p := &Port{spec: spec, log: log, tty: tty, start: time.Now(), appSet: appSet}
 	if spec.Listen.Addr != "" {
 		if p.listener, err = startListener(spec, log); err != nil {
 			return nil, err
@@ -141,7 +143,9 @@ func startOn(spec PortSpec, log *slog.Logger, tty *pty.Port, queued []byte) (*Po
 		p.appKnown = true
 	}
 	if spec.RFC2217 {
-		p.rfc = newRFCForwarder(spec.Serial, p.app, 0, log)
+		// The tty holds the application's settings, or [serial]'s, or
+		// else only the pty's default, which nobody chose: not sent.
+		p.rfc = newRFCForwarder(spec.Serial, p.app, appSet || spec.Serial.Baud != 0, 0, log)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
@@ -228,6 +232,7 @@ func (p *Port) watch(ctx context.Context) {
 				p.mu.Lock()
 				p.app = ev.Settings
 				p.appKnown = true
+				p.appSet = true
 				p.mu.Unlock()
 				p.log.Info("application changed serial settings", "settings", ev.Settings.String())
 				p.checkSerial()
@@ -383,11 +388,14 @@ func (p *Port) Restart(spec PortSpec, log *slog.Logger) (*Port, error) {
 		p.closeErr = errRestarted
 		p.log.Info("port restarting with its new configuration; the tty stays open", "queued", len(queued))
 	})
-	np, err := startOn(spec, log.With("port", spec.Name), p.tty, queued)
+	p.mu.Lock()
+	appSet := p.appSet
+	p.mu.Unlock()
+	np, err := startOn(spec, log.With("port", spec.Name), p.tty, queued, appSet)
 	if err == nil {
 		return np, nil
 	}
-	back, berr := startOn(p.spec, p.log, p.tty, queued)
+	back, berr := startOn(p.spec, p.log, p.tty, queued, appSet)
 	if berr != nil {
 		_ = p.tty.Close()
 		return nil, errors.Join(err, fmt.Errorf("bridge: port %s: restoring the previous configuration: %w", p.spec.Name, berr))

@@ -33,6 +33,14 @@
 // convention: zero fields mean the default. Validate and Encode treat them
 // so, and SetDefaults fills them in.
 //
-// The package is a leaf: plain types only, no other vsp package. The
-// daemon maps a Port onto the pty and tlsconn configurations.
+// Each key has one parser, shared with its command-line flag: sizes
+// (ParseByteSize), durations (ParseDuration), tty modes (ParseMode) and MAC
+// addresses (ParseMAC) live here; certificate pins and TLS profile names are
+// parsed by tlsconn (ParsePin, ParseProfile), whose values they are and
+// which needs them itself (known-devices file, `vsp trust`), and the trust
+// mode names are tlsconn's constants. So the package imports tlsconn, a
+// package with no vsp imports but internal/rawio, and nothing else of vsp:
+// it stays below the daemon and the bridge. The daemon maps a Port onto the
+// pty, tlsconn and bridge configurations (service.SpecFromConfig), for a
+// file and for `vsp run --device` alike.
 package config
