@@ -444,3 +444,77 @@ func TestDaemonReloadKeepsTTY(t *testing.T) {
 		t.Fatalf("application read %q, %v after the restart; want %q", got, err, "back")
 	}
 }
+
+// A port's counters belong to the port: an edit of its file that restarts
+// it, on the same tty or on a new one, keeps them; deleting the port and
+// creating it again starts from zero.
+func TestDaemonCountersSurviveReload(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		edit string // appended to the file, or "link" for a new link
+	}{
+		{"same tty", "[net]\nbackoff_max = \"7s\"\n"},
+		{"new tty", "link"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dev := testenv.NewDevice(t)
+			d, dir := startDaemon(t)
+			body := func(link string) string {
+				return fmt.Sprintf("link = %q\ndevice = %q\ntls = \"off\"\n", link, dev.Addr())
+			}
+			writePortFile(t, dir, "c", body("ttyC"))
+			m := waitDaemon(t, d, "port up", func(m map[string]PortState) bool { return m["c"].State == bridge.StateUp })
+			// exchange writes out (the device has then received sent, in
+			// all), and reads in back. The device sends only once it has
+			// the application's bytes: the bridge drops what comes while
+			// it does not know that the application has the port open.
+			exchange := func(tty, out, sent, in string) {
+				t.Helper()
+				app, err := os.OpenFile(tty, os.O_RDWR|unix.O_NOCTTY, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer app.Close()
+				testenv.Termios(t, app, testenv.Raw)
+				if _, err := app.Write([]byte(out)); err != nil {
+					t.Fatal(err)
+				}
+				dev.WaitGot([]byte(sent), 10*time.Second)
+				dev.Send([]byte(in))
+				got := make([]byte, len(in))
+				_ = app.SetReadDeadline(time.Now().Add(10 * time.Second))
+				if _, err := io.ReadFull(app, got); err != nil || string(got) != in {
+					t.Fatalf("application read %q, %v; want %q", got, err, in)
+				}
+			}
+			exchange(m["c"].TTY, "hello", "hello", "world!")
+			m = waitDaemon(t, d, "counted", func(m map[string]PortState) bool { return m["c"].ToDevice == 5 && m["c"].ToApp == 6 })
+			started := m["c"].Started
+
+			edited := body("ttyC") + tc.edit
+			if tc.edit == "link" {
+				edited = body("ttyC2")
+			}
+			writePortFile(t, dir, "c", edited)
+			m = waitDaemon(t, d, "restarted and up again", func(m map[string]PortState) bool {
+				return m["c"].Started.After(started) && m["c"].State == bridge.StateUp && dev.Sessions() == 2
+			})
+			if st := m["c"]; st.ToDevice != 5 || st.ToApp != 6 || st.Connects != 2 {
+				t.Fatalf("after the restart: to device %d, to app %d, connects %d; want 5, 6, 2 (counted on)", st.ToDevice, st.ToApp, st.Connects)
+			}
+			exchange(m["c"].TTY, "again", "helloagain", "more")
+			waitDaemon(t, d, "counted on", func(m map[string]PortState) bool { return m["c"].ToDevice == 10 && m["c"].ToApp == 10 })
+
+			// Deleted and created again: a new port, new counts.
+			if err := os.Remove(filepath.Join(dir, "c.toml")); err != nil {
+				t.Fatal(err)
+			}
+			waitDaemon(t, d, "deleted", func(m map[string]PortState) bool { _, ok := m["c"]; return !ok })
+			writePortFile(t, dir, "c", edited)
+			m = waitDaemon(t, d, "up again", func(m map[string]PortState) bool { return m["c"].State == bridge.StateUp })
+			if st := m["c"]; st.ToDevice != 0 || st.ToApp != 0 || st.Connects != 1 {
+				t.Fatalf("a new port: to device %d, to app %d, connects %d; want 0, 0, 1", st.ToDevice, st.ToApp, st.Connects)
+			}
+		})
+	}
+}
