@@ -81,7 +81,8 @@ func lineOf(t *testing.T, path, prefix string) int {
 // Acceptance 2: a FIFO named x.toml in the port directory, present at
 // start-up or made while the daemon runs, is an error row for x in `vsp
 // list`; it never blocks the daemon: other ports run and carry bytes, and
-// later adds and deletes are applied.
+// later adds and deletes are applied. So are the other files that are not
+// port files (docs/configuration.md, "Port files").
 func TestPortDirFIFO(t *testing.T) {
 	tmp := t.TempDir()
 	dir := filepath.Join(tmp, "ports.d")
@@ -89,6 +90,16 @@ func TestPortDirFIFO(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := unix.Mkfifo(filepath.Join(dir, "x.toml"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "d.toml"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("nowhere.toml", filepath.Join(dir, "s.toml")); err != nil {
+		t.Fatal(err)
+	}
+	big := "link = \"ttyBIG\"\n" + strings.Repeat("# padding\n", 1<<20/10)
+	if err := os.WriteFile(filepath.Join(dir, "big.toml"), []byte(big), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	links := t.TempDir()
@@ -103,6 +114,15 @@ func TestPortDirFIFO(t *testing.T) {
 		return m["p1"].State == bridge.StateUp && m["x"].ConfigError != ""
 	})
 	checkFIFORow(t, m["x"], filepath.Join(dir, "x.toml"))
+	for name, want := range map[string]string{
+		"d":   "d.toml: a directory, not a regular file",
+		"s":   "s.toml: cannot read file: no such file or directory",
+		"big": "big.toml: file is larger than 1048576 bytes (1 MiB)",
+	} {
+		if st := m[name]; st.Running || st.State != "error" || !strings.Contains(st.ConfigError, want) {
+			t.Errorf("%s: running %v, state %q, config_error %q; want state error saying %q", name, st.Running, st.State, st.ConfigError, want)
+		}
+	}
 	app1 := openApp(t, link1)
 	expectEcho(t, app1, []byte("p1 runs beside a FIFO\n"))
 	table := d.vsp(t, "list")
