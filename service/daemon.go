@@ -286,7 +286,7 @@ func (d *Daemon) applyOnce(names []string) (freed bool) {
 	d.mu.Lock()
 	var held []*config.Port
 	for _, e := range d.ports {
-		if e.port != nil {
+		if e.port != nil && e.holds != nil {
 			held = append(held, e.holds)
 		}
 	}
