@@ -361,7 +361,7 @@ func TestDaemonNonRegularFiles(t *testing.T) {
 	// At runtime: a new FIFO, then a port added and one deleted.
 	mkfifo("late.toml")
 	writePortFile(t, dir, "p2", body("ttyP2"))
-	m = waitDaemon(t, d, "late refused, p2 running", func(m map[string]PortState) bool {
+	waitDaemon(t, d, "late refused, p2 running", func(m map[string]PortState) bool {
 		return strings.Contains(m["late"].ConfigError, "FIFO") && m["p2"].Running
 	})
 	if err := os.Remove(filepath.Join(dir, "p1.toml")); err != nil {
