@@ -16,7 +16,8 @@ const Ext = ".toml"
 // anything not ending in ".toml", hidden files (".x.toml", Emacs lock files
 // ".#x.toml"), and editor or package-manager leftovers (Emacs "#x.toml#",
 // Vim ".x.toml.swp", "x.toml~", "*.tmp", "*.bak", "*.dpkg-new", "*.rpmnew"...,
-// all of which do not end in ".toml").
+// all of which do not end in ".toml"). It is the one rule: the daemon applies
+// it to its directory scan and to every file event.
 func Ignored(name string) bool {
 	return !strings.HasSuffix(name, Ext) || strings.HasPrefix(name, ".") || strings.HasPrefix(name, "#") || name == Ext
 }
