@@ -105,14 +105,15 @@ func SpecFromConfig(p *config.Port, paths Paths) (bridge.PortSpec, error) {
 	return s, s.Validate()
 }
 
-// FileLoader returns the daemon's LoadFunc: strict TOML decoding with
-// file:line errors, then SpecFromConfig.
+// FileLoader returns the daemon's LoadFunc: config.Load (strict TOML
+// decoding with file:line errors), then SpecFromConfig.
 func FileLoader(paths Paths) LoadFunc {
-	return func(path string) (bridge.PortSpec, error) {
+	return func(path string) (*config.Port, bridge.PortSpec, error) {
 		p, err := config.Load(path)
 		if err != nil {
-			return bridge.PortSpec{}, err
+			return nil, bridge.PortSpec{}, err
 		}
-		return SpecFromConfig(p, paths)
+		s, err := SpecFromConfig(p, paths)
+		return p, s, err
 	}
 }

@@ -98,6 +98,11 @@ type Port struct {
 // StartPort opens the port's PTY and starts bridging it to the device. The
 // Port runs until Close.
 func StartPort(spec PortSpec, log *slog.Logger) (*Port, error) {
+	return startPort(spec, log, nil)
+}
+
+// startPort is StartPort continuing the counts in n (nil: from zero).
+func startPort(spec PortSpec, log *slog.Logger, n *counters) (*Port, error) {
 	if err := spec.Validate(); err != nil {
 		return nil, err
 	}
@@ -116,7 +121,7 @@ func StartPort(spec PortSpec, log *slog.Logger) (*Port, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bridge: port %s: %w", spec.Name, err)
 	}
-	p, err := startOn(spec, log, tty, nil, false)
+	p, err := startOn(spec, log, tty, nil, false, n)
 	if err != nil {
 		tty.Close()
 		return nil, err
@@ -127,8 +132,9 @@ func StartPort(spec PortSpec, log *slog.Logger) (*Port, error) {
 // startOn starts the port's link, bridge and watchers on an open tty;
 // queued is what an earlier bridge on the same tty still held for the
 // device, appSet whether the application changed the tty's settings under
-// it. On error the tty is left open for the caller.
-func startOn(spec PortSpec, log *slog.Logger, tty *pty.Port, queued []byte, appSet bool) (*Port, error) {
+// it, and n the counts the port's bridges had so far (nil: none). On error
+// the tty is left open for the caller.
+func startOn(spec PortSpec, log *slog.Logger, tty *pty.Port, queued []byte, appSet bool, n *counters) (*Port, error) {
 	var err error
 	p := &Port{spec: spec, log: log, tty: tty, start: time.Now(), appSet: appSet}
 	if spec.Listen.Addr != "" {
@@ -137,6 +143,9 @@ func startOn(spec PortSpec, log *slog.Logger, tty *pty.Port, queued []byte, appS
 		}
 	}
 	p.bridge = NewBridge(tty, p.dial, spec.Bridge, log)
+	if n != nil {
+		p.bridge.counters = n
+	}
 	p.bridge.queue(queued)
 	if st, err := tty.Settings(); err == nil {
 		p.app = st
@@ -362,7 +371,9 @@ func (p *Port) Close() error {
 }
 
 // Restart replaces p, which must be running, with a port running spec.
-// When the tty's own settings (link, owner, group, mode) are unchanged, the
+// The port's counters (bytes each way, connects, possibly lost, discarded)
+// carry on: they belong to the port, not to one configuration. When the
+// tty's own settings (link, owner, group, mode) are unchanged, the
 // new port takes over p's tty and what p's outage buffer held, so an
 // application that has the port open sees a pause, never a hang-up
 // (DESIGN rule 1); otherwise p is closed and a new tty opened. If spec
@@ -376,9 +387,10 @@ func (p *Port) Restart(spec PortSpec, log *slog.Logger) (*Port, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	n := p.bridge.counters
 	if !samePTY(p.spec.PTY, spec.PTY) {
 		_ = p.Close()
-		return StartPort(spec, log)
+		return startPort(spec, log, n)
 	}
 	var queued []byte
 	p.closeOnce.Do(func() {
@@ -391,11 +403,11 @@ func (p *Port) Restart(spec PortSpec, log *slog.Logger) (*Port, error) {
 	p.mu.Lock()
 	appSet := p.appSet
 	p.mu.Unlock()
-	np, err := startOn(spec, log.With("port", spec.Name), p.tty, queued, appSet)
+	np, err := startOn(spec, log.With("port", spec.Name), p.tty, queued, appSet, n)
 	if err == nil {
 		return np, nil
 	}
-	back, berr := startOn(p.spec, p.log, p.tty, queued, appSet)
+	back, berr := startOn(p.spec, p.log, p.tty, queued, appSet, n)
 	if berr != nil {
 		_ = p.tty.Close()
 		return nil, errors.Join(err, fmt.Errorf("bridge: port %s: restoring the previous configuration: %w", p.spec.Name, berr))

@@ -25,8 +25,10 @@ import (
 //  3. The generic map is checked against a schema: unknown keys (with a
 //     "did you mean") and wrong types are collected, all of them.
 
-// maxFileSize bounds what Load reads: configuration files are small, and
-// this keeps a mistaken path such as /dev/zero from eating memory.
+// maxFileSize bounds what Load and LoadDaemon read (1 MiB): configuration
+// files are a few hundred bytes, and the cap keeps a mistaken file, such as
+// a log someone renamed to .toml, from eating memory. A bigger file is an
+// error (docs/configuration.md, "Port files").
 const maxFileSize = 1 << 20
 
 // kind is the TOML shape a schema key accepts.

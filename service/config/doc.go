@@ -29,6 +29,13 @@
 // are positioned by go-toml; values checked after decoding are positioned
 // by an index of key locations built with go-toml's unstable parser.
 //
+// Load is the one port-file loader: it reads only a regular file of at most
+// 1 MiB and refuses anything else (FIFO, socket, device, directory) at once,
+// without blocking. Ignored is the one rule for which directory entries are
+// not port files, and Conflicts the one check for two ports that cannot run
+// side by side (the same link, overlapping listen addresses); the daemon
+// uses all three.
+//
 // A Port built in code (rather than parsed) follows the usual vsp
 // convention: zero fields mean the default. Validate and Encode treat them
 // so, and SetDefaults fills them in.

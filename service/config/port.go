@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/vsp-dev/vsp/tlsconn"
@@ -197,34 +198,98 @@ var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
 func ValidName(name string) bool { return nameRE.MatchString(name) }
 
 // Load reads the port file at path and returns the port it describes, named
-// after the file. Errors are *Error values (joined when there are several),
-// each with the file and line.
+// after the file. It is the one loader for port files: the daemon uses it
+// at start-up and on every reload. Only a regular file of at most
+// maxFileSize bytes is read (see readFile); anything else — a FIFO, a
+// socket, a device, a directory, a file that cannot be read — is an *Error
+// for path, returned at once, never a wait. Errors are *Error values (joined
+// when there are several), each with the file and line.
 func Load(path string) (*Port, error) {
 	data, err := readFile(path)
 	if err != nil {
 		return nil, err
 	}
-	return Parse(strings.TrimSuffix(filepath.Base(path), ".toml"), path, data)
+	return Parse(NameOf(path), path, data)
 }
 
+// readFile reads a configuration file: a regular file (a symlink is
+// followed) of at most maxFileSize bytes. The path is checked before it is
+// opened, so that no device is ever opened (opening a serial line, for
+// one, raises its modem lines); the open itself is non-blocking, without
+// becoming the controlling terminal, and the opened file is checked again
+// (readOpened), so that a FIFO or device swapped in meanwhile is refused
+// too and never blocks. Every problem is an *Error for path.
 func readFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	fi, err := os.Stat(path)
 	if err != nil {
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err // the path is already in the message
-		}
-		return nil, &Error{File: path, Err: fmt.Errorf("%w: %w", ErrRead, err)}
+		return nil, readError(path, err)
+	}
+	if err := regular(path, fi); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0) // O_CLOEXEC: always added by os
+	if err != nil {
+		return nil, readError(path, err)
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
+	return readOpened(path, f)
+}
+
+// readOpened reads f, opened from path, if it is a regular file of at most
+// maxFileSize bytes.
+func readOpened(path string, f *os.File) ([]byte, error) {
+	fi, err := f.Stat()
 	if err != nil {
-		return nil, &Error{File: path, Err: fmt.Errorf("%w: %w", ErrRead, err)}
+		return nil, readError(path, err)
+	}
+	if err := regular(path, fi); err != nil {
+		return nil, err
+	}
+	tooBig := &Error{File: path, Err: reasonf(ErrRead, "file is larger than %d bytes (1 MiB); is this really a configuration file?", maxFileSize)}
+	if fi.Size() > maxFileSize {
+		return nil, tooBig
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1)) // it may grow meanwhile
+	if err != nil {
+		return nil, readError(path, err)
 	}
 	if len(data) > maxFileSize {
-		return nil, &Error{File: path, Err: reasonf(ErrRead, "file is larger than %d bytes; is this really a configuration file?", maxFileSize)}
+		return nil, tooBig
 	}
 	return data, nil
+}
+
+// readError is err, from reading path, as an *Error of kind ErrRead that
+// still matches err's cause (fs.ErrNotExist, fs.ErrPermission...).
+func readError(path string, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err // the path is already in the message
+	}
+	return &Error{File: path, Err: fmt.Errorf("%w: %w", ErrRead, err)}
+}
+
+// regular refuses, as an *Error for path, a file that is not a regular
+// file.
+func regular(path string, fi fs.FileInfo) error {
+	m := fi.Mode()
+	if m.IsRegular() {
+		return nil
+	}
+	what := "not a regular file"
+	switch {
+	case m.IsDir():
+		what = "a directory"
+	case m&fs.ModeNamedPipe != 0:
+		what = "a FIFO (named pipe)"
+	case m&fs.ModeSocket != 0:
+		what = "a socket"
+	case m&fs.ModeCharDevice != 0:
+		what = "a character device"
+	case m&fs.ModeDevice != 0:
+		what = "a block device"
+	}
+	return &Error{File: path, Err: reasonf(ErrRead, "%s, not a regular file: a configuration file must be a plain file (a symlink to one is fine)", what)}
 }
 
 // Parse decodes data as the port file of the port called name, applies the
