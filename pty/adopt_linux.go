@@ -90,14 +90,6 @@ func (p *Port) adoptPair(master, slave *os.File) error {
 		return fmt.Errorf("pty: %w", err)
 	}
 	p.mio = rawio.New(p.mraw)
-	sfd, err := dupFile(slave)
-	if err != nil {
-		return err
-	}
-	p.slave = os.NewFile(uintptr(sfd), "slave") // renamed below
-	if p.sraw, err = p.slave.SyscallConn(); err != nil {
-		return fmt.Errorf("pty: %w", err)
-	}
 	var n uint32
 	if err := p.masterCtl(func(fd int) (err error) {
 		if n, err = unix.IoctlGetUint32(fd, unix.TIOCGPTN); err != nil {
@@ -115,6 +107,14 @@ func (p *Port) adoptPair(master, slave *os.File) error {
 	if err := unix.Stat(p.name, &node); err != nil {
 		return fmt.Errorf("pty: adopt: %w", err)
 	}
+	sfd, err := dupFile(slave)
+	if err != nil {
+		return err
+	}
+	p.slave = os.NewFile(uintptr(sfd), p.name) // blocking and never read
+	if p.sraw, err = p.slave.SyscallConn(); err != nil {
+		return fmt.Errorf("pty: %w", err)
+	}
 	var st unix.Stat_t
 	if err := p.slaveCtl(func(fd int) error { return unix.Fstat(fd, &st) }); err != nil {
 		return fmt.Errorf("pty: adopt: %w", err)
@@ -122,7 +122,6 @@ func (p *Port) adoptPair(master, slave *os.File) error {
 	if st.Mode&unix.S_IFMT != unix.S_IFCHR || st.Rdev != node.Rdev {
 		return fmt.Errorf("%w: the kept slave fd is not %s, the master's slave", ErrBadConfig, p.name)
 	}
-	p.slave = os.NewFile(uintptr(sfd), p.name)
 	return nil
 }
 
