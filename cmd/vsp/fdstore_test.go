@@ -30,8 +30,8 @@ type sdStore struct {
 	socket string // control socket
 	known  string
 
-	seen  int         // notifications applied to the store
-	names []string    // stored names, in the order they came
+	seen  int          // notifications applied to the store
+	names []string     // stored names, in the order they came
 	files [][]*os.File // files per name
 }
 
