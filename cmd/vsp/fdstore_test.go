@@ -16,6 +16,7 @@ import (
 
 	"github.com/vsp-dev/vsp/internal/testenv"
 	"github.com/vsp-dev/vsp/service"
+	"github.com/vsp-dev/vsp/service/bridge"
 )
 
 // sdStore plays systemd's part for `vsp run`: the notification socket
@@ -180,6 +181,22 @@ func (s *sdStore) status(name string) (service.PortState, bool) {
 		s.t.Fatalf("vsp status --json: %v\n%s", err, out)
 	}
 	return st, true
+}
+
+// waitState polls the port's state until ok accepts it.
+func (s *sdStore) waitState(name, what string, ok func(service.PortState) bool) {
+	s.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, got := s.status(name)
+		if got && ok(st) {
+			return
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("port %s: no %s after 10 s; state %+v", name, what, st.Stats)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // noHangup fails if the application's fd reports a hang-up or an error
@@ -363,20 +380,11 @@ func TestFDStoreHandover(t *testing.T) {
 
 	addr := dev.Addr()
 	dev.Down()
+	s.waitState("plc", "the link down", func(st service.PortState) bool { return st.State != bridge.StateUp })
 	queued := pattern(5000, 7)
 	write(queued)
 	// Wait until vsp holds it in its outage buffer (not in the pty).
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if st, ok := s.status("plc"); ok && st.Buffered == len(queued) {
-			break
-		}
-		if time.Now().After(deadline) {
-			st, _ := s.status("plc")
-			t.Fatalf("outage buffer holds %d bytes, want %d: %+v", st.Buffered, len(queued), st)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	s.waitState("plc", "the bytes in the outage buffer", func(st service.PortState) bool { return st.Buffered == len(queued) })
 
 	from := s.ns.Count()
 	terminate(t, d1)
