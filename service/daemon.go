@@ -72,6 +72,8 @@ type Daemon struct {
 	// instance (the kernel allows 128 per user by default); nil when it
 	// could not be set up, and then each port tries its own.
 	opens *pty.OpenWatcher
+
+	fds *fdStore // systemd: notifications and the ptys in its fd store (fdstore.go)
 }
 
 // NewDaemon returns a daemon; Run starts it.
@@ -96,6 +98,7 @@ func NewDaemon(cfg DaemonConfig, log *slog.Logger) (*Daemon, error) {
 // end.
 func (d *Daemon) Run(ctx context.Context) error {
 	d.start = time.Now()
+	d.fds = newFDStore(d.log)
 	if err := os.MkdirAll(d.cfg.ConfigDir, 0o755); err != nil {
 		return fmt.Errorf("service: configuration directory: %w", err)
 	}
@@ -125,6 +128,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		defer ctl.Close()
 	}
 	d.rescan()
+	d.fds.ready(d)
 	d.log.Info("daemon running", "config_dir", d.cfg.ConfigDir, "socket", d.cfg.Socket, "ports", len(d.ports))
 
 	pending := map[string]bool{}
@@ -134,6 +138,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-d.fds.tick():
+			d.fds.beat(d)
 		case ev, ok := <-w.Events:
 			if !ok {
 				return nil
@@ -278,6 +284,7 @@ func (d *Daemon) applyOnce(names []string) (freed bool) {
 		spec.Name = name
 		spec.Source = path
 		spec.PTY.Watcher = d.opens
+		spec.PTY.Keeper = d.fds.keeperPID()
 		claims := *conf
 		claims.Link = spec.PTY.Link // bare names resolved: "ttyX" and "<link dir>/ttyX" are one link
 		cands = append(cands, candidate{name: name, path: path, spec: spec, claims: &claims})
@@ -373,8 +380,11 @@ func (d *Daemon) run(c candidate) (restarted bool) {
 		if err != nil {
 			log.Error("cannot start port with the new configuration", "file", c.path, "err", err, "running", p != nil)
 		}
-	} else if p, err = bridge.StartPort(c.spec, d.log); err != nil {
+	} else if p, err = d.fds.start(c.spec, d.log); err != nil {
 		log.Error("cannot start port", "file", c.path, "err", err)
+	}
+	if p != nil {
+		d.fds.keep(c.name, p)
 	}
 	ne := &entry{file: c.path, port: p}
 	switch {
@@ -399,6 +409,7 @@ func (d *Daemon) remove(name string) bool {
 	e := d.ports[name]
 	delete(d.ports, name)
 	d.mu.Unlock()
+	d.fds.remove(name) // before the pty closes
 	if e == nil || e.port == nil {
 		return false
 	}
@@ -412,6 +423,9 @@ func (d *Daemon) closeAll() {
 	ents := d.ports
 	d.ports = map[string]*entry{}
 	d.mu.Unlock()
+	if d.fds.handOver(ents) {
+		return
+	}
 	var wg sync.WaitGroup
 	for _, e := range ents {
 		if e.port != nil {
