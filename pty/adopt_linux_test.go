@@ -43,8 +43,9 @@ func noHangup(t testing.TB, a *app) {
 // application's fd never hangs up, its settings stay, and what it wrote
 // while no Port ran is read by the new one.
 func TestAdoptKeepsTheTTY(t *testing.T) {
-	link := filepath.Join(t.TempDir(), "ttyVSP0")
-	cfg := Config{Link: link, Mode: 0o660}
+	dir := t.TempDir()
+	link := filepath.Join(dir, "ttyVSP0")
+	cfg := Config{Link: link, Mode: 0o660, LockDir: filepath.Join(dir, "run"), Name: "VSP0"}
 	p1, err := Open(cfg, nil)
 	if err != nil {
 		t.Fatal(err)
