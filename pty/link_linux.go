@@ -105,12 +105,19 @@ func claimLink(cfg *Config, tty string) (_ *linkClaim, err error) {
 			c.close(false, "")
 		}
 	}()
+	if cfg.LockDir != "" {
+		// First: the link directory may be inside the runtime
+		// directory, which must then be made 0700, not 0755.
+		if c.lockDir, err = safepath.StateDir(cfg.LockDir, euid); err != nil {
+			return nil, fmt.Errorf("pty: link %s: lock directory: %w", link, err)
+		}
+	}
 	if c.dir, err = safepath.OpenDir(filepath.Dir(abs), euid, true, 0o755); err != nil {
 		return nil, fmt.Errorf("pty: link %s: %w", link, err)
 	}
 	var prev record
 	if cfg.LockDir != "" {
-		if prev, err = c.takeLock(cfg.LockDir, euid); err != nil {
+		if prev, err = c.takeLock(cfg.LockDir); err != nil {
 			return nil, err
 		}
 	}
@@ -192,12 +199,8 @@ func lockDirName(d string) string {
 // takeLock opens (creating) and locks the link's record in lockDir and
 // returns what it recorded before. A lock another process holds is
 // ErrLinkBusy, naming the holder.
-func (c *linkClaim) takeLock(lockDir string, euid int) (record, error) {
-	d, err := safepath.StateDir(lockDir, euid)
-	if err != nil {
-		return record{}, fmt.Errorf("pty: link %s: lock directory: %w", c.path, err)
-	}
-	c.lockDir = d
+func (c *linkClaim) takeLock(lockDir string) (record, error) {
+	d := c.lockDir
 	st, err := c.dir.Stat()
 	if err != nil {
 		return record{}, fmt.Errorf("pty: link %s: %w", c.path, err)

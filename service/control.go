@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/vsp-dev/vsp/internal/safepath"
 	"github.com/vsp-dev/vsp/service/bridge"
 )
 
@@ -40,10 +41,20 @@ type DaemonInfo struct {
 	PID       int       `json:"pid"`
 }
 
+// Bounds on a control-socket request: the API takes GETs only.
+const (
+	maxControlHeader = 8 << 10 // bytes of request line and headers
+	maxControlBody   = 4 << 10 // bytes of request body
+)
+
 func startControl(d *Daemon, path, group string, log *slog.Logger) (*controlServer, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	// The socket's directory is the runtime directory (it holds the
+	// link locks too): created 0700, refused if another user controls it.
+	dir, err := safepath.StateDir(filepath.Dir(path), os.Geteuid())
+	if err != nil {
 		return nil, fmt.Errorf("service: control socket: %w", err)
 	}
+	dir.Close()
 	if err := removeStaleSocket(path); err != nil {
 		return nil, err
 	}
@@ -81,7 +92,17 @@ func startControl(d *Daemon, path, group string, log *slog.Logger) (*controlServ
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 
 	c := &controlServer{ln: ln, path: path, done: make(chan struct{}),
-		srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}}
+		srv: &http.Server{
+			// A client of the socket is a peer too: requests are
+			// small GETs, so headers, bodies and slow clients are
+			// bounded (TestControlBounds).
+			Handler:           http.MaxBytesHandler(mux, maxControlBody),
+			MaxHeaderBytes:    maxControlHeader,
+			ReadHeaderTimeout: 5 * time.Second,
+			ReadTimeout:       10 * time.Second,
+			WriteTimeout:      30 * time.Second,
+			IdleTimeout:       time.Minute,
+		}}
 	go func() {
 		defer close(c.done)
 		if err := c.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -15,6 +15,12 @@ import (
 type Paths struct {
 	LinkDir      string // where bare link names go; "" = pty.DefaultLinkDir()
 	KnownDevices string // trust-on-first-use file
+	// StateDir is the runtime directory holding each link's lock and
+	// record (pty.Config.LockDir): the daemon's, next to its control
+	// socket, so that every vsp process of a user (daemon, vsp run, vsp
+	// demo) sees the others' locks. "" = the default socket's directory
+	// (config.DefaultPaths: /run/vsp for root).
+	StateDir string
 }
 
 // SpecFromConfig turns a validated port file into what bridge.StartPort runs.
@@ -22,6 +28,10 @@ func SpecFromConfig(p *config.Port, paths Paths) (bridge.PortSpec, error) {
 	linkDir := paths.LinkDir
 	if linkDir == "" {
 		linkDir = pty.DefaultLinkDir()
+	}
+	stateDir := paths.StateDir
+	if stateDir == "" {
+		stateDir = filepath.Dir(config.DefaultPaths().Socket)
 	}
 	prof, err := tlsconn.ParseProfile(p.TLS)
 	if err != nil {
@@ -48,10 +58,12 @@ func SpecFromConfig(p *config.Port, paths Paths) (bridge.PortSpec, error) {
 		Source:  p.File,
 		Devices: p.Addrs(),
 		PTY: pty.Config{
-			Link:  p.LinkPath(linkDir),
-			Owner: p.TTY.Owner,
-			Group: p.TTY.Group,
-			Mode:  p.TTY.Mode,
+			Link:    p.LinkPath(linkDir),
+			LockDir: stateDir,
+			Name:    p.Name,
+			Owner:   p.TTY.Owner,
+			Group:   p.TTY.Group,
+			Mode:    p.TTY.Mode,
 		},
 		Link: tlsconn.Config{
 			Profile:            prof,
@@ -85,7 +97,7 @@ func SpecFromConfig(p *config.Port, paths Paths) (bridge.PortSpec, error) {
 		RFC2217:      p.RFC2217,
 	}
 	if p.Listen != "" { // the device connects to us (listen.go)
-		stateDir := filepath.Dir(p.File)
+		stateDir := filepath.Dir(p.File) // the persistent state directory, for the listen certificate
 		if paths.KnownDevices != "" {
 			stateDir = filepath.Dir(paths.KnownDevices)
 		}

@@ -116,7 +116,7 @@ func runSpec(c *cli.Context) (bridge.PortSpec, error) {
 	if err != nil {
 		return bridge.PortSpec{}, err
 	}
-	spec, err := service.SpecFromConfig(p, service.Paths{KnownDevices: c.String("known-devices")})
+	spec, err := service.SpecFromConfig(p, service.Paths{KnownDevices: c.String("known-devices"), StateDir: filepath.Dir(c.String("socket"))})
 	if err != nil {
 		return bridge.PortSpec{}, usageError{err}
 	}
@@ -306,7 +306,7 @@ func flagError(flag string, err error) error {
 }
 
 func runDaemon(c *cli.Context, log *slog.Logger) error {
-	paths := service.Paths{KnownDevices: c.String("known-devices")}
+	paths := service.Paths{KnownDevices: c.String("known-devices"), StateDir: filepath.Dir(c.String("socket"))}
 	d, err := service.NewDaemon(service.DaemonConfig{
 		ConfigDir: c.String("config-dir"),
 		Socket:    c.String("socket"),

@@ -364,6 +364,13 @@ func (p *Port) Close() error {
 	p.closeOnce.Do(func() {
 		p.cancel()
 		p.wg.Wait()
+		// What the outage buffer still holds never reaches the device:
+		// counted (possibly_lost, which a Restart onto a new tty
+		// carries on) and logged, never dropped silently.
+		if n := len(p.bridge.queued()); n > 0 {
+			p.bridge.counters.lost.Add(uint64(n))
+			p.log.Warn("port closed with application bytes in the outage buffer; they are dropped", "dropped", n)
+		}
 		p.closeErr = p.tty.Close()
 		p.log.Info("port closed")
 	})
@@ -422,6 +429,6 @@ var errRestarted = errors.New("bridge: port restarted; its tty belongs to the ne
 // samePTY reports whether two tty configurations give the same device
 // node and link, so a restart may keep the open tty.
 func samePTY(a, b pty.Config) bool {
-	return a.Link == b.Link && a.Owner == b.Owner && a.Group == b.Group && a.Mode == b.Mode &&
+	return a.Link == b.Link && a.LockDir == b.LockDir && a.Name == b.Name && a.Owner == b.Owner && a.Group == b.Group && a.Mode == b.Mode &&
 		a.NoExtproc == b.NoExtproc && a.Watcher == b.Watcher
 }
