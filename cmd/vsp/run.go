@@ -116,7 +116,7 @@ func runSpec(c *cli.Context) (bridge.PortSpec, error) {
 	if err != nil {
 		return bridge.PortSpec{}, err
 	}
-	spec, err := service.SpecFromConfig(p, service.Paths{KnownDevices: c.String("known-devices"), StateDir: filepath.Dir(c.String("socket"))})
+	spec, err := service.SpecFromConfig(p, service.Paths{KnownDevices: c.String("known-devices"), StateDir: stateDir(c)})
 	if err != nil {
 		return bridge.PortSpec{}, usageError{err}
 	}
@@ -305,8 +305,17 @@ func flagError(flag string, err error) error {
 	return fmt.Errorf("--%s: %s", flag, strings.TrimPrefix(err.Error(), "config: "))
 }
 
+// stateDir is the runtime directory of --socket, where the link locks are
+// kept ("": the default's).
+func stateDir(c *cli.Context) string {
+	if s := c.String("socket"); s != "" {
+		return filepath.Dir(s)
+	}
+	return ""
+}
+
 func runDaemon(c *cli.Context, log *slog.Logger) error {
-	paths := service.Paths{KnownDevices: c.String("known-devices"), StateDir: filepath.Dir(c.String("socket"))}
+	paths := service.Paths{KnownDevices: c.String("known-devices"), StateDir: stateDir(c)}
 	d, err := service.NewDaemon(service.DaemonConfig{
 		ConfigDir: c.String("config-dir"),
 		Socket:    c.String("socket"),
