@@ -41,11 +41,10 @@ type DaemonInfo struct {
 	PID       int       `json:"pid"`
 }
 
-// Bounds on a control-socket request: the API takes GETs only.
-const (
-	maxControlHeader = 8 << 10 // bytes of request line and headers
-	maxControlBody   = 4 << 10 // bytes of request body
-)
+// maxControlHeader bounds a control-socket request's line and headers. The
+// API takes GETs and reads no body (net/http discards at most 256 KiB of
+// an unread one, then closes the connection).
+const maxControlHeader = 8 << 10
 
 func startControl(d *Daemon, path, group string, log *slog.Logger) (*controlServer, error) {
 	// The socket's directory is the runtime directory (it holds the
@@ -94,9 +93,9 @@ func startControl(d *Daemon, path, group string, log *slog.Logger) (*controlServ
 	c := &controlServer{ln: ln, path: path, done: make(chan struct{}),
 		srv: &http.Server{
 			// A client of the socket is a peer too: requests are
-			// small GETs, so headers, bodies and slow clients are
-			// bounded (TestControlBounds).
-			Handler:           http.MaxBytesHandler(mux, maxControlBody),
+			// small GETs, so headers and slow clients are bounded
+			// (TestControlBounds).
+			Handler:           mux,
 			MaxHeaderBytes:    maxControlHeader,
 			ReadHeaderTimeout: 5 * time.Second,
 			ReadTimeout:       10 * time.Second,

@@ -1,0 +1,78 @@
+package service
+
+import (
+	"bufio"
+	"context"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestControlBounds sends the control socket a request whose headers go
+// far beyond maxControlHeader: it is answered 431, and the socket keeps
+// serving.
+func TestControlBounds(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "run", "vsp.sock")
+	d, err := NewDaemon(DaemonConfig{ConfigDir: dir, Socket: sock, Load: FileLoader(Paths{LinkDir: t.TempDir()})}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	dial := func() net.Conn {
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			c, err := net.Dial("unix", sock)
+			if err == nil {
+				_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+				return c
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("control socket: %v", err)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+
+	c := dial()
+	defer c.Close()
+	go func() {
+		// 64 KiB of one header: within net/http's default limit (1 MiB),
+		// 8 times the control socket's.
+		w := bufio.NewWriter(c)
+		w.WriteString("GET /v1/ports HTTP/1.1\r\nHost: vsp\r\nX-Flood: ")
+		w.WriteString(strings.Repeat("a", 64<<10))
+		w.WriteString("\r\n\r\n")
+		w.Flush()
+	}()
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("no answer to an oversized request: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Fatalf("oversized request answered %s, want 431", resp.Status)
+	}
+
+	c2 := dial()
+	defer c2.Close()
+	if _, err := c2.Write([]byte("GET /v1/ports HTTP/1.1\r\nHost: vsp\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	resp, err = http.ReadResponse(bufio.NewReader(c2), nil)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("after the flood: %v, %v", resp, err)
+	}
+	resp.Body.Close()
+}
