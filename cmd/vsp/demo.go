@@ -24,7 +24,8 @@ func demoCommand(e *env) *cli.Command {
 			"real device, echo plug on its serial side) and a vsp port pinned to its\n" +
 			"certificate. Open the port with any serial program; what you type comes back.",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "link", Usage: "tty symlink `PATH`", Value: "ttyVSP0"},
+			&cli.StringFlag{Name: "link", Usage: "tty symlink `PATH` (a bare name goes into --link-dir)", Value: "ttyVSP0"},
+			linkDirFlag(),
 			&cli.IntFlag{Name: "key-bits", Usage: "RSA key size of the simulated device: 512, 768 or 1024", Value: 1024},
 			&cli.BoolFlag{Name: "check", Usage: "send a line through the port, verify the echo, and exit"},
 			&cli.BoolFlag{Name: "debug", Usage: "verbose logs"},
@@ -35,7 +36,7 @@ func demoCommand(e *env) *cli.Command {
 				level = slog.LevelDebug
 			}
 			log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
-			return runDemo(c.Context, e, log, linkPath(c.String("link")), c.Int("key-bits"), c.Bool("check"))
+			return runDemo(c.Context, e, log, linkPath(c.String("link-dir"), c.String("link")), c.Int("key-bits"), c.Bool("check"))
 		},
 	}
 }
