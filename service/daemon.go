@@ -112,8 +112,10 @@ func NewDaemon(cfg DaemonConfig, log *slog.Logger) (*Daemon, error) {
 // socket until ctx ends; then it closes every port. Cancellation is a normal
 // end.
 func (d *Daemon) Run(ctx context.Context) error {
+	d.mu.Lock()
 	d.start = time.Now()
 	d.loaded = d.start
+	d.mu.Unlock()
 	if err := os.MkdirAll(d.cfg.ConfigDir, 0o755); err != nil {
 		return fmt.Errorf("service: configuration directory: %w", err)
 	}
@@ -143,9 +145,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 		defer ctl.Close()
 	}
 	if d.metricsAddr != "" {
-		if d.metricsSrv, err = startMetrics(d.metricsAddr, d.metricsHandle, d.log); err != nil {
+		m, err := startMetrics(d.metricsAddr, d.metricsHandle, d.log)
+		if err != nil {
 			return err
 		}
+		d.mu.Lock()
+		d.metricsSrv = m
+		d.mu.Unlock()
 	}
 	defer func() {
 		d.mu.Lock()
