@@ -168,6 +168,20 @@ func TestSettingsFileKeys(t *testing.T) {
 	if out := mustVsp(t, env, "list"); !strings.Contains(out, "p1") || !strings.Contains(out, sim.addr) {
 		t.Errorf("vsp list through VSP_CONFIG:\n%s", out)
 	}
+	// create and delete find the directory and the socket through the
+	// settings file too.
+	dev := testenv.NewDevice(t)
+	mustVsp(t, env, "create", "p2", "--device", dev.Addr(), "--tls", "off")
+	if _, err := os.Stat(filepath.Join(dir, "p2.toml")); err != nil {
+		t.Errorf("vsp create through VSP_CONFIG: %v", err)
+	}
+	if st := waitPortUp(t, env, "p2"); st.Link != filepath.Join(linkDir, "ttyp2") {
+		t.Errorf("created port's link %q, want it in link_dir %s", st.Link, linkDir)
+	}
+	mustVsp(t, env, "delete", "p2")
+	if _, err := os.Stat(filepath.Join(dir, "p2.toml")); !os.IsNotExist(err) {
+		t.Errorf("vsp delete through VSP_CONFIG left %s: %v", filepath.Join(dir, "p2.toml"), err)
+	}
 	if fi, err := os.Stat(sock); err != nil || fi.Mode()&os.ModeSocket == 0 {
 		t.Errorf("socket %s: %v", sock, err)
 	}

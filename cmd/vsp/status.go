@@ -37,7 +37,7 @@ func statusCommand(e *env) *cli.Command {
 				return nil
 			}
 			if c.NArg() != 1 {
-				return usagef("status: want one port NAME")
+				return usagef("status: want one port NAME, or --daemon")
 			}
 			name := c.Args().First()
 			st, ok, err := newControl(c.String("socket")).port(c.Context, name)
