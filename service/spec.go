@@ -13,7 +13,7 @@ import (
 // Paths are the daemon-wide locations a port file's relative settings
 // resolve against.
 type Paths struct {
-	LinkDir      string // where bare link names go; "" = pty.DefaultLinkDir()
+	LinkDir      string // where bare link names go; "" = config.DefaultPaths().LinkDir
 	KnownDevices string // trust-on-first-use file
 }
 
@@ -21,7 +21,7 @@ type Paths struct {
 func SpecFromConfig(p *config.Port, paths Paths) (bridge.PortSpec, error) {
 	linkDir := paths.LinkDir
 	if linkDir == "" {
-		linkDir = pty.DefaultLinkDir()
+		linkDir = config.DefaultPaths().LinkDir
 	}
 	prof, err := tlsconn.ParseProfile(p.TLS)
 	if err != nil {

@@ -12,7 +12,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/vsp-dev/vsp/pty"
 	"github.com/vsp-dev/vsp/service/config"
 )
 
@@ -62,7 +61,7 @@ func createPortFlags() []cli.Flag {
 	for i, f := range flags {
 		if f.Names()[0] == "link" {
 			flags[i] = &cli.StringFlag{Name: "link", Usage: "tty symlink `PATH` the application opens; a bare name goes into " +
-				pty.DefaultLinkDir() + " (default: ttyNAME, e.g. ttyVSP0 for port VSP0)", EnvVars: []string{"VSP_LINK"}}
+				"the daemon's link_dir (see `vsp config`) (default: ttyNAME, e.g. ttyVSP0 for port VSP0)", EnvVars: []string{"VSP_LINK"}}
 		}
 	}
 	return flags
