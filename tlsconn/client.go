@@ -226,6 +226,9 @@ func checkKey(leaf *x509.Certificate, p Profile, addr string, log *slog.Logger) 
 			"addr", addr, "key_bits", bits)
 		// crypto/rsa refuses keys under 1024 bits unless rsa1024min=0; fail
 		// here with an explanation instead of deep inside the handshake.
+		// The probe is the call crypto/tls makes for the RSA key exchange
+		// (key_agreement.go), so it refuses exactly what the handshake would.
+		//lint:ignore SA1019 mirrors crypto/tls's RSA key exchange; nothing is encrypted for use
 		if _, err := rsa.EncryptPKCS1v15(rand.Reader, pub, []byte{0}); err != nil {
 			return fmt.Errorf("%w: %s has a %d-bit RSA key: %w", ErrRSAKeyRefused, addr, bits, err)
 		}
