@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/vsp-dev/vsp/internal/testenv"
 )
 
 const waitTimeout = 5 * time.Second
@@ -158,18 +160,56 @@ func waitEvent(t testing.TB, p *Port, k EventKind, match func(Event) bool) Event
 	}
 }
 
-// noEvent fails if an event of kind k arrives within d.
-func noEvent(t testing.TB, p *Port, k EventKind, d time.Duration) {
+// noEventBefore reads events until one matches marker, failing if an
+// event of kind k (other than the marker) comes first or no marker comes
+// within waitTimeout. The marker is an event the test caused after the
+// action that must not report k: events are delivered in order, so its
+// arrival shows the port had its chance to report k.
+func noEventBefore(t testing.TB, p *Port, k EventKind, marker func(Event) bool) {
 	t.Helper()
-	timer := time.NewTimer(d)
+	timer := time.NewTimer(waitTimeout)
 	defer timer.Stop()
+	for {
+		select {
+		case e, ok := <-p.Events():
+			if !ok {
+				t.Fatal("events closed while waiting for the marker event")
+			}
+			if marker(e) {
+				return
+			}
+			if e.Kind == k {
+				t.Fatalf("unexpected %v event: %+v", k, e)
+			}
+		case <-timer.C:
+			t.Fatalf("no marker event within %v", waitTimeout)
+		}
+	}
+}
+
+// waitAnyEvent returns the next event, failing after waitTimeout.
+func waitAnyEvent(t testing.TB, p *Port) Event {
+	t.Helper()
+	select {
+	case e := <-p.Events():
+		return e
+	case <-time.After(waitTimeout):
+		t.Fatalf("no event within %v", waitTimeout)
+	}
+	return Event{}
+}
+
+// noEventQueued fails if an event of kind k is waiting in p's queue; for
+// checks after a call that would have emitted it synchronously.
+func noEventQueued(t testing.TB, p *Port, k EventKind) {
+	t.Helper()
 	for {
 		select {
 		case e := <-p.Events():
 			if e.Kind == k {
 				t.Fatalf("unexpected %v event: %+v", k, e)
 			}
-		case <-timer.C:
+		default:
 			return
 		}
 	}
@@ -251,7 +291,9 @@ func TestCloseUnblocks(t *testing.T) {
 		_, err := p.Write(make([]byte, 1<<20))
 		errc <- err
 	}()
-	time.Sleep(100 * time.Millisecond)
+	// Close only once both calls are known to wait in the poller.
+	testenv.Blocked(t, waitTimeout, "IO wait", "pty.(*Port).Read")
+	testenv.Blocked(t, waitTimeout, "IO wait", "pty.(*Port).Write")
 	if err := p.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -306,7 +348,7 @@ func TestLinkExisting(t *testing.T) {
 		}, false},
 		{"character device", func(t *testing.T, path string) {
 			if err := unix.Mknod(path, unix.S_IFCHR|0o600, int(unix.Mkdev(1, 3))); err != nil {
-				t.Skipf("mknod: %v", err)
+				testenv.Missing(t, "mknod needs CAP_MKNOD: "+err.Error())
 			}
 		}, false},
 		{"directory", func(t *testing.T, path string) {
@@ -363,7 +405,7 @@ func TestCloseKeepsForeignLink(t *testing.T) {
 
 func TestOwnerGroupMode(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("needs root to chown")
+		testenv.Missing(t, "chown to other users needs root")
 	}
 	tests := []struct {
 		cfg       Config
@@ -485,7 +527,9 @@ func TestSettingsUnchangedNoEvent(t *testing.T) {
 	a := openApp(t, p.Name())
 	// Same settings again: a TIOCPKT_IOCTL packet arrives but nothing changed.
 	a.modify(t, func(*unix.Termios) {})
-	noEvent(t, p, SettingsChanged, 200*time.Millisecond)
+	// Then a real change, reported after anything the first one caused.
+	a.modify(t, func(tio *unix.Termios) { setSpeed(tio, 57600) })
+	noEventBefore(t, p, SettingsChanged, func(e Event) bool { return e.Kind == SettingsChanged && e.Settings.Baud == 57600 })
 }
 
 func TestFlushEvents(t *testing.T) {
@@ -508,7 +552,9 @@ func TestFlushEvents(t *testing.T) {
 	}
 	// Our own DiscardInput is not reported.
 	must(t, p.DiscardInput())
-	noEvent(t, p, FlushRead, 200*time.Millisecond)
+	// The application's output flush comes after it in the event order.
+	a.ctl(t, func(fd int) error { return unix.IoctlSetInt(fd, unix.TCFLSH, unix.TCOFLUSH) })
+	noEventBefore(t, p, FlushRead, func(e Event) bool { return e.Kind == FlushWrite })
 }
 
 func TestBreakInvisible(t *testing.T) {
@@ -524,12 +570,11 @@ func TestBreakInvisible(t *testing.T) {
 		}
 		return nil
 	})
-	timer := time.NewTimer(200 * time.Millisecond)
-	defer timer.Stop()
-	select {
-	case e := <-p.Events():
+	// Output stopped by the application is reported, after anything the
+	// break caused.
+	a.ctl(t, func(fd int) error { return unix.IoctlSetInt(fd, unix.TCXONC, unix.TCOOFF) })
+	if e := waitAnyEvent(t, p); e.Kind != OutputStopped {
 		t.Fatalf("break produced event %+v", e)
-	case <-timer.C:
 	}
 }
 
@@ -555,8 +600,10 @@ func TestAppOpen(t *testing.T) {
 		t.Fatal("AppOpen false with an app")
 	}
 	a2 := openApp(t, p.Name())
+	testenv.Eventually(t, waitTimeout, "the second open counted", func() bool { return p.opens.Load() == 2 })
 	a1.f.Close()
-	noEvent(t, p, AppClosed, 100*time.Millisecond)
+	testenv.Eventually(t, waitTimeout, "the first close counted", func() bool { return p.opens.Load() == 1 })
+	noEventQueued(t, p, AppClosed)
 	if !p.AppOpen() {
 		t.Fatal("AppOpen false with one app left")
 	}

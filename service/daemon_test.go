@@ -116,9 +116,12 @@ func TestDaemonInvalidAndIgnoredFiles(t *testing.T) {
 	if bad := m["bad"]; bad.Running || !strings.Contains(bad.ConfigError, "bad.toml:4") || !strings.Contains(bad.ConfigError, "buffer") {
 		t.Fatalf("bad: running %v, error %q; want not running, error at bad.toml:4 naming buffer", bad.Running, bad.ConfigError)
 	}
-	time.Sleep(100 * time.Millisecond) // several debounce periods
-	if n := len(d.States()); n != 1 {
-		t.Fatalf("daemon tracks %d ports, want 1 (junk files must be ignored): %+v", n, d.States())
+	// A port file written after the junk runs: the daemon has seen the
+	// junk by then.
+	writePortFile(t, dir, "later", fmt.Sprintf("link = \"ttyLATER\"\ndevice = %q\ntls = \"off\"\n", dev.Addr()))
+	waitDaemon(t, d, "port later running", func(m map[string]PortState) bool { return m["later"].Running })
+	if n := len(d.States()); n != 2 {
+		t.Fatalf("daemon tracks %d ports, want 2 (junk files must be ignored): %+v", n, d.States())
 	}
 }
 
@@ -166,9 +169,7 @@ func TestDaemonReloadKeepsTTY(t *testing.T) {
 	}
 	dev.WaitGot([]byte("onetwothree"), 10*time.Second)
 	// And the other way.
-	for dev.Sessions() == 0 {
-		time.Sleep(5 * time.Millisecond)
-	}
+	testenv.Eventually(t, 10*time.Second, "a device session", func() bool { return dev.Sessions() > 0 })
 	dev.Send([]byte("back"))
 	got := make([]byte, 4)
 	_ = app.SetReadDeadline(time.Now().Add(10 * time.Second))

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"errors"
+	"io"
 	"net"
 	"strings"
 	"syscall"
@@ -330,7 +331,7 @@ func TestNotTLS(t *testing.T) {
 		}
 		defer c.Close()
 		c.Write([]byte("lsh> hello, this is not TLS at all\r\n"))
-		time.Sleep(time.Second)
+		io.Copy(io.Discard, c) // until the client gives up and closes
 	}()
 	_, _, err = tlsconn.Dial(ctxT(t), ln.Addr().String(), tlsconn.Config{Profile: tlsconn.ProfileLegacy, Pin: goodPin}, nil)
 	if !errors.Is(err, tlsconn.ErrHandshake) || !strings.Contains(err.Error(), "not speaking TLS") {
@@ -348,7 +349,7 @@ func TestHandshakeTimeout(t *testing.T) {
 		c, err := ln.Accept()
 		if err == nil {
 			defer c.Close()
-			time.Sleep(2 * time.Second) // accept, never answer
+			io.Copy(io.Discard, c) // accept, never answer, until the client closes
 		}
 	}()
 	start := time.Now()

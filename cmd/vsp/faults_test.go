@@ -16,6 +16,7 @@ import (
 
 	cpty "github.com/creack/pty"
 
+	"github.com/vsp-dev/vsp/internal/testenv"
 	"github.com/vsp-dev/vsp/pty"
 	"github.com/vsp-dev/vsp/service/bridge"
 	"github.com/vsp-dev/vsp/tlsconn"
@@ -259,18 +260,6 @@ func (sc *streamChecker) snapshot() (got int64, last, missing, damaged int, orde
 	return sc.got, sc.last, sc.missing, sc.damaged, sc.order, sc.err
 }
 
-// waitFor polls cond every 10 ms until it holds or timeout passes.
-func waitFor(t testing.TB, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not after %v", what, timeout)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // Acceptance 1: an application streams both ways through a port while the
 // simulator is killed (SIGKILL, like a crash) and restarted 20 times at
 // random moments. The application's fd never sees EOF, EIO or a hang-up;
@@ -310,7 +299,7 @@ func TestRestartLoop(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { port.Close() })
-	waitFor(t, "first link up", 20*time.Second, func() bool { return port.Status().State == bridge.StateUp })
+	testenv.Eventually(t, 20*time.Second, "first link up", func() bool { return port.Status().State == bridge.StateUp })
 
 	app := openApp(t, link)
 	hup := watchHangup(t, link)
@@ -344,12 +333,19 @@ func TestRestartLoop(t *testing.T) {
 		sim.kill()
 		time.Sleep(time.Duration(rng.IntN(300)) * time.Millisecond)
 		sim = startEzsim(t, simArgs...)
-		waitFor(t, fmt.Sprintf("reconnect %d", i+1), 20*time.Second, func() bool {
+		testenv.Eventually(t, 20*time.Second, fmt.Sprintf("reconnect %d", i+1), func() bool {
 			st := port.Status()
 			return st.State == bridge.StateUp && st.Connects > connects
 		})
 	}
-	time.Sleep(300 * time.Millisecond)
+	// Both directions carry records over the final link before the
+	// writers stop.
+	nextA, nextB := int(toDevice.next.Load()), int(fromDevice.next.Load())
+	testenv.Eventually(t, 20*time.Second, "records over the final link both ways", func() bool {
+		_, lastA, _, _, _, _ := atEquipment.snapshot()
+		_, lastB, _, _, _, _ := atApp.snapshot()
+		return lastA >= nextA && lastB >= nextB
+	})
 	if err := toDevice.halt(); err != nil {
 		t.Fatalf("application write failed: %v", err)
 	}
@@ -364,11 +360,11 @@ func TestRestartLoop(t *testing.T) {
 	// reaches the application.
 	lastA := int(toDevice.next.Load()) - 1
 	lastB := int(fromDevice.next.Load()) - 1
-	waitFor(t, "last application record at the equipment", 20*time.Second, func() bool {
+	testenv.Eventually(t, 20*time.Second, "last application record at the equipment", func() bool {
 		_, last, _, _, _, _ := atEquipment.snapshot()
 		return last == lastA
 	})
-	waitFor(t, "last equipment record at the application", 20*time.Second, func() bool {
+	testenv.Eventually(t, 20*time.Second, "last equipment record at the application", func() bool {
 		_, last, _, _, _, _ := atApp.snapshot()
 		return last == lastB
 	})
@@ -439,7 +435,7 @@ func TestFailover(t *testing.T) {
 	flowing := func(what string) {
 		t.Helper()
 		_, before, _, _, _, _ := echoed.snapshot()
-		waitFor(t, what, 20*time.Second, func() bool {
+		testenv.Eventually(t, 20*time.Second, what, func() bool {
 			_, last, _, _, _, _ := echoed.snapshot()
 			return last > before+50
 		})
@@ -470,7 +466,7 @@ func TestFailover(t *testing.T) {
 		t.Fatalf("application write failed: %v", err)
 	}
 	lastA := int(w.next.Load()) - 1
-	waitFor(t, "last record echoed", 20*time.Second, func() bool {
+	testenv.Eventually(t, 20*time.Second, "last record echoed", func() bool {
 		_, last, _, _, _, _ := echoed.snapshot()
 		return last == lastA
 	})
