@@ -832,15 +832,21 @@ func TestExtprocCanonical(t *testing.T) {
 			if got := string(buf[:n]); got != tt.appReads {
 				t.Errorf("app read %q, want %q", got, tt.appReads)
 			}
-			p.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+			// The application's own output follows the echo on the same
+			// path to the master: read up to it.
+			if _, err := a.f.Write([]byte("#")); err != nil {
+				t.Fatal(err)
+			}
+			p.SetReadDeadline(time.Now().Add(waitTimeout))
 			var echo []byte
-			for {
+			for !bytes.HasSuffix(echo, []byte("#")) {
 				n, err := p.Read(buf)
 				if err != nil {
-					break
+					t.Fatalf("master read %q, then %v; want the echo and %q", echo, err, "#")
 				}
 				echo = append(echo, buf[:n]...)
 			}
+			echo = bytes.TrimSuffix(echo, []byte("#"))
 			if string(echo) != tt.echo {
 				t.Errorf("echo %q, want %q", echo, tt.echo)
 			}

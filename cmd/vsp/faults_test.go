@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -38,14 +39,27 @@ func runVsp(t testing.TB, args ...string) string {
 	return p.output()
 }
 
-// expectSilence writes msg and checks that nothing comes back for a while:
-// the data must not have reached the (echo) device.
-func expectSilence(t testing.TB, app *os.File, msg []byte) {
+// expectSilence writes msg while the port refuses its device's certificate
+// and checks that it reached no device: two refused redials after the write
+// (the second dialled after it) show the port had its chance to send, no
+// link came up meanwhile, and nothing came back from the (echo) device.
+func expectSilence(t testing.TB, vsp *proc, app *os.File, msg []byte) {
 	t.Helper()
+	from := vsp.lineCount()
 	if _, err := app.Write(msg); err != nil {
 		t.Fatal(err)
 	}
-	_ = app.SetReadDeadline(time.Now().Add(time.Second))
+	_, i := vsp.waitLine(`"state":"certificate changed"`, from, 20*time.Second)
+	_, j := vsp.waitLine(`"state":"certificate changed"`, i+1, 20*time.Second)
+	vsp.mu.Lock()
+	since := slices.Clone(vsp.lines[from:j])
+	vsp.mu.Unlock()
+	for _, l := range since {
+		if strings.Contains(l, `"link up"`) {
+			t.Fatalf("a link came up while the device was refused: %s", l)
+		}
+	}
+	_ = app.SetReadDeadline(time.Now())
 	defer app.SetReadDeadline(time.Time{})
 	buf := make([]byte, 64)
 	if n, err := app.Read(buf); n > 0 || err == nil {
@@ -113,7 +127,7 @@ func TestCertificateSwap(t *testing.T) {
 			if mode == "tofu" && (!strings.Contains(line, "certificate changed") || !strings.Contains(line, "first seen")) {
 				t.Errorf("log line does not say certificate changed / first seen: %s", line)
 			}
-			expectSilence(t, app, []byte("must not reach the new device\n"))
+			expectSilence(t, vsp, app, []byte("must not reach the new device\n"))
 			if mode == "pin" {
 				return
 			}
