@@ -1,6 +1,8 @@
 // Package testenv holds helpers shared by the tests of every package:
 // locating the third-party programs used as real peers (and pyserial's
-// RFC 2217 PortManager), and building the project's binaries.
+// RFC 2217 PortManager), building the project's binaries, a loopback
+// device, and waiting on a condition or for a call to block (Eventually,
+// Blocked) instead of sleeping.
 package testenv
 
 import (
