@@ -43,8 +43,7 @@ func startDaemon(t *testing.T) (*Daemon, string) {
 
 func waitDaemon(t *testing.T, d *Daemon, what string, ok func(map[string]PortState) bool) map[string]PortState {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	states := func() map[string]PortState {
 		m := map[string]PortState{}
 		for _, s := range d.States() {
 			m[s.Name] = s
@@ -52,14 +51,9 @@ func waitDaemon(t *testing.T, d *Daemon, what string, ok func(map[string]PortSta
 				m[strings.TrimSuffix(filepath.Base(s.File), ".toml")] = s
 			}
 		}
-		if ok(m) {
-			return m
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("daemon: %s: not after 10s; states %+v", what, m)
-		}
-		time.Sleep(10 * time.Millisecond)
+		return m
 	}
+	return testenv.Await(t, 10*time.Second, "daemon: "+what, states, ok)
 }
 
 func writePortFile(t *testing.T, dir, name, body string) {

@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"bytes"
+	"fmt"
 	"runtime"
 	"strings"
 	"testing"
@@ -13,13 +14,28 @@ import (
 // sleeping and assuming.
 func Eventually(tb testing.TB, timeout time.Duration, what string, cond func() bool) {
 	tb.Helper()
+	eventually(tb, timeout, what, cond, func() string { return "" })
+}
+
+func eventually(tb testing.TB, timeout time.Duration, what string, cond func() bool, last func() string) {
+	tb.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {
 		if time.Now().After(deadline) {
-			tb.Fatalf("timed out after %v waiting for %s", timeout, what)
+			tb.Fatalf("timed out after %v waiting for %s%s", timeout, what, last())
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// Await polls get until ok accepts its value and returns that value, or
+// fails the test after timeout saying what it waited for and showing the
+// last value.
+func Await[T any](tb testing.TB, timeout time.Duration, what string, get func() T, ok func(T) bool) T {
+	tb.Helper()
+	var v T
+	eventually(tb, timeout, what, func() bool { v = get(); return ok(v) }, func() string { return fmt.Sprintf("; last %+v", v) })
+	return v
 }
 
 // Blocked waits until a goroutine that has fn on its stack (a function

@@ -129,17 +129,7 @@ func openApp(t *testing.T, p *pty.Port) *os.File {
 
 func waitStats(t *testing.T, b *Bridge, what string, ok func(Stats) bool) Stats {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		s := b.Stats()
-		if ok(s) {
-			return s
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("bridge: %s: not after 10s; stats %+v", what, s)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	return testenv.Await(t, 10*time.Second, "bridge: "+what, b.Stats, ok)
 }
 
 func pattern(n int) []byte {
