@@ -696,8 +696,13 @@ func (p *Port) openEvent(mask uint32) bool {
 // otherOpens counts the file descriptors of other processes that refer to
 // the device node name (from /proc/PID/fd; processes the daemon may not
 // inspect are not counted, nor is keeper, which holds the Port's own
-// fds: see Config.Keeper).
+// fds: see Config.Keeper). A descriptor counts when it is the same file,
+// not merely the same name: a container's own devpts has a /dev/pts/N too.
 func otherOpens(name string, keeper int) int {
+	want, err := os.Stat(name)
+	if err != nil {
+		return 0
+	}
 	procs, err := os.ReadDir("/proc")
 	if err != nil {
 		return 0
@@ -715,7 +720,11 @@ func otherOpens(name string, keeper int) int {
 			continue
 		}
 		for _, fd := range fds {
-			if target, err := os.Readlink(dir + "/" + fd.Name()); err == nil && target == name {
+			path := dir + "/" + fd.Name()
+			if target, err := os.Readlink(path); err != nil || target != name {
+				continue
+			}
+			if fi, err := os.Stat(path); err == nil && os.SameFile(fi, want) {
 				n++
 			}
 		}
