@@ -2,7 +2,7 @@
 GO ?= go
 FUZZTIME ?= 10s
 
-.PHONY: demo test fuzz vet lint race cross build docs deb bench-short
+.PHONY: demo test fuzz vet lint race deadcode cross build docs docs-check deb bench-short
 
 demo:
 	$(GO) run ./cmd/vsp demo
@@ -62,6 +62,18 @@ cross:
 docs:
 	$(GO) run ./cmd/vsp gen-docs docs
 	$(GO) run ./cmd/ezsim gen-docs docs
+
+# Fails when the committed CLI reference is not what the CLI generates.
+docs-check:
+	$(GO) run ./cmd/vsp gen-docs --check docs
+	$(GO) run ./cmd/ezsim gen-docs --check docs
+
+# Fails when a function of the binaries is unreachable from their mains
+# (code reached only from tests is dead and goes). Pinned version.
+DEADCODE ?= golang.org/x/tools/cmd/deadcode@v0.52.0
+deadcode:
+	@out=$$($(GO) run $(DEADCODE) ./cmd/...) || exit 1; \
+	if [ -n "$$out" ]; then echo "$$out"; echo "deadcode: the functions above are reached by no binary"; exit 1; fi
 
 # Debian package in dist/ (nfpm, pinned in packaging/go.mod). VERSION,
 # COMMIT and GOARCH may be set; see packaging/README.md.

@@ -19,19 +19,22 @@ const docsNote = "\n\nDefault paths shown here are those used as root. As anothe
 	"Exit status: 0 success, 1 error, 2 usage error (bad command line)."
 
 // genDocsCommand is the hidden `vsp gen-docs DIR` that `make docs` runs: it
-// writes the CLI reference DIR/cli.md and the man page DIR/man/vsp.1.
+// writes the CLI reference DIR/cli.md and the man page DIR/man/vsp.1. With
+// --check (`make docs-check`, in CI) it writes nothing and fails when the
+// files in DIR are not what it would write.
 func genDocsCommand(e *env) *cli.Command {
 	return &cli.Command{
 		Name:      "gen-docs",
 		Hidden:    true,
 		Usage:     "write the CLI reference (DIR/cli.md, DIR/man/vsp.1)",
 		ArgsUsage: "DIR",
+		Flags:     []cli.Flag{&cli.BoolFlag{Name: "check", Usage: "write nothing; fail when DIR's files differ from what would be written"}},
 		Action: func(c *cli.Context) error {
 			files, err := cliDocs(e)
 			if err != nil {
 				return err
 			}
-			return clidocs.Write(c.Args().First(), files)
+			return clidocs.WriteOrCheck(c.Args().First(), files, c.Bool("check"))
 		},
 	}
 }
