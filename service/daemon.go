@@ -381,7 +381,7 @@ func (d *Daemon) applyOnce(names []string) (freed bool) {
 
 	var cands []candidate
 	for _, name := range names {
-		path := filepath.Join(d.cfg.ConfigDir, name+config.Ext)
+		path := config.PortFile(d.cfg.ConfigDir, name)
 		conf, spec, err := d.cfg.Load(path)
 		if err != nil {
 			if _, lerr := os.Lstat(path); errors.Is(err, fs.ErrNotExist) && errors.Is(lerr, fs.ErrNotExist) {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/vsp-dev/vsp/internal/testenv"
 	"github.com/vsp-dev/vsp/service/bridge"
+	"github.com/vsp-dev/vsp/service/config"
 	"golang.org/x/sys/unix"
 	"golang.org/x/term"
 )
@@ -36,7 +37,7 @@ func runDaemon(t *testing.T, dir, linkDir string) (d *Daemon, stop func()) {
 	d, err := NewDaemon(DaemonConfig{
 		ConfigDir: dir,
 		Debounce:  20 * time.Millisecond,
-		Load:      FileLoader(Paths{LinkDir: linkDir, KnownDevices: filepath.Join(t.TempDir(), "known")}),
+		Load:      FileLoader(config.Paths{LinkDir: linkDir, KnownDevices: filepath.Join(t.TempDir(), "known")}),
 	}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -259,7 +260,7 @@ func TestDaemonConflictAfterMove(t *testing.T) {
 func TestDaemonConflictInOneBatch(t *testing.T) {
 	dev := testenv.NewDevice(t)
 	dir, linkDir := t.TempDir(), t.TempDir()
-	d, err := NewDaemon(DaemonConfig{ConfigDir: dir, Load: FileLoader(Paths{LinkDir: linkDir})}, nil)
+	d, err := NewDaemon(DaemonConfig{ConfigDir: dir, Load: FileLoader(config.Paths{LinkDir: linkDir})}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/vsp-dev/vsp/service/config"
 )
 
 // reloadStep is what one scripted ReloadSettings call returns.
@@ -32,7 +34,7 @@ func TestDaemonSettingsReload(t *testing.T) {
 	d, err := NewDaemon(DaemonConfig{
 		ConfigDir: filepath.Join(dir, "ports"),
 		Socket:    filepath.Join(dir, "vsp.sock"),
-		Load:      FileLoader(Paths{LinkDir: dir}),
+		Load:      FileLoader(config.Paths{LinkDir: dir}),
 		Metrics:   "127.0.0.1:0",
 		Settings:  first,
 		Reload:    reload,

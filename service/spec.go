@@ -10,15 +10,11 @@ import (
 	"github.com/vsp-dev/vsp/tlsconn"
 )
 
-// Paths are the daemon-wide locations a port file's relative settings
-// resolve against.
-type Paths struct {
-	LinkDir      string // where bare link names go; "" = config.DefaultPaths().LinkDir
-	KnownDevices string // trust-on-first-use file
-}
-
 // SpecFromConfig turns a validated port file into what bridge.StartPort runs.
-func SpecFromConfig(p *config.Port, paths Paths) (bridge.PortSpec, error) {
+// Of paths, LinkDir is where bare link names go ("" =
+// config.DefaultPaths().LinkDir) and KnownDevices the trust-on-first-use
+// file, next to which listening ports keep their key and certificate.
+func SpecFromConfig(p *config.Port, paths config.Paths) (bridge.PortSpec, error) {
 	linkDir := paths.LinkDir
 	if linkDir == "" {
 		linkDir = config.DefaultPaths().LinkDir
@@ -107,7 +103,7 @@ func SpecFromConfig(p *config.Port, paths Paths) (bridge.PortSpec, error) {
 
 // FileLoader returns the daemon's LoadFunc: config.Load (strict TOML
 // decoding with file:line errors), then SpecFromConfig.
-func FileLoader(paths Paths) LoadFunc {
+func FileLoader(paths config.Paths) LoadFunc {
 	return func(path string) (*config.Port, bridge.PortSpec, error) {
 		p, err := config.Load(path)
 		if err != nil {

@@ -40,7 +40,7 @@ func createCommand(e *env) *cli.Command {
 			if err != nil {
 				return err
 			}
-			path := filepath.Join(c.String("config-dir"), name+".toml")
+			path := config.PortFile(c.String("config-dir"), name)
 			if err := writePort(p, path, c.Bool("force")); err != nil {
 				return err
 			}
@@ -124,7 +124,7 @@ func deleteCommand(e *env) *cli.Command {
 			if !config.ValidName(name) {
 				return usagef("delete: %q is not a valid port name", name)
 			}
-			path := filepath.Join(c.String("config-dir"), name+".toml")
+			path := config.PortFile(c.String("config-dir"), name)
 			if err := os.Remove(path); err != nil {
 				if errors.Is(err, os.ErrNotExist) {
 					return fmt.Errorf("delete: no port %s (%s does not exist)", name, path)

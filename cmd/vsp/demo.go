@@ -66,7 +66,7 @@ func runDemo(ctx context.Context, e *env, log *slog.Logger, link, linkDir string
 	if err := p.Validate(); err != nil {
 		return usageError{fmt.Errorf("demo: %w", err)}
 	}
-	spec, err := service.SpecFromConfig(p, service.Paths{LinkDir: linkDir})
+	spec, err := service.SpecFromConfig(p, config.Paths{LinkDir: linkDir})
 	if err != nil {
 		return err
 	}

@@ -112,7 +112,7 @@ func runSpec(c *cli.Context) (bridge.PortSpec, error) {
 	if err != nil {
 		return bridge.PortSpec{}, err
 	}
-	spec, err := service.SpecFromConfig(p, service.Paths{LinkDir: c.String("link-dir"), KnownDevices: c.String("known-devices")})
+	spec, err := service.SpecFromConfig(p, config.Paths{LinkDir: c.String("link-dir"), KnownDevices: c.String("known-devices")})
 	if err != nil {
 		return bridge.PortSpec{}, usageError{err}
 	}
@@ -311,7 +311,7 @@ func runDaemon(c *cli.Context, e *env, log *slog.Logger) error {
 	d, err := service.NewDaemon(service.DaemonConfig{
 		ConfigDir:      s.get("config_dir"),
 		Socket:         s.get("socket"),
-		Load:           service.FileLoader(service.Paths{LinkDir: s.get("link_dir"), KnownDevices: s.get("known_devices")}),
+		Load:           service.FileLoader(config.Paths{LinkDir: s.get("link_dir"), KnownDevices: s.get("known_devices")}),
 		Metrics:        s.get("metrics"),
 		Settings:       s.list,
 		Reload:         hup,
