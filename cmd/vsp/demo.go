@@ -70,7 +70,6 @@ func runDemo(ctx context.Context, e *env, log *slog.Logger, link, linkDir string
 	if err != nil {
 		return err
 	}
-	link = spec.PTY.Link // a bare name, resolved
 	port, err := bridge.StartPort(spec, log.With("side", "vsp"))
 	if err != nil {
 		return err
