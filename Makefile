@@ -2,7 +2,7 @@
 GO ?= go
 FUZZTIME ?= 10s
 
-.PHONY: demo test fuzz vet cross build docs deb bench-short
+.PHONY: demo test fuzz vet lint race deadcode cross build docs docs-check deb bench-short
 
 demo:
 	$(GO) run ./cmd/vsp demo
@@ -21,6 +21,17 @@ vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
 	$(GO) vet ./...
 
+# staticcheck at a pinned version (fetched through the Go module proxy).
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+lint:
+	$(GO) run $(STATICCHECK) ./...
+
+# The race detector over the packages that run goroutines against each
+# other: the daemon, the bridge, pty, tlsconn, rfc2217.
+RACE_PKGS ?= ./service/... ./pty/... ./tlsconn/... ./rfc2217/...
+race:
+	$(GO) test -race -count=1 -timeout 10m $(RACE_PKGS)
+
 # Short runs of every fuzz target (each target needs its own go test call).
 # CI gives a count (FUZZTIME=10000x), not a duration: with a duration, Go
 # 1.26's fuzz coordinator can fail a healthy target with "context deadline
@@ -38,7 +49,7 @@ fuzz:
 # keep running; the figures that count come from `go run ./cmd/vspbench`).
 BENCHTIME ?= 100ms
 bench-short:
-	$(GO) test -count=1 -run '^$$' -bench . -benchtime $(BENCHTIME) ./service/
+	$(GO) test -count=1 -run '^$$' -bench . -benchtime $(BENCHTIME) ./service/bridge/
 
 cross:
 	GOOS=linux GOARCH=arm64 $(GO) build ./...
@@ -51,6 +62,18 @@ cross:
 docs:
 	$(GO) run ./cmd/vsp gen-docs docs
 	$(GO) run ./cmd/ezsim gen-docs docs
+
+# Fails when the committed CLI reference is not what the CLI generates.
+docs-check:
+	$(GO) run ./cmd/vsp gen-docs --check docs
+	$(GO) run ./cmd/ezsim gen-docs --check docs
+
+# Fails when a function of the binaries is unreachable from their mains
+# (code reached only from tests is dead and goes). Pinned version.
+DEADCODE ?= golang.org/x/tools/cmd/deadcode@v0.52.0
+deadcode:
+	@out=$$($(GO) run $(DEADCODE) ./cmd/...) || exit 1; \
+	if [ -n "$$out" ]; then echo "$$out"; echo "deadcode: the functions above are reached by no binary"; exit 1; fi
 
 # Debian package in dist/ (nfpm, pinned in packaging/go.mod). VERSION,
 # COMMIT and GOARCH may be set; see packaging/README.md.

@@ -1,7 +1,6 @@
 package device
 
 import (
-	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -176,7 +175,7 @@ func Fingerprint(der []byte) string {
 // certMatchesKey reports whether the certificate's public key is key's.
 func certMatchesKey(cert *x509.Certificate, key *rsa.PrivateKey) bool {
 	pub, ok := cert.PublicKey.(*rsa.PublicKey)
-	return ok && key != nil && pub.Equal(key.Public().(crypto.PublicKey))
+	return ok && key != nil && pub.Equal(key.Public())
 }
 
 // certCN returns the certificate's subject common name.

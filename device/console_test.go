@@ -200,10 +200,15 @@ func TestConsoleSSLLifecycle(t *testing.T) {
 	if out := tc.cmd("ssl save aa55cc33"); !strings.Contains(out, "save keyRSA CERT_host ok") {
 		t.Fatalf("ssl save: %q", out)
 	}
+	resetAt := time.Now()
 	tc.send("reset\r\n")
 	tc.until("rebooting...")
-	time.Sleep(100 * time.Millisecond)
-	waitFor(t, func() bool { return d.ConsoleAddr() != nil && d.Fingerprint() == fp2 })
+	// The fingerprint is fp2 before the reset too: an uptime shorter than
+	// the time since the reset shows the device booted again.
+	waitFor(t, func() bool {
+		up := d.Status().UptimeSec
+		return up < time.Since(resetAt).Seconds() && d.ConsoleAddr() != nil && d.Fingerprint() == fp2
+	})
 	// The served pair works.
 	c, err := tls.Dial("tcp", d.Addr().String(), device10())
 	if err != nil {

@@ -16,12 +16,45 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/vsp-dev/vsp/internal/testenv"
 )
 
 func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// msgCounter passes log records on to Handler and counts those whose
+// message is msg: a test waits on what the device logged it did.
+type msgCounter struct {
+	slog.Handler
+	msg string
+	n   *atomic.Int64
+}
+
+// countMessages returns a test logger and a counter of its records with
+// message msg.
+func countMessages(t testing.TB, msg string) (*slog.Logger, *atomic.Int64) {
+	n := new(atomic.Int64)
+	return slog.New(msgCounter{testLogger(t).Handler(), msg, n}), n
+}
+
+func (h msgCounter) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == h.msg {
+		h.n.Add(1)
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h msgCounter) WithAttrs(as []slog.Attr) slog.Handler {
+	return msgCounter{h.Handler.WithAttrs(as), h.msg, h.n}
+}
+
+func (h msgCounter) WithGroup(name string) slog.Handler {
+	return msgCounter{h.Handler.WithGroup(name), h.msg, h.n}
 }
 
 type testWriter struct{ t testing.TB }
@@ -36,10 +69,16 @@ func (w testWriter) Write(p []byte) (int, error) {
 // end of the test.
 func startDevice(t testing.TB, cfg Config) *Device {
 	t.Helper()
+	return startDeviceLog(t, cfg, testLogger(t))
+}
+
+// startDeviceLog is startDevice with the device logging to log.
+func startDeviceLog(t testing.TB, cfg Config, log *slog.Logger) *Device {
+	t.Helper()
 	if cfg.Listen == "" {
 		cfg.Listen = "127.0.0.1:0"
 	}
-	d, err := New(cfg, testLogger(t))
+	d, err := New(cfg, log)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -283,11 +322,5 @@ func TestCloseIdempotent(t *testing.T) {
 
 func waitFor(t testing.TB, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 10s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.Eventually(t, 10*time.Second, "the condition", cond)
 }

@@ -128,15 +128,16 @@ func TestCOD(t *testing.T) {
 func TestCODByteCountAndGuardTime(t *testing.T) {
 	link := filepath.Join(t.TempDir(), "ttyEQ")
 	ln := peerServer(t, nil)
-	startDevice(t, Config{Mode: "COD", Peer: ln.Addr().String(), Serial: "pty:" + link, ByteCount: 5, GuardTime: 50})
+	d := startDevice(t, Config{Mode: "COD", Peer: ln.Addr().String(), Serial: "pty:" + link, ByteCount: 5, GuardTime: 50})
 	eq, err := os.OpenFile(link, os.O_RDWR, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer eq.Close()
 	eq.Write([]byte("abc"))
-	// Fewer than Byte Count bytes: no connection.
-	ln.(*net.TCPListener).SetDeadline(time.Now().Add(500 * time.Millisecond))
+	// Fewer than Byte Count bytes: no connection, once the device has them.
+	waitFor(t, func() bool { return d.Status().Ports[0].Counters.SioRx == 3 })
+	ln.(*net.TCPListener).SetDeadline(time.Now().Add(200 * time.Millisecond))
 	if c, err := ln.Accept(); err == nil {
 		c.Close()
 		t.Fatal("device connected before Byte Count bytes arrived")
@@ -161,23 +162,33 @@ func TestCODByteCountAndGuardTime(t *testing.T) {
 
 func TestCODConnectRetry(t *testing.T) {
 	// Nobody listens at first; the device retries after ReconnectDelay.
-	probe, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := probe.Addr().String()
-	probe.Close()
-	d := startDevice(t, Config{Mode: "COD", Peer: addr, ReconnectDelay: 100 * time.Millisecond})
-	time.Sleep(300 * time.Millisecond) // a few refused attempts
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Skipf("port %s reused meanwhile: %v", addr, err)
-	}
-	defer ln.Close()
-	c := acceptWithin(t, ln)
-	roundTrip(t, c, "late peer")
-	if st := d.Status(); st.Mode != "COD" || !strings.Contains(st.Ports[0].Peer, "127.0.0.1") {
-		t.Fatalf("status %+v", st.Ports[0])
+	// Another program may take the free port between the probe and the
+	// test's own listener: then try again with another port.
+	for try := 1; ; try++ {
+		probe, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := probe.Addr().String()
+		probe.Close()
+		log, failed := countMessages(t, "connect failed")
+		d := startDeviceLog(t, Config{Mode: "COD", Peer: addr, ReconnectDelay: 100 * time.Millisecond}, log)
+		testenv.Eventually(t, 10*time.Second, "two refused connection attempts", func() bool { return failed.Load() >= 2 })
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			if try < 3 {
+				t.Logf("port %s taken meanwhile (%v); again with another", addr, err)
+				continue
+			}
+			t.Fatalf("port %s taken meanwhile: %v", addr, err)
+		}
+		defer ln.Close()
+		c := acceptWithin(t, ln)
+		roundTrip(t, c, "late peer")
+		if st := d.Status(); st.Mode != "COD" || !strings.Contains(st.Ports[0].Peer, "127.0.0.1") {
+			t.Fatalf("status %+v", st.Ports[0])
+		}
+		return
 	}
 }
 

@@ -4,10 +4,12 @@ package pty
 
 import (
 	"bufio"
+	"os"
 	"os/exec"
+	"strings"
 	"testing"
-	"time"
 
+	"github.com/vsp-dev/vsp/internal/testenv"
 	"golang.org/x/sys/unix"
 )
 
@@ -105,12 +107,73 @@ func TestCloseWhileOpenElsewhere(t *testing.T) {
 	if !p.AppOpen() {
 		t.Fatal("AppOpen false while another process still has the port open")
 	}
-	noEvent(t, p, AppClosed, 100*time.Millisecond)
+	noEventQueued(t, p, AppClosed) // openEvent emits synchronously
 	// The real close: now the port is closed.
 	stdin.Close()
 	cmd.Wait()
 	waitEvent(t, p, AppClosed, nil)
 	if p.AppOpen() {
 		t.Fatal("AppOpen true after the last holder closed")
+	}
+}
+
+// holdForeignPTY is run by python3 in a mount namespace with its own devpts
+// instance: it opens pseudo-terminals there until it holds the one numbered
+// argv[1], says so, and keeps them until its stdin closes.
+const holdForeignPTY = `
+import fcntl, os, struct, sys
+TIOCGPTN, TIOCSPTLCK = 0x80045430, 0x40045431
+want, held = int(sys.argv[1]), []
+while True:
+    m = os.open("/dev/pts/ptmx", os.O_RDWR | os.O_NOCTTY)
+    fcntl.ioctl(m, TIOCSPTLCK, struct.pack("i", 0))
+    n = struct.unpack("I", fcntl.ioctl(m, TIOCGPTN, b"\0" * 4))[0]
+    held += [m, os.open("/dev/pts/%d" % n, os.O_RDWR | os.O_NOCTTY)]
+    if n >= want:
+        break
+print("holding /dev/pts/%d" % n, flush=True)
+sys.stdin.read()
+`
+
+// A process in a container (its own devpts instance) that holds its own
+// /dev/pts/N, the same name as the port's slave, does not keep the port
+// open: the application's close is reported.
+func TestCloseWithForeignSameName(t *testing.T) {
+	python := testenv.Tool(t, "python3")
+	unshare := testenv.Tool(t, "unshare")
+	if os.Geteuid() != 0 {
+		testenv.Missing(t, "a mount namespace with its own devpts needs root")
+	}
+	p := openPort(t, Config{})
+	num := strings.TrimPrefix(p.Name(), "/dev/pts/")
+	cmd := exec.Command(unshare, "--mount", "--propagation", "private", "sh", "-c",
+		`mount -t devpts -o newinstance,ptmxmode=0666 devpts /dev/pts && exec "$0" -c "$1" "$2"`,
+		python, holdForeignPTY, num)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { stdin.Close(); cmd.Wait() }()
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatalf("foreign pty holder: %v", err)
+	}
+	if strings.TrimSpace(line) != "holding "+p.Name() {
+		t.Fatalf("foreign pty holder says %q; want it to hold its own %s", line, p.Name())
+	}
+	a := openApp(t, p.Name())
+	waitEvent(t, p, AppOpened, nil)
+	a.f.Close()
+	waitEvent(t, p, AppClosed, nil)
+	if p.AppOpen() {
+		t.Fatal("AppOpen true after the application closed")
 	}
 }

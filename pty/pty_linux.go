@@ -282,8 +282,8 @@ func lookupOwner(owner, group string) (uid, gid int, err error) {
 // checkLinkAllowed refuses links under /dev for users other than root.
 func checkLinkAllowed(link string, euid int) error {
 	if euid != 0 && (link == "/dev" || strings.HasPrefix(link, "/dev/")) {
-		return fmt.Errorf("%w: cannot create %s as uid %d; use a link under %s instead",
-			ErrNeedRoot, link, euid, DefaultLinkDir())
+		return fmt.Errorf("%w: cannot create %s as uid %d; use a link in a directory you can write to",
+			ErrNeedRoot, link, euid)
 	}
 	return nil
 }
@@ -659,8 +659,13 @@ func (p *Port) openEvent(mask uint32) bool {
 // otherOpens counts the file descriptors of other processes that refer to
 // the device node name (from /proc/PID/fd; processes the daemon may not
 // inspect are not counted, nor is keeper, which holds the Port's own
-// fds: see Config.Keeper).
+// fds: see Config.Keeper). A descriptor counts when it is the same file,
+// not merely the same name: a container's own devpts has a /dev/pts/N too.
 func otherOpens(name string, keeper int) int {
+	want, err := os.Stat(name)
+	if err != nil {
+		return 0
+	}
 	procs, err := os.ReadDir("/proc")
 	if err != nil {
 		return 0
@@ -678,7 +683,11 @@ func otherOpens(name string, keeper int) int {
 			continue
 		}
 		for _, fd := range fds {
-			if target, err := os.Readlink(dir + "/" + fd.Name()); err == nil && target == name {
+			path := dir + "/" + fd.Name()
+			if target, err := os.Readlink(path); err != nil || target != name {
+				continue
+			}
+			if fi, err := os.Stat(path); err == nil && os.SameFile(fi, want) {
 				n++
 			}
 		}

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/vsp-dev/vsp/internal/testenv"
 )
 
 const waitTimeout = 5 * time.Second
@@ -158,18 +160,56 @@ func waitEvent(t testing.TB, p *Port, k EventKind, match func(Event) bool) Event
 	}
 }
 
-// noEvent fails if an event of kind k arrives within d.
-func noEvent(t testing.TB, p *Port, k EventKind, d time.Duration) {
+// noEventBefore reads events until one matches marker, failing if an
+// event of kind k (other than the marker) comes first or no marker comes
+// within waitTimeout. The marker is an event the test caused after the
+// action that must not report k: events are delivered in order, so its
+// arrival shows the port had its chance to report k.
+func noEventBefore(t testing.TB, p *Port, k EventKind, marker func(Event) bool) {
 	t.Helper()
-	timer := time.NewTimer(d)
+	timer := time.NewTimer(waitTimeout)
 	defer timer.Stop()
+	for {
+		select {
+		case e, ok := <-p.Events():
+			if !ok {
+				t.Fatal("events closed while waiting for the marker event")
+			}
+			if marker(e) {
+				return
+			}
+			if e.Kind == k {
+				t.Fatalf("unexpected %v event: %+v", k, e)
+			}
+		case <-timer.C:
+			t.Fatalf("no marker event within %v", waitTimeout)
+		}
+	}
+}
+
+// waitAnyEvent returns the next event, failing after waitTimeout.
+func waitAnyEvent(t testing.TB, p *Port) Event {
+	t.Helper()
+	select {
+	case e := <-p.Events():
+		return e
+	case <-time.After(waitTimeout):
+		t.Fatalf("no event within %v", waitTimeout)
+	}
+	return Event{}
+}
+
+// noEventQueued fails if an event of kind k is waiting in p's queue; for
+// checks after a call that would have emitted it synchronously.
+func noEventQueued(t testing.TB, p *Port, k EventKind) {
+	t.Helper()
 	for {
 		select {
 		case e := <-p.Events():
 			if e.Kind == k {
 				t.Fatalf("unexpected %v event: %+v", k, e)
 			}
-		case <-timer.C:
+		default:
 			return
 		}
 	}
@@ -251,7 +291,9 @@ func TestCloseUnblocks(t *testing.T) {
 		_, err := p.Write(make([]byte, 1<<20))
 		errc <- err
 	}()
-	time.Sleep(100 * time.Millisecond)
+	// Close only once both calls are known to wait in the poller.
+	testenv.Blocked(t, waitTimeout, "IO wait", "pty.(*Port).Read")
+	testenv.Blocked(t, waitTimeout, "IO wait", "pty.(*Port).Write")
 	if err := p.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -281,12 +323,29 @@ func TestDeadlines(t *testing.T) {
 	if _, err := p.Read(b[:]); !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("Read: %v", err)
 	}
-	p.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
-	n, err := p.Write(make([]byte, 1<<20))
-	if !errors.Is(err, os.ErrDeadlineExceeded) || n == 0 {
-		t.Fatalf("Write = %d, %v; want some bytes then deadline exceeded", n, err)
+	// A deadline set while Write waits (the slave's queue full) ends it,
+	// with the bytes written so far.
+	type result struct {
+		n   int
+		err error
 	}
-	t.Logf("slave input queue held %d bytes", n)
+	done := make(chan result, 1)
+	go func() {
+		n, err := p.Write(make([]byte, 1<<20))
+		done <- result{n, err}
+	}()
+	testenv.Blocked(t, waitTimeout, "IO wait", "pty.(*Port).Write")
+	p.SetWriteDeadline(time.Now())
+	var r result
+	select {
+	case r = <-done:
+	case <-time.After(waitTimeout):
+		t.Fatal("a deadline in the past did not end the waiting Write")
+	}
+	if !errors.Is(r.err, os.ErrDeadlineExceeded) || r.n == 0 {
+		t.Fatalf("Write = %d, %v; want some bytes then deadline exceeded", r.n, r.err)
+	}
+	t.Logf("slave input queue held %d bytes", r.n)
 }
 
 // TestLinkExisting: whatever is at the link path and was not made by vsp
@@ -308,7 +367,7 @@ func TestLinkExisting(t *testing.T) {
 		}, ErrNotSymlink},
 		{"character device", func(t *testing.T, path string) {
 			if err := unix.Mknod(path, unix.S_IFCHR|0o600, int(unix.Mkdev(1, 3))); err != nil {
-				t.Skipf("mknod: %v", err)
+				testenv.Missing(t, "mknod needs CAP_MKNOD: "+err.Error())
 			}
 		}, ErrNotSymlink},
 		{"directory", func(t *testing.T, path string) {
@@ -365,7 +424,7 @@ func TestCloseKeepsForeignLink(t *testing.T) {
 
 func TestOwnerGroupMode(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("needs root to chown")
+		testenv.Missing(t, "chown to other users needs root")
 	}
 	tests := []struct {
 		cfg       Config
@@ -405,16 +464,6 @@ func TestBadConfig(t *testing.T) {
 		} else if !errors.Is(err, ErrBadConfig) {
 			t.Errorf("Open(%+v) = %v, want ErrBadConfig", cfg, err)
 		}
-	}
-}
-
-func TestDefaultLinkDir(t *testing.T) {
-	d := DefaultLinkDir()
-	if os.Geteuid() == 0 && d != "/dev" {
-		t.Fatalf("DefaultLinkDir() = %q for root", d)
-	}
-	if os.Geteuid() != 0 && strings.HasPrefix(d, "/dev") {
-		t.Fatalf("DefaultLinkDir() = %q for non-root", d)
 	}
 }
 
@@ -487,7 +536,9 @@ func TestSettingsUnchangedNoEvent(t *testing.T) {
 	a := openApp(t, p.Name())
 	// Same settings again: a TIOCPKT_IOCTL packet arrives but nothing changed.
 	a.modify(t, func(*unix.Termios) {})
-	noEvent(t, p, SettingsChanged, 200*time.Millisecond)
+	// Then a real change, reported after anything the first one caused.
+	a.modify(t, func(tio *unix.Termios) { setSpeed(tio, 57600) })
+	noEventBefore(t, p, SettingsChanged, func(e Event) bool { return e.Kind == SettingsChanged && e.Settings.Baud == 57600 })
 }
 
 func TestFlushEvents(t *testing.T) {
@@ -510,7 +561,9 @@ func TestFlushEvents(t *testing.T) {
 	}
 	// Our own DiscardInput is not reported.
 	must(t, p.DiscardInput())
-	noEvent(t, p, FlushRead, 200*time.Millisecond)
+	// The application's output flush comes after it in the event order.
+	a.ctl(t, func(fd int) error { return unix.IoctlSetInt(fd, unix.TCFLSH, unix.TCOFLUSH) })
+	noEventBefore(t, p, FlushRead, func(e Event) bool { return e.Kind == FlushWrite })
 }
 
 func TestBreakInvisible(t *testing.T) {
@@ -526,12 +579,11 @@ func TestBreakInvisible(t *testing.T) {
 		}
 		return nil
 	})
-	timer := time.NewTimer(200 * time.Millisecond)
-	defer timer.Stop()
-	select {
-	case e := <-p.Events():
+	// Output stopped by the application is reported, after anything the
+	// break caused.
+	a.ctl(t, func(fd int) error { return unix.IoctlSetInt(fd, unix.TCXONC, unix.TCOOFF) })
+	if e := waitAnyEvent(t, p); e.Kind != OutputStopped {
 		t.Fatalf("break produced event %+v", e)
-	case <-timer.C:
 	}
 }
 
@@ -557,8 +609,10 @@ func TestAppOpen(t *testing.T) {
 		t.Fatal("AppOpen false with an app")
 	}
 	a2 := openApp(t, p.Name())
+	testenv.Eventually(t, waitTimeout, "the second open counted", func() bool { return p.opens.Load() == 2 })
 	a1.f.Close()
-	noEvent(t, p, AppClosed, 100*time.Millisecond)
+	testenv.Eventually(t, waitTimeout, "the first close counted", func() bool { return p.opens.Load() == 1 })
+	noEventQueued(t, p, AppClosed)
 	if !p.AppOpen() {
 		t.Fatal("AppOpen false with one app left")
 	}
@@ -787,15 +841,21 @@ func TestExtprocCanonical(t *testing.T) {
 			if got := string(buf[:n]); got != tt.appReads {
 				t.Errorf("app read %q, want %q", got, tt.appReads)
 			}
-			p.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+			// The application's own output follows the echo on the same
+			// path to the master: read up to it.
+			if _, err := a.f.Write([]byte("#")); err != nil {
+				t.Fatal(err)
+			}
+			p.SetReadDeadline(time.Now().Add(waitTimeout))
 			var echo []byte
-			for {
+			for !bytes.HasSuffix(echo, []byte("#")) {
 				n, err := p.Read(buf)
 				if err != nil {
-					break
+					t.Fatalf("master read %q, then %v; want the echo and %q", echo, err, "#")
 				}
 				echo = append(echo, buf[:n]...)
 			}
+			echo = bytes.TrimSuffix(echo, []byte("#"))
 			if string(echo) != tt.echo {
 				t.Errorf("echo %q, want %q", echo, tt.echo)
 			}

@@ -4,7 +4,7 @@
 //
 // Layers:
 //
-//   - Decoder, AppendEscaped, AppendCommand, AppendSubneg: a streaming Telnet
+//   - Decoder, AppendEscaped, AppendCommand: a streaming Telnet
 //     (RFC 854/855) codec. The Decoder separates data from commands in place,
 //     without allocating on the data path, and rejects malformed input
 //     (IAC SE outside a subnegotiation, over-long or unterminated-by-IAC-SE

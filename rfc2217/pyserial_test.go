@@ -201,7 +201,7 @@ func TestClientAgainstPyserialPortManager(t *testing.T) {
 	}
 	want := Settings{BaudRate: 115200, DataSize: 8, Parity: ParityNone, StopBits: StopBits2,
 		Flow: FlowRTSCTS, Break: SwitchOff, DTR: SwitchOn, RTS: SwitchOn}
-	eventually(t, "PortManager acknowledgements", func() bool { return cl.Acked() == want })
+	testenv.Eventually(t, 5*time.Second, "PortManager acknowledgements", func() bool { return cl.Acked() == want })
 	tio := ptyTermios(t, master)
 	if got := tio.Cflag & unix.CBAUD; got != unix.B115200 {
 		t.Errorf("PTY baud code %#o, want B115200 (%#o)", got, unix.B115200)
@@ -217,7 +217,7 @@ func TestClientAgainstPyserialPortManager(t *testing.T) {
 	}
 	// PortManager notifies when the client agrees to COM-PORT-OPTION, once
 	// per direction: first with the delta bits (0x33), then without (0x30).
-	eventually(t, "NOTIFY-MODEMSTATE", func() bool { return cl.ModemState() == ModemCTS|ModemDSR })
+	testenv.Eventually(t, 5*time.Second, "NOTIFY-MODEMSTATE", func() bool { return cl.ModemState() == ModemCTS|ModemDSR })
 
 	// data both ways through the PTY
 	data := pyData()
@@ -241,7 +241,7 @@ func TestClientAgainstPyserialPortManager(t *testing.T) {
 	if _, err := master.Write(data); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "PTY→client data", func() bool { return len(d.bytes()) >= len(data) })
+	testenv.Eventually(t, 5*time.Second, "PTY→client data", func() bool { return len(d.bytes()) >= len(data) })
 	if !bytes.Equal(d.bytes(), data) {
 		t.Fatalf("PTY→client data differs")
 	}

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vsp-dev/vsp/internal/testenv"
 )
 
 func testLogger(t testing.TB) *slog.Logger {
@@ -233,17 +235,6 @@ func (d *drain) bytes() []byte {
 	return append([]byte(nil), d.buf.Bytes()...)
 }
 
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func TestClientServerSettings(t *testing.T) {
 	cl, srv, h := pair(t)
 	echo(t, srv)
@@ -267,12 +258,12 @@ func TestClientServerSettings(t *testing.T) {
 	}
 	want := Settings{BaudRate: 115200, DataSize: 7, Parity: ParityEven, StopBits: StopBits2,
 		Flow: FlowRTSCTS, InFlow: FlowInXonXoff, Break: SwitchOn, DTR: SwitchOn, RTS: SwitchOff}
-	eventually(t, "acks", func() bool { return cl.Acked() == want })
+	testenv.Eventually(t, 5*time.Second, "acks", func() bool { return cl.Acked() == want })
 	cur, _, purges, _ := h.snapshot()
 	if cur != want {
 		t.Errorf("handler state %+v, want %+v", cur, want)
 	}
-	eventually(t, "purge", func() bool { _, _, purges, _ = h.snapshot(); return len(purges) == 1 })
+	testenv.Eventually(t, 5*time.Second, "purge", func() bool { _, _, purges, _ = h.snapshot(); return len(purges) == 1 })
 	if purges[0] != PurgeBoth {
 		t.Errorf("purges %v", purges)
 	}
@@ -287,7 +278,7 @@ func TestClientServerSettings(t *testing.T) {
 	if err := cl.SetBreak(false); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "break off ack", func() bool { return cl.Acked().Break == SwitchOff })
+	testenv.Eventually(t, 5*time.Second, "break off ack", func() bool { return cl.Acked().Break == SwitchOff })
 	if a := cl.Acked(); a.DataSize != 7 || a.BaudRate != 115200 {
 		t.Errorf("after refused values Acked = %+v", a)
 	}
@@ -309,7 +300,7 @@ func TestClientServerSettings(t *testing.T) {
 	if err := cl.RequestSignature(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "signature", func() bool { return cl.ServerSignature() == "test-port" })
+	testenv.Eventually(t, 5*time.Second, "signature", func() bool { return cl.ServerSignature() == "test-port" })
 	if a := cl.Acked(); a != (Settings{BaudRate: 115200, DataSize: 7, Parity: ParityEven, StopBits: StopBits2,
 		Flow: FlowRTSCTS, InFlow: FlowInXonXoff, Break: SwitchOff, DTR: SwitchOn, RTS: SwitchOff}) {
 		t.Errorf("after query Acked = %+v", a)
@@ -325,11 +316,11 @@ func TestNotifyAndFlowControl(t *testing.T) {
 	startDrain(cl)
 
 	// the modem state mask starts at 255, the line state mask at 0
-	eventually(t, "com port enabled", srv.ComPortEnabled)
+	testenv.Eventually(t, 5*time.Second, "com port enabled", srv.ComPortEnabled)
 	if err := srv.NotifyModemState(ModemCTS | ModemDSR | ModemDeltaCTS); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "modem state", func() bool { return cl.ModemState() == ModemCTS|ModemDSR|ModemDeltaCTS })
+	testenv.Eventually(t, 5*time.Second, "modem state", func() bool { return cl.ModemState() == ModemCTS|ModemDSR|ModemDeltaCTS })
 	if err := srv.NotifyLineState(LineBreakDetect); err != nil {
 		t.Fatal(err)
 	}
@@ -344,27 +335,27 @@ func TestNotifyAndFlowControl(t *testing.T) {
 	if err := cl.RequestSignature(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "signature", func() bool { return cl.ServerSignature() == "test-port" })
+	testenv.Eventually(t, 5*time.Second, "signature", func() bool { return cl.ServerSignature() == "test-port" })
 	if err := srv.NotifyModemState(ModemCTS | ModemDeltaCTS); err != nil { // masked out
 		t.Fatal(err)
 	}
 	if err := srv.NotifyLineState(LineBreakDetect | LineDataReady); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "line state", func() bool { return cl.LineState() == LineBreakDetect })
+	testenv.Eventually(t, 5*time.Second, "line state", func() bool { return cl.LineState() == LineBreakDetect })
 	if err := srv.NotifyModemState(ModemCD | ModemDeltaCD); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "modem CD", func() bool { return cl.ModemState() == ModemCD })
+	testenv.Eventually(t, 5*time.Second, "modem CD", func() bool { return cl.ModemState() == ModemCD })
 
 	if err := cl.SuspendFlow(true); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "suspend", srv.Suspended)
+	testenv.Eventually(t, 5*time.Second, "suspend", srv.Suspended)
 	if err := cl.SuspendFlow(false); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "resume", func() bool { return !srv.Suspended() })
+	testenv.Eventually(t, 5*time.Second, "resume", func() bool { return !srv.Suspended() })
 	_, _, _, evs := h.snapshot()
 	if len(evs) != 2 || !evs[0] || evs[1] {
 		t.Errorf("FlowControl calls %v", evs)
@@ -428,7 +419,7 @@ func TestDataAllBytesBothWays(t *testing.T) {
 	}
 	<-settersDone
 	startDrain(cl) // keep reading, acknowledgements are processed by Read
-	eventually(t, "last baud ack", func() bool { return cl.Acked().BaudRate == 1249 })
+	testenv.Eventually(t, 5*time.Second, "last baud ack", func() bool { return cl.Acked().BaudRate == 1249 })
 	cl.Close()
 	if err := <-echoed; err != nil {
 		t.Fatalf("server: %v", err)
@@ -568,7 +559,7 @@ func TestServerNeverAcksSetControl(t *testing.T) {
 		t.Errorf("a setter blocked for %v", worst)
 	}
 	startDrain(cl)
-	eventually(t, "baud ack", func() bool { return cl.Acked().BaudRate == 57600 })
+	testenv.Eventually(t, 5*time.Second, "baud ack", func() bool { return cl.Acked().BaudRate == 57600 })
 	if a := cl.Acked(); a.DTR != SwitchUnknown || a.Flow != FlowUnknown {
 		t.Errorf("unacked control shows as acked: %+v", a)
 	}

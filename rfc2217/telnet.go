@@ -209,11 +209,3 @@ func AppendEscaped(dst, data []byte) []byte {
 func AppendCommand(dst []byte, verb, option byte) []byte {
 	return append(dst, IAC, verb, option)
 }
-
-// AppendSubneg appends IAC SB option payload IAC SE, escaping the payload.
-func AppendSubneg(dst []byte, option byte, payload []byte) []byte {
-	dst = append(dst, IAC, SB)
-	dst = AppendEscaped(dst, []byte{option})
-	dst = AppendEscaped(dst, payload)
-	return append(dst, IAC, SE)
-}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vsp-dev/vsp/service/config"
 )
 
 // TestControlBounds sends the control socket a request whose headers go
@@ -17,7 +19,7 @@ import (
 func TestControlBounds(t *testing.T) {
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "run", "vsp.sock")
-	d, err := NewDaemon(DaemonConfig{ConfigDir: dir, Socket: sock, Load: FileLoader(Paths{LinkDir: t.TempDir()})}, nil)
+	d, err := NewDaemon(DaemonConfig{ConfigDir: dir, Socket: sock, Load: FileLoader(config.Paths{LinkDir: t.TempDir()})}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"maps"
+	"net/http"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -35,6 +36,23 @@ type DaemonConfig struct {
 	Group     string        // group owning the control socket; "" = "vsp" if it exists
 	Debounce  time.Duration // quiet time after file events before reloading; 0 = 200 ms
 	Load      LoadFunc
+
+	Metrics  string    // TCP listen address serving only GET /metrics; "" = none
+	Settings []Setting // the settings in effect and their sources, for /v1/daemon
+	// Reload asks the daemon to call ReloadSettings (the CLI feeds it
+	// SIGHUP). ReloadSettings re-reads the settings file and applies what it
+	// can itself (the log level); it returns the new metrics address and
+	// settings, or an error that leaves the running settings in place.
+	Reload         <-chan os.Signal
+	ReloadSettings func() (metrics string, settings []Setting, err error)
+}
+
+// Setting is one daemon setting in effect and where its value came from:
+// "flag --socket", "env VSP_SOCKET", "file /etc/vsp/vsp.toml:3" or "default".
+type Setting struct {
+	Key    string `json:"key"`
+	Value  string `json:"value"`
+	Source string `json:"source"`
 }
 
 // entry is one port file and what runs from it.
@@ -68,6 +86,15 @@ type Daemon struct {
 	ports map[string]*entry
 	start time.Time
 
+	// The settings in effect (guarded by mu): what /v1/daemon reports.
+	settings      []Setting
+	loaded        time.Time // when the settings were last read
+	reloadErr     string    // the last reload's error; "" after a good one
+	reloadErrAt   time.Time
+	metricsAddr   string         // the metrics address asked for
+	metricsSrv    *metricsServer // nil when off
+	metricsHandle http.Handler   // GET /metrics, on the control socket and metricsSrv
+
 	// opens tracks application opens for every port with one inotify
 	// instance (the kernel allows 128 per user by default); nil when it
 	// could not be set up, and then each port tries its own.
@@ -90,14 +117,19 @@ func NewDaemon(cfg DaemonConfig, log *slog.Logger) (*Daemon, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Daemon{cfg: cfg, log: log, ports: map[string]*entry{}}, nil
+	d := &Daemon{cfg: cfg, log: log, ports: map[string]*entry{}, settings: cfg.Settings, metricsAddr: cfg.Metrics}
+	d.metricsHandle = newMetricsHandler(d)
+	return d, nil
 }
 
 // Run loads every port file, watches the directory and serves the control
 // socket until ctx ends; then it closes every port. Cancellation is a normal
 // end.
 func (d *Daemon) Run(ctx context.Context) error {
+	d.mu.Lock()
 	d.start = time.Now()
+	d.loaded = d.start
+	d.mu.Unlock()
 	d.fds = newFDStore(d.log)
 	if err := os.MkdirAll(d.cfg.ConfigDir, 0o755); err != nil {
 		return fmt.Errorf("service: configuration directory: %w", err)
@@ -127,9 +159,27 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if ctl != nil {
 		defer ctl.Close()
 	}
+	if d.metricsAddr != "" {
+		m, err := startMetrics(d.metricsAddr, d.metricsHandle, d.log)
+		if err != nil {
+			return err
+		}
+		d.mu.Lock()
+		d.metricsSrv = m
+		d.mu.Unlock()
+	}
+	defer func() {
+		d.mu.Lock()
+		m := d.metricsSrv
+		d.metricsSrv = nil
+		d.mu.Unlock()
+		if m != nil {
+			_ = m.Close()
+		}
+	}()
 	d.rescan()
 	d.fds.ready(d)
-	d.log.Info("daemon running", "config_dir", d.cfg.ConfigDir, "socket", d.cfg.Socket, "ports", len(d.ports))
+	d.log.Info("daemon running", "config_dir", d.cfg.ConfigDir, "socket", d.cfg.Socket, "metrics", d.metricsAddr, "ports", len(d.ports))
 
 	pending := map[string]bool{}
 	timer := time.NewTimer(time.Hour)
@@ -140,6 +190,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 			return nil
 		case <-d.fds.tick():
 			d.fds.beat(d)
+		case <-d.cfg.Reload:
+			// SIGHUP: the settings file, then every port file (as after a
+			// lost file event); unchanged ports are left alone.
+			d.reloadSettings()
+			d.rescan()
 		case ev, ok := <-w.Events:
 			if !ok {
 				return nil
@@ -163,6 +218,61 @@ func (d *Daemon) Run(ctx context.Context) error {
 			d.apply(names)
 		}
 	}
+}
+
+// reloadSettings re-reads the settings (SIGHUP): a bad file leaves the
+// running settings in place; a good one changes the metrics address live.
+func (d *Daemon) reloadSettings() {
+	if d.cfg.ReloadSettings == nil {
+		return
+	}
+	addr, settings, err := d.cfg.ReloadSettings()
+	now := time.Now()
+	if err == nil && addr != d.metricsAddr {
+		err = d.moveMetrics(addr)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err != nil {
+		d.log.Error("settings not reloaded; the daemon keeps its running settings", "err", err)
+		d.reloadErr, d.reloadErrAt = err.Error(), now
+		return
+	}
+	d.settings, d.loaded, d.reloadErr, d.reloadErrAt = settings, now, "", time.Time{}
+	d.log.Info("settings reloaded")
+}
+
+// moveMetrics serves /metrics on addr instead of the current address; when
+// addr cannot be served, the old address is served again.
+func (d *Daemon) moveMetrics(addr string) error {
+	d.mu.Lock()
+	old, oldAddr := d.metricsSrv, d.metricsAddr
+	d.metricsSrv = nil
+	d.mu.Unlock()
+	if old != nil {
+		_ = old.Close()
+	}
+	var srv *metricsServer
+	var err error
+	if addr != "" {
+		srv, err = startMetrics(addr, d.metricsHandle, d.log)
+	}
+	if err != nil {
+		addr = oldAddr
+		if oldAddr != "" {
+			var rerr error
+			if srv, rerr = startMetrics(oldAddr, d.metricsHandle, d.log); rerr != nil {
+				d.log.Error("metrics: cannot serve the previous address again", "addr", oldAddr, "err", rerr)
+				addr = ""
+			}
+		}
+	} else {
+		d.log.Info("metrics address changed", "from", oldAddr, "to", addr)
+	}
+	d.mu.Lock()
+	d.metricsSrv, d.metricsAddr = srv, addr
+	d.mu.Unlock()
+	return err
 }
 
 // portName maps a file path to a port name, or reports that the file is
@@ -271,7 +381,7 @@ func (d *Daemon) applyOnce(names []string) (freed bool) {
 
 	var cands []candidate
 	for _, name := range names {
-		path := filepath.Join(d.cfg.ConfigDir, name+config.Ext)
+		path := config.PortFile(d.cfg.ConfigDir, name)
 		conf, spec, err := d.cfg.Load(path)
 		if err != nil {
 			if _, lerr := os.Lstat(path); errors.Is(err, fs.ErrNotExist) && errors.Is(lerr, fs.ErrNotExist) {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/vsp-dev/vsp/internal/testenv"
 	"github.com/vsp-dev/vsp/service/bridge"
+	"github.com/vsp-dev/vsp/service/config"
 	"golang.org/x/sys/unix"
 	"golang.org/x/term"
 )
@@ -36,7 +37,7 @@ func runDaemon(t *testing.T, dir, linkDir string) (d *Daemon, stop func()) {
 	d, err := NewDaemon(DaemonConfig{
 		ConfigDir: dir,
 		Debounce:  20 * time.Millisecond,
-		Load:      FileLoader(Paths{LinkDir: linkDir, KnownDevices: filepath.Join(t.TempDir(), "known")}),
+		Load:      FileLoader(config.Paths{LinkDir: linkDir, KnownDevices: filepath.Join(t.TempDir(), "known")}),
 	}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -59,8 +60,7 @@ func runDaemon(t *testing.T, dir, linkDir string) (d *Daemon, stop func()) {
 
 func waitDaemon(t *testing.T, d *Daemon, what string, ok func(map[string]PortState) bool) map[string]PortState {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	states := func() map[string]PortState {
 		m := map[string]PortState{}
 		for _, s := range d.States() {
 			m[s.Name] = s
@@ -68,14 +68,9 @@ func waitDaemon(t *testing.T, d *Daemon, what string, ok func(map[string]PortSta
 				m[strings.TrimSuffix(filepath.Base(s.File), ".toml")] = s
 			}
 		}
-		if ok(m) {
-			return m
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("daemon: %s: not after 10s; states %+v", what, m)
-		}
-		time.Sleep(10 * time.Millisecond)
+		return m
 	}
+	return testenv.Await(t, 10*time.Second, "daemon: "+what, states, ok)
 }
 
 func writePortFile(t *testing.T, dir, name, body string) {
@@ -265,7 +260,7 @@ func TestDaemonConflictAfterMove(t *testing.T) {
 func TestDaemonConflictInOneBatch(t *testing.T) {
 	dev := testenv.NewDevice(t)
 	dir, linkDir := t.TempDir(), t.TempDir()
-	d, err := NewDaemon(DaemonConfig{ConfigDir: dir, Load: FileLoader(Paths{LinkDir: linkDir})}, nil)
+	d, err := NewDaemon(DaemonConfig{ConfigDir: dir, Load: FileLoader(config.Paths{LinkDir: linkDir})}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -434,9 +429,7 @@ func TestDaemonReloadKeepsTTY(t *testing.T) {
 	}
 	dev.WaitGot([]byte("onetwothree"), 10*time.Second)
 	// And the other way.
-	for dev.Sessions() == 0 {
-		time.Sleep(5 * time.Millisecond)
-	}
+	testenv.Eventually(t, 10*time.Second, "a device session", func() bool { return dev.Sessions() > 0 })
 	dev.Send([]byte("back"))
 	got := make([]byte, 4)
 	_ = app.SetReadDeadline(time.Now().Add(10 * time.Second))

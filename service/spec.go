@@ -10,29 +10,25 @@ import (
 	"github.com/vsp-dev/vsp/tlsconn"
 )
 
-// Paths are the daemon-wide locations a port file's relative settings
-// resolve against.
-type Paths struct {
-	LinkDir      string // where bare link names go; "" = pty.DefaultLinkDir()
-	KnownDevices string // trust-on-first-use file
-	// StateDir is the runtime directory holding each link's lock and
-	// record (pty.Config.LockDir): the daemon's, next to its control
-	// socket, so that every vsp process of a user (daemon, vsp run, vsp
-	// demo) sees the others' locks. "" = the default socket's directory
-	// (config.DefaultPaths: /run/vsp for root).
-	StateDir string
-}
-
 // SpecFromConfig turns a validated port file into what bridge.StartPort runs.
-func SpecFromConfig(p *config.Port, paths Paths) (bridge.PortSpec, error) {
+// Of paths, LinkDir is where bare link names go ("" =
+// config.DefaultPaths().LinkDir), KnownDevices the trust-on-first-use
+// file, next to which listening ports keep their key and certificate, and
+// Socket the control socket, whose directory holds the link locks ("" =
+// config.DefaultPaths().Socket).
+func SpecFromConfig(p *config.Port, paths config.Paths) (bridge.PortSpec, error) {
 	linkDir := paths.LinkDir
 	if linkDir == "" {
-		linkDir = pty.DefaultLinkDir()
+		linkDir = config.DefaultPaths().LinkDir
 	}
-	stateDir := paths.StateDir
-	if stateDir == "" {
-		stateDir = filepath.Dir(config.DefaultPaths().Socket)
+	// The link locks live in the runtime directory, the control
+	// socket's, so that the daemon, vsp run and vsp demo of one user
+	// see each other's (pty.Config.LockDir).
+	socket := paths.Socket
+	if socket == "" {
+		socket = config.DefaultPaths().Socket
 	}
+	stateDir := filepath.Dir(socket)
 	prof, err := tlsconn.ParseProfile(p.TLS)
 	if err != nil {
 		return bridge.PortSpec{}, fmt.Errorf("service: %s: %w", p.File, err)
@@ -119,7 +115,7 @@ func SpecFromConfig(p *config.Port, paths Paths) (bridge.PortSpec, error) {
 
 // FileLoader returns the daemon's LoadFunc: config.Load (strict TOML
 // decoding with file:line errors), then SpecFromConfig.
-func FileLoader(paths Paths) LoadFunc {
+func FileLoader(paths config.Paths) LoadFunc {
 	return func(path string) (*config.Port, bridge.PortSpec, error) {
 		p, err := config.Load(path)
 		if err != nil {

@@ -18,7 +18,7 @@ func TestSpecFromConfigListen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := SpecFromConfig(p, Paths{KnownDevices: "/var/lib/vsp/known_devices"})
+	s, err := SpecFromConfig(p, config.Paths{KnownDevices: "/var/lib/vsp/known_devices"})
 	if err != nil {
 		t.Fatal(err)
 	}

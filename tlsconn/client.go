@@ -31,26 +31,11 @@ type Info struct {
 	NotAfter    time.Time `json:"not_after,omitzero"`    // leaf expiry
 }
 
-// Client runs the client side of the link on conn, which the caller has
-// connected to the device: for a TLS profile it performs the handshake and
-// verifies the certificate (the pin is checked in tls.Config.VerifyConnection,
-// so also on resumed sessions) before any application data is sent; for
-// profile off it returns conn unchanged. The returned conn carries the
-// application data.
-//
-// ctx and cfg.DialTimeout bound the handshake. Like golang.org/x/crypto/ssh's
-// NewClientConn, Client closes conn when it returns an error. A nil log
-// discards log output.
-func Client(ctx context.Context, conn net.Conn, cfg Config, log *slog.Logger) (net.Conn, Info, error) {
-	return client(ctx, conn, "", cfg, log)
-}
-
+// client runs the client side of the link on conn, connected to addr (see
+// Dial); it closes conn when it returns an error.
 func client(ctx context.Context, conn net.Conn, addr string, cfg Config, log *slog.Logger) (net.Conn, Info, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
-	}
-	if addr == "" && conn.RemoteAddr() != nil {
-		addr = conn.RemoteAddr().String()
 	}
 	r, err := cfg.resolve()
 	if err != nil {
@@ -128,7 +113,7 @@ func handshakeError(ctx context.Context, addr string, p Profile, timeout time.Du
 }
 
 // verifier holds what VerifyConnection needs; err records the first
-// verification failure so Client can return it unwrapped.
+// verification failure so Dial can return it unwrapped.
 type verifier struct {
 	r     resolved
 	addr  string
@@ -226,6 +211,9 @@ func checkKey(leaf *x509.Certificate, p Profile, addr string, log *slog.Logger) 
 			"addr", addr, "key_bits", bits)
 		// crypto/rsa refuses keys under 1024 bits unless rsa1024min=0; fail
 		// here with an explanation instead of deep inside the handshake.
+		// The probe is the call crypto/tls makes for the RSA key exchange
+		// (key_agreement.go), so it refuses exactly what the handshake would.
+		//lint:ignore SA1019 mirrors crypto/tls's RSA key exchange; nothing is encrypted for use
 		if _, err := rsa.EncryptPKCS1v15(rand.Reader, pub, []byte{0}); err != nil {
 			return fmt.Errorf("%w: %s has a %d-bit RSA key: %w", ErrRSAKeyRefused, addr, bits, err)
 		}

@@ -14,7 +14,10 @@ import (
 )
 
 // Dial connects to a device in TCP-server mode at addr ("host:port") and
-// runs [Client] on the connection. The TCP socket gets TCP_NODELAY, the
+// runs the client side of the link on it: for a TLS profile, the handshake
+// and the certificate check (the pin is checked in VerifyConnection, so
+// also on resumed sessions) before any application data is sent; for
+// profile off, the plain connection. The TCP socket gets TCP_NODELAY, the
 // keep-alive settings of cfg.KeepAlive and, on Linux, TCP_USER_TIMEOUT.
 // cfg.DialTimeout (default 5 s) bounds connect and handshake together.
 // The configuration is validated first, so ErrNoTrust and other

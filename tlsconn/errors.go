@@ -9,7 +9,7 @@ import (
 // Sentinel errors. Test for them with [errors.Is]; every error returned by
 // this package that matches one of them wraps it with more context.
 var (
-	// ErrNoTrust is returned by [Config.Validate], [Client] and [Dial]
+	// ErrNoTrust is returned by [Config.Validate] and [Dial]
 	// (before any byte is sent) when a TLS profile is selected but no way to
 	// trust the device's certificate is configured.
 	ErrNoTrust = errors.New("tlsconn: no certificate trust configured: " +

@@ -27,11 +27,9 @@ func Fingerprint(cert *x509.Certificate) string {
 // and bytes separated by colons (AB:CD:...). Other algorithms are refused.
 func ParsePin(s string) (string, error) {
 	orig := s
-	s = strings.TrimSpace(s)
-	low := strings.ToLower(s)
+	low := strings.ToLower(strings.TrimSpace(s))
 	for _, p := range []string{"sha256 fingerprint=", "sha256:", "sha256=", "sha-256:"} {
 		if strings.HasPrefix(low, p) {
-			s = s[len(p):]
 			low = low[len(p):]
 			break
 		}

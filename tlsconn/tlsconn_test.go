@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"errors"
+	"io"
 	"net"
 	"strings"
 	"syscall"
@@ -52,24 +53,20 @@ func TestLegacyEzTCP(t *testing.T) {
 	}
 }
 
-// TestClientOnExistingConn uses Client on a connection dialed by the caller
-// and upper-case, colon-separated pin input.
-func TestClientOnExistingConn(t *testing.T) {
+// TestDialColonPin dials with upper-case, colon-separated pin input (as
+// OpenSSL prints fingerprints).
+func TestDialColonPin(t *testing.T) {
 	cert := newCert(t, certOpts{rsaBits: 768, sha1: true})
 	srv := startServer(t, ezTCPServerConfig(cert))
-	raw, err := net.Dial("tcp", srv.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
 	hex := strings.TrimPrefix(cert.pin(), "sha256:")
 	var pairs []string
 	for i := 0; i < len(hex); i += 2 {
 		pairs = append(pairs, strings.ToUpper(hex[i:i+2]))
 	}
 	pin := "SHA256:" + strings.Join(pairs, ":")
-	conn, info, err := tlsconn.Client(ctxT(t), raw, tlsconn.Config{Profile: "legacy", Pin: pin}, nil)
+	conn, info, err := tlsconn.Dial(ctxT(t), srv.addr, tlsconn.Config{Profile: "legacy", Pin: pin}, nil)
 	if err != nil {
-		t.Fatalf("Client: %v", err)
+		t.Fatalf("Dial: %v", err)
 	}
 	defer conn.Close()
 	if info.KeyBits != 768 || info.Addr != srv.addr || info.Fingerprint != cert.pin() {
@@ -150,13 +147,6 @@ func TestWrongPin(t *testing.T) {
 	}
 	conn, _, err := tlsconn.Dial(ctxT(t), srv.addr, cfg, nil)
 	check("Dial", conn, err)
-
-	raw, err := net.Dial("tcp", srv.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, _, err = tlsconn.Client(ctxT(t), raw, cfg, nil)
-	check("Client", conn, err)
 }
 
 // TestNoTrust: a TLS profile without a pin and not insecure fails before
@@ -183,25 +173,6 @@ func TestNoTrust(t *testing.T) {
 	if c, err := ln.Accept(); err == nil {
 		c.Close()
 		t.Error("Dial connected despite ErrNoTrust")
-	}
-
-	// Client on an existing conn: nothing is written, conn is closed.
-	ln.(*net.TCPListener).SetDeadline(time.Time{})
-	raw, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	peer, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer peer.Close()
-	if _, _, err := tlsconn.Client(ctxT(t), raw, tlsconn.Config{Profile: tlsconn.ProfileLegacy}, nil); !errors.Is(err, tlsconn.ErrNoTrust) {
-		t.Fatalf("Client = %v", err)
-	}
-	peer.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if n, err := peer.Read(make([]byte, 1)); n != 0 || err == nil {
-		t.Errorf("peer read %d bytes, err %v; want 0 bytes and EOF", n, err)
 	}
 }
 
@@ -330,7 +301,7 @@ func TestNotTLS(t *testing.T) {
 		}
 		defer c.Close()
 		c.Write([]byte("lsh> hello, this is not TLS at all\r\n"))
-		time.Sleep(time.Second)
+		io.Copy(io.Discard, c) // until the client gives up and closes
 	}()
 	_, _, err = tlsconn.Dial(ctxT(t), ln.Addr().String(), tlsconn.Config{Profile: tlsconn.ProfileLegacy, Pin: goodPin}, nil)
 	if !errors.Is(err, tlsconn.ErrHandshake) || !strings.Contains(err.Error(), "not speaking TLS") {
@@ -348,7 +319,7 @@ func TestHandshakeTimeout(t *testing.T) {
 		c, err := ln.Accept()
 		if err == nil {
 			defer c.Close()
-			time.Sleep(2 * time.Second) // accept, never answer
+			io.Copy(io.Discard, c) // accept, never answer, until the client closes
 		}
 	}()
 	start := time.Now()

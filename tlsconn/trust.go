@@ -156,21 +156,6 @@ type KnownDevice struct {
 	FirstSeen   time.Time // when this fingerprint was recorded
 }
 
-// LookupKnownDevice returns the entry for addr in the known-devices file at
-// path; ok is false when there is none (or the file does not exist).
-func LookupKnownDevice(path, addr string) (KnownDevice, bool, error) {
-	known, err := readKnownDevices(path)
-	if err != nil {
-		return KnownDevice{}, false, err
-	}
-	for _, k := range known {
-		if k.addr == addr {
-			return KnownDevice{Addr: k.addr, Fingerprint: k.fingerprint, FirstSeen: k.firstSeen}, true, nil
-		}
-	}
-	return KnownDevice{}, false, nil
-}
-
 // AcceptKnownDevice records fingerprint as the trusted certificate of addr
 // in the known-devices file at path, replacing any earlier entry (the
 // administrator's answer to a [CertChangedError]: `vsp trust --accept`).

@@ -10,13 +10,15 @@ import (
 
 // genDocsCommand is the hidden `ezsim gen-docs DIR` that `make docs` runs:
 // it writes the CLI reference DIR/cli-ezsim.md and the man page
-// DIR/man/ezsim.1 from the running app's definition.
+// DIR/man/ezsim.1 from the running app's definition; with --check (`make
+// docs-check`, in CI) it writes nothing and fails when they differ.
 func genDocsCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "gen-docs",
 		Hidden:    true,
 		Usage:     "write the CLI reference (DIR/cli-ezsim.md, DIR/man/ezsim.1)",
 		ArgsUsage: "DIR",
+		Flags:     []cli.Flag{&cli.BoolFlag{Name: "check", Usage: "write nothing; fail when DIR's files differ from what would be written"}},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return &usageError{errors.New("gen-docs: want one argument, the docs directory")}
@@ -25,7 +27,7 @@ func genDocsCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			return clidocs.Write(c.Args().First(), files)
+			return clidocs.WriteOrCheck(c.Args().First(), files, c.Bool("check"))
 		},
 	}
 }

@@ -20,14 +20,13 @@ import (
 
 // telnetSession drives the real telnet program through pipes.
 type telnetSession struct {
-	t     *testing.T
-	cmd   *exec.Cmd
-	in    io.WriteCloser
-	mu    sync.Mutex
-	out   strings.Builder
-	read  int // bytes of out already consumed by expect
-	done  chan struct{}
-	close sync.Once
+	t    *testing.T
+	cmd  *exec.Cmd
+	in   io.WriteCloser
+	mu   sync.Mutex
+	out  strings.Builder
+	read int // bytes of out already consumed by expect
+	done chan struct{}
 }
 
 func startTelnet(t *testing.T, addr string) *telnetSession {

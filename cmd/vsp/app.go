@@ -28,10 +28,12 @@ func (e usageError) Unwrap() error { return e.err }
 
 func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
 
-// env holds what the subcommands share: the injected streams.
+// env holds what the subcommands share: the injected streams, and the
+// daemon settings in effect once a command that takes them has started.
 type env struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
+	settings       *settings
 }
 
 // run executes the vsp command line and returns the process exit code.
@@ -68,6 +70,7 @@ func newApp(e *env) *cli.App {
 		},
 		Commands: []*cli.Command{
 			runCommand(e),
+			configCommand(e),
 			createCommand(e),
 			deleteCommand(e),
 			listCommand(e),
@@ -93,6 +96,7 @@ func newApp(e *env) *cli.App {
 		}
 	}
 	mark(app.Commands, "")
+	wireSettings(e, app.Commands)
 	restrictPlatform(app.Commands) // run, demo, service install: Linux only
 	return app
 }
@@ -136,7 +140,7 @@ func checkArgs(cmd *cli.Command, name string) {
 
 // newLogger returns the logger for a command: text on a terminal, JSON
 // otherwise (service managers and files), or as format says.
-func newLogger(w io.Writer, format string, level slog.Level) (*slog.Logger, error) {
+func newLogger(w io.Writer, format string, level slog.Leveler) (*slog.Logger, error) {
 	opts := &slog.HandlerOptions{Level: level}
 	switch format {
 	case "", "auto":

@@ -12,7 +12,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/vsp-dev/vsp/pty"
 	"github.com/vsp-dev/vsp/service/config"
 )
 
@@ -41,7 +40,7 @@ func createCommand(e *env) *cli.Command {
 			if err != nil {
 				return err
 			}
-			path := filepath.Join(c.String("config-dir"), name+".toml")
+			path := config.PortFile(c.String("config-dir"), name)
 			if err := writePort(p, path, c.Bool("force")); err != nil {
 				return err
 			}
@@ -62,7 +61,7 @@ func createPortFlags() []cli.Flag {
 	for i, f := range flags {
 		if f.Names()[0] == "link" {
 			flags[i] = &cli.StringFlag{Name: "link", Usage: "tty symlink `PATH` the application opens; a bare name goes into " +
-				pty.DefaultLinkDir() + " (default: ttyNAME, e.g. ttyVSP0 for port VSP0)", EnvVars: []string{"VSP_LINK"}}
+				"the daemon's link_dir (see `vsp config`) (default: ttyNAME, e.g. ttyVSP0 for port VSP0)", EnvVars: []string{"VSP_LINK"}}
 		}
 	}
 	return flags
@@ -125,7 +124,7 @@ func deleteCommand(e *env) *cli.Command {
 			if !config.ValidName(name) {
 				return usagef("delete: %q is not a valid port name", name)
 			}
-			path := filepath.Join(c.String("config-dir"), name+".toml")
+			path := config.PortFile(c.String("config-dir"), name)
 			if err := os.Remove(path); err != nil {
 				if errors.Is(err, os.ErrNotExist) {
 					return fmt.Errorf("delete: no port %s (%s does not exist)", name, path)

@@ -24,7 +24,8 @@ func demoCommand(e *env) *cli.Command {
 			"real device, echo plug on its serial side) and a vsp port pinned to its\n" +
 			"certificate. Open the port with any serial program; what you type comes back.",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "link", Usage: "tty symlink `PATH`", Value: "ttyVSP0"},
+			&cli.StringFlag{Name: "link", Usage: "tty symlink `PATH` (a bare name goes into --link-dir)", Value: "ttyVSP0"},
+			linkDirFlag(),
 			&cli.IntFlag{Name: "key-bits", Usage: "RSA key size of the simulated device: 512, 768 or 1024", Value: 1024},
 			&cli.BoolFlag{Name: "check", Usage: "send a line through the port, verify the echo, and exit"},
 			&cli.BoolFlag{Name: "debug", Usage: "verbose logs"},
@@ -35,12 +36,12 @@ func demoCommand(e *env) *cli.Command {
 				level = slog.LevelDebug
 			}
 			log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
-			return runDemo(c.Context, e, log, c.String("link"), c.Int("key-bits"), c.Bool("check"))
+			return runDemo(c.Context, e, log, c.String("link"), c.String("link-dir"), c.Int("key-bits"), c.Bool("check"))
 		},
 	}
 }
 
-func runDemo(ctx context.Context, e *env, log *slog.Logger, link string, bits int, check bool) error {
+func runDemo(ctx context.Context, e *env, log *slog.Logger, link, linkDir string, bits int, check bool) error {
 	dev, err := device.New(device.Config{
 		Listen: "127.0.0.1:0",
 		SSL:    true,
@@ -65,7 +66,7 @@ func runDemo(ctx context.Context, e *env, log *slog.Logger, link string, bits in
 	if err := p.Validate(); err != nil {
 		return usageError{fmt.Errorf("demo: %w", err)}
 	}
-	spec, err := service.SpecFromConfig(p, service.Paths{})
+	spec, err := service.SpecFromConfig(p, config.Paths{LinkDir: linkDir})
 	if err != nil {
 		return err
 	}

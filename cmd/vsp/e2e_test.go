@@ -194,7 +194,7 @@ func TestPicocom(t *testing.T) {
 	link := tempLink(t)
 	startVsp(t, link, "--device", sim.addr, "--tls", "legacy", "--pin", sim.fingerprint)
 
-	cmd := exec.Command(picocom, "-b", "115200", "-q", link)
+	cmd := exec.Command(picocom, "-b", "115200", link)
 	term, err := cpty.Start(cmd)
 	if err != nil {
 		t.Fatal(err)
@@ -202,19 +202,23 @@ func TestPicocom(t *testing.T) {
 	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait(); term.Close() }()
 	screen := &testenv.Buffer{}
 	go func() { _, _ = io.Copy(screen, term) }()
-	time.Sleep(500 * time.Millisecond) // picocom opens the port and sets it up
+	defer func() {
+		if t.Failed() {
+			t.Logf("picocom screen: %q", screen.String())
+		}
+	}()
+	// picocom says so once it has opened the port and set it up.
+	testenv.Eventually(t, 10*time.Second, "picocom's \"Terminal ready\"", func() bool {
+		return strings.Contains(screen.String(), "Terminal ready")
+	})
 	for _, c := range "typed into picocom\r" {
 		if _, err := term.Write([]byte(string(c))); err != nil {
 			t.Fatal(err)
 		}
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(screen.String(), "typed into picocom") {
-		if time.Now().After(deadline) {
-			t.Fatalf("picocom screen: %q", screen.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testenv.Eventually(t, 10*time.Second, "the echoed line on picocom's screen", func() bool {
+		return strings.Contains(screen.String(), "typed into picocom")
+	})
 }
 
 // The README's first command: `vsp demo --check` starts the simulator and a

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,6 +17,7 @@ import (
 
 	cpty "github.com/creack/pty"
 
+	"github.com/vsp-dev/vsp/internal/testenv"
 	"github.com/vsp-dev/vsp/pty"
 	"github.com/vsp-dev/vsp/service/bridge"
 	"github.com/vsp-dev/vsp/tlsconn"
@@ -37,14 +39,27 @@ func runVsp(t testing.TB, args ...string) string {
 	return p.output()
 }
 
-// expectSilence writes msg and checks that nothing comes back for a while:
-// the data must not have reached the (echo) device.
-func expectSilence(t testing.TB, app *os.File, msg []byte) {
+// expectSilence writes msg while the port refuses its device's certificate
+// and checks that it reached no device: two refused redials after the write
+// (the second dialled after it) show the port had its chance to send, no
+// link came up meanwhile, and nothing came back from the (echo) device.
+func expectSilence(t testing.TB, vsp *proc, app *os.File, msg []byte) {
 	t.Helper()
+	from := vsp.lineCount()
 	if _, err := app.Write(msg); err != nil {
 		t.Fatal(err)
 	}
-	_ = app.SetReadDeadline(time.Now().Add(time.Second))
+	_, i := vsp.waitLine(`"state":"certificate changed"`, from, 20*time.Second)
+	_, j := vsp.waitLine(`"state":"certificate changed"`, i+1, 20*time.Second)
+	vsp.mu.Lock()
+	since := slices.Clone(vsp.lines[from:j])
+	vsp.mu.Unlock()
+	for _, l := range since {
+		if strings.Contains(l, `"link up"`) {
+			t.Fatalf("a link came up while the device was refused: %s", l)
+		}
+	}
+	_ = app.SetReadDeadline(time.Now())
 	defer app.SetReadDeadline(time.Time{})
 	buf := make([]byte, 64)
 	if n, err := app.Read(buf); n > 0 || err == nil {
@@ -112,7 +127,7 @@ func TestCertificateSwap(t *testing.T) {
 			if mode == "tofu" && (!strings.Contains(line, "certificate changed") || !strings.Contains(line, "first seen")) {
 				t.Errorf("log line does not say certificate changed / first seen: %s", line)
 			}
-			expectSilence(t, app, []byte("must not reach the new device\n"))
+			expectSilence(t, vsp, app, []byte("must not reach the new device\n"))
 			if mode == "pin" {
 				return
 			}
@@ -259,18 +274,6 @@ func (sc *streamChecker) snapshot() (got int64, last, missing, damaged int, orde
 	return sc.got, sc.last, sc.missing, sc.damaged, sc.order, sc.err
 }
 
-// waitFor polls cond every 10 ms until it holds or timeout passes.
-func waitFor(t testing.TB, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not after %v", what, timeout)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // Acceptance 1: an application streams both ways through a port while the
 // simulator is killed (SIGKILL, like a crash) and restarted 20 times at
 // random moments. The application's fd never sees EOF, EIO or a hang-up;
@@ -310,7 +313,7 @@ func TestRestartLoop(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { port.Close() })
-	waitFor(t, "first link up", 20*time.Second, func() bool { return port.Status().State == bridge.StateUp })
+	testenv.Eventually(t, 20*time.Second, "first link up", func() bool { return port.Status().State == bridge.StateUp })
 
 	app := openApp(t, link)
 	hup := watchHangup(t, link)
@@ -344,12 +347,19 @@ func TestRestartLoop(t *testing.T) {
 		sim.kill()
 		time.Sleep(time.Duration(rng.IntN(300)) * time.Millisecond)
 		sim = startEzsim(t, simArgs...)
-		waitFor(t, fmt.Sprintf("reconnect %d", i+1), 20*time.Second, func() bool {
+		testenv.Eventually(t, 20*time.Second, fmt.Sprintf("reconnect %d", i+1), func() bool {
 			st := port.Status()
 			return st.State == bridge.StateUp && st.Connects > connects
 		})
 	}
-	time.Sleep(300 * time.Millisecond)
+	// Both directions carry records over the final link before the
+	// writers stop.
+	nextA, nextB := int(toDevice.next.Load()), int(fromDevice.next.Load())
+	testenv.Eventually(t, 20*time.Second, "records over the final link both ways", func() bool {
+		_, lastA, _, _, _, _ := atEquipment.snapshot()
+		_, lastB, _, _, _, _ := atApp.snapshot()
+		return lastA >= nextA && lastB >= nextB
+	})
 	if err := toDevice.halt(); err != nil {
 		t.Fatalf("application write failed: %v", err)
 	}
@@ -364,11 +374,11 @@ func TestRestartLoop(t *testing.T) {
 	// reaches the application.
 	lastA := int(toDevice.next.Load()) - 1
 	lastB := int(fromDevice.next.Load()) - 1
-	waitFor(t, "last application record at the equipment", 20*time.Second, func() bool {
+	testenv.Eventually(t, 20*time.Second, "last application record at the equipment", func() bool {
 		_, last, _, _, _, _ := atEquipment.snapshot()
 		return last == lastA
 	})
-	waitFor(t, "last equipment record at the application", 20*time.Second, func() bool {
+	testenv.Eventually(t, 20*time.Second, "last equipment record at the application", func() bool {
 		_, last, _, _, _, _ := atApp.snapshot()
 		return last == lastB
 	})
@@ -439,7 +449,7 @@ func TestFailover(t *testing.T) {
 	flowing := func(what string) {
 		t.Helper()
 		_, before, _, _, _, _ := echoed.snapshot()
-		waitFor(t, what, 20*time.Second, func() bool {
+		testenv.Eventually(t, 20*time.Second, what, func() bool {
 			_, last, _, _, _, _ := echoed.snapshot()
 			return last > before+50
 		})
@@ -470,7 +480,7 @@ func TestFailover(t *testing.T) {
 		t.Fatalf("application write failed: %v", err)
 	}
 	lastA := int(w.next.Load()) - 1
-	waitFor(t, "last record echoed", 20*time.Second, func() bool {
+	testenv.Eventually(t, 20*time.Second, "last record echoed", func() bool {
 		_, last, _, _, _, _ := echoed.snapshot()
 		return last == lastA
 	})

@@ -140,7 +140,7 @@ func TestRunSpecEqualsCreatedFile(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			fromFile, err := service.SpecFromConfig(p, service.Paths{KnownDevices: known})
+			fromFile, err := service.SpecFromConfig(p, config.Paths{KnownDevices: known})
 			if err != nil {
 				t.Fatal(err)
 			}

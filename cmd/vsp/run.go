@@ -4,14 +4,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/vsp-dev/vsp/pty"
 	"github.com/vsp-dev/vsp/service"
 	"github.com/vsp-dev/vsp/service/bridge"
 	"github.com/vsp-dev/vsp/service/config"
@@ -26,7 +28,7 @@ func portFlags() []cli.Flag {
 		&cli.StringFlag{Name: "device-mac", Usage: "with --listen: the `MAC` the device must send first (ezTCP Send MAC Address); others are refused"},
 		&cli.StringSliceFlag{Name: "allow-from", Usage: "with --listen: `ADDR` (IP or CIDR) a device may connect from; repeat for more (default: any, with a warning)"},
 		&cli.BoolFlag{Name: "replace-session", Usage: "with --listen: a new device session replaces the current one (default: refused unless it comes from the same --device-mac)"},
-		&cli.StringFlag{Name: "link", Usage: "tty symlink `PATH` the application opens (a bare name goes into " + pty.DefaultLinkDir() + ")", Value: "ttyVSP0", EnvVars: []string{"VSP_LINK"}},
+		&cli.StringFlag{Name: "link", Usage: "tty symlink `PATH` the application opens (a bare name goes into --link-dir)", Value: "ttyVSP0", EnvVars: []string{"VSP_LINK"}},
 		&cli.StringFlag{Name: "tls", Usage: "TLS profile: off, legacy (TLS 1.0-1.2, AES256-SHA, small RSA keys: ezTCP) or modern (TLS 1.2+)", Value: config.DefaultTLS, EnvVars: []string{"VSP_TLS"}},
 		&cli.StringFlag{Name: "pin", Usage: "device certificate fingerprint `sha256:HEX` (see `vsp trust`)", EnvVars: []string{"VSP_PIN"}},
 		&cli.BoolFlag{Name: "insecure-no-verify", Usage: "accept any device certificate (DANGEROUS: anyone on the path can read and inject serial data)"},
@@ -53,10 +55,8 @@ func portFlags() []cli.Flag {
 
 func runCommand(e *env) *cli.Command {
 	flags := append(portFlags(),
-		configDirFlag(), socketFlag(), knownDevicesFlag(),
-		&cli.StringFlag{Name: "log-format", Usage: "log format: auto, text or json", Value: "auto", EnvVars: []string{"VSP_LOG_FORMAT"}},
-		&cli.BoolFlag{Name: "debug", Usage: "verbose logs"},
-	)
+		configDirFlag(), socketFlag(), knownDevicesFlag(), linkDirFlag(), settingFlag("metrics"))
+	flags = append(flags, logFlags()...)
 	return &cli.Command{
 		Name:  "run",
 		Usage: "run the daemon (every port file) or, with --device, one port in the foreground",
@@ -68,16 +68,12 @@ func runCommand(e *env) *cli.Command {
 			"Either way the tty stays up while the link is redialed with backoff after every outage.",
 		Flags: flags,
 		Action: func(c *cli.Context) error {
-			level := slog.LevelInfo
-			if c.Bool("debug") {
-				level = slog.LevelDebug
-			}
-			log, err := newLogger(e.stderr, c.String("log-format"), level)
+			log, err := e.settings.logger(e.stderr)
 			if err != nil {
 				return err
 			}
 			if len(c.StringSlice("device")) == 0 && c.String("listen") == "" {
-				return runDaemon(c, log)
+				return runDaemon(c, e, log)
 			}
 			spec, err := runSpec(c)
 			if err != nil {
@@ -116,7 +112,8 @@ func runSpec(c *cli.Context) (bridge.PortSpec, error) {
 	if err != nil {
 		return bridge.PortSpec{}, err
 	}
-	spec, err := service.SpecFromConfig(p, service.Paths{KnownDevices: c.String("known-devices"), StateDir: stateDir(c)})
+	// Socket: its directory holds the link locks, shared with the daemon.
+	spec, err := service.SpecFromConfig(p, config.Paths{LinkDir: c.String("link-dir"), KnownDevices: c.String("known-devices"), Socket: c.String("socket")})
 	if err != nil {
 		return bridge.PortSpec{}, usageError{err}
 	}
@@ -305,21 +302,21 @@ func flagError(flag string, err error) error {
 	return fmt.Errorf("--%s: %s", flag, strings.TrimPrefix(err.Error(), "config: "))
 }
 
-// stateDir is the runtime directory of --socket, where the link locks are
-// kept ("": the default's).
-func stateDir(c *cli.Context) string {
-	if s := c.String("socket"); s != "" {
-		return filepath.Dir(s)
-	}
-	return ""
-}
-
-func runDaemon(c *cli.Context, log *slog.Logger) error {
-	paths := service.Paths{KnownDevices: c.String("known-devices"), StateDir: stateDir(c)}
+// runDaemon runs the daemon with the settings in effect; SIGHUP re-reads
+// the settings file.
+func runDaemon(c *cli.Context, e *env, log *slog.Logger) error {
+	s := e.settings
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	d, err := service.NewDaemon(service.DaemonConfig{
-		ConfigDir: c.String("config-dir"),
-		Socket:    c.String("socket"),
-		Load:      service.FileLoader(paths),
+		ConfigDir:      s.get("config_dir"),
+		Socket:         s.get("socket"),
+		Load:           service.FileLoader(config.Paths{LinkDir: s.get("link_dir"), KnownDevices: s.get("known_devices"), Socket: s.get("socket")}),
+		Metrics:        s.get("metrics"),
+		Settings:       s.list,
+		Reload:         hup,
+		ReloadSettings: func() (string, []service.Setting, error) { return s.reload(log) },
 	}, log)
 	if err != nil {
 		return err

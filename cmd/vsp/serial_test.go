@@ -226,8 +226,12 @@ baud = 115200
 	if _, err := app.Write(msg); err != nil {
 		t.Fatal(err)
 	}
-	// nothing comes back while held, and nothing went to the device
-	_ = app.SetReadDeadline(time.Now().Add(1500 * time.Millisecond))
+	// The port has read the data and holds it (in its buffer): nothing went
+	// to the device, and nothing came back.
+	_, st = d.waitStatus(t, "com1", "the data held in the buffer", func(_ string, st service.PortState) bool {
+		return st.Buffered == len(msg) || st.ToDevice != before
+	})
+	_ = app.SetReadDeadline(time.Now())
 	buf := make([]byte, 64)
 	if n, err := app.Read(buf); n > 0 {
 		t.Fatalf("got %q while the data should be held", buf[:n])
@@ -235,7 +239,6 @@ baud = 115200
 		t.Fatalf("read while held: %v", err)
 	}
 	_ = app.SetReadDeadline(time.Time{})
-	_, st = d.status(t, "com1")
 	if st.ToDevice != before {
 		t.Fatalf("%d bytes reached the device while held", st.ToDevice-before)
 	}

@@ -86,8 +86,8 @@ func serviceAction(c *cli.Context, e *env, action string) error {
 		DisplayName: "vsp virtual serial ports",
 		Description: "vsp: virtual serial ports bridged to networked serial devices",
 		Executable:  exe,
-		Arguments: []string{"run", "--config-dir", c.String("config-dir"), "--socket", c.String("socket"),
-			"--known-devices", c.String("known-devices")},
+		Arguments:   append([]string{"run"}, e.settings.explicitArgs()...), // the rest from the settings file
+
 		Dependencies: []string{"Wants=network-online.target", "After=network-online.target"},
 		Option: ksvc.KeyValue{
 			"UserService":   user,

@@ -15,13 +15,31 @@ import (
 func statusCommand(e *env) *cli.Command {
 	return &cli.Command{
 		Name:      "status",
-		Usage:     "show everything known about one port",
-		ArgsUsage: "NAME",
+		Usage:     "show everything known about one port, or with --daemon about the daemon and its settings",
+		ArgsUsage: "[NAME]", // NAME, or none with --daemon (checked below)
 		Flags: []cli.Flag{
 			socketFlag(),
+			&cli.BoolFlag{Name: "daemon", Usage: "show the daemon: its settings in effect, where each comes from, when they were loaded and the last reload error"},
 			&cli.BoolFlag{Name: "json", Usage: "print JSON"},
 		},
 		Action: func(c *cli.Context) error {
+			if c.Bool("daemon") {
+				if c.NArg() > 0 {
+					return usagef("status --daemon: unexpected argument %q", c.Args().First())
+				}
+				info, err := newControl(c.String("socket")).daemon(c.Context)
+				if err != nil {
+					return err
+				}
+				if c.Bool("json") {
+					return printJSON(e.stdout, info)
+				}
+				printDaemon(e.stdout, info, time.Now())
+				return nil
+			}
+			if c.NArg() != 1 {
+				return usagef("status: want one port NAME, or --daemon")
+			}
 			name := c.Args().First()
 			st, ok, err := newControl(c.String("socket")).port(c.Context, name)
 			if err != nil {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"path/filepath"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -62,7 +61,7 @@ func trustCommand(e *env) *cli.Command {
 				fmt.Fprintf(e.stdout, "\nTo pin it: vsp run --device %s --tls %s --pin %s\n", addr, prof, tlsconn.Fingerprint(cert))
 				return nil
 			}
-			path := filepath.Join(c.String("config-dir"), name+".toml")
+			path := config.PortFile(c.String("config-dir"), name)
 			p, err := config.Load(path)
 			if err != nil {
 				return fmt.Errorf("trust: %w", err)

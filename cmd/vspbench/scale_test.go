@@ -29,6 +29,7 @@ func testBinaries(t *testing.T) binaries {
 // are measured by the bench command, not asserted here.)
 func TestScale(t *testing.T) {
 	if testing.Short() {
+		// CI runs `make test`, without -short: this never hides the test there.
 		t.Skip("starts 100 ports")
 	}
 	// The daemon shares one inotify instance among its ports, so 100 ports

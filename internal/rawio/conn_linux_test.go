@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vsp-dev/vsp/internal/testenv"
 )
 
 // rawPair returns a Conn-wrapped client and the server side of a loopback
@@ -51,7 +53,7 @@ func TestConn(t *testing.T) {
 			_, err := c.Write(want)
 			errc <- err
 		}()
-		time.Sleep(50 * time.Millisecond)
+		testenv.Blocked(t, 5*time.Second, "IO wait", "rawio.(*conn).Write")
 		got := make([]byte, len(want))
 		if _, err := io.ReadFull(s, got); err != nil {
 			t.Fatal(err)
@@ -96,7 +98,8 @@ func TestConn(t *testing.T) {
 		c, s := rawPair(t)
 		s.(*net.TCPConn).SetLinger(0) // close sends RST
 		s.Close()
-		time.Sleep(20 * time.Millisecond)
+		// The reset may still be on its way: Read waits for it (bounded).
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
 		_, err := c.Read(make([]byte, 1))
 		if !errors.Is(err, syscall.ECONNRESET) {
 			t.Fatalf("Read after a reset: %v, want ECONNRESET", err)

@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vsp-dev/vsp/internal/testenv"
 )
 
 // pipe returns both ends of an os.Pipe (non-blocking, in the poller) with
@@ -89,7 +91,7 @@ func TestIO(t *testing.T) {
 			_, _, err := rio.Read(make([]byte, 8))
 			done <- err
 		}()
-		time.Sleep(20 * time.Millisecond)
+		testenv.Blocked(t, 5*time.Second, "IO wait", "rawio.(*IO).Read") // the Read is blocked, not yet to start
 		r.Close()
 		select {
 		case err := <-done:

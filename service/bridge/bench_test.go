@@ -115,13 +115,9 @@ func startBenchBridge(tb testing.TB, e *benchEcho) *os.File {
 	b, f := runBridgeApp(tb, p, p, func(ctx context.Context) (net.Conn, tlsconn.Info, error) {
 		return tlsconn.Dial(ctx, addr, cfg, nil)
 	})
-	deadline := time.Now().Add(10 * time.Second)
-	for b.Stats().State != StateUp || !p.AppOpen() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("bridge not ready after 10 s: %+v, app open %v", b.Stats(), p.AppOpen())
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	testenv.Eventually(tb, 10*time.Second, "the link up and the application seen open", func() bool {
+		return b.Stats().State == StateUp && p.AppOpen()
+	})
 	return f
 }
 
@@ -301,13 +297,7 @@ func TestBridgeReplyToFreshOpen(t *testing.T) {
 		mu.Unlock()
 		return c, info, err
 	})
-	deadline := time.Now().Add(10 * time.Second)
-	for b.Stats().State != StateUp {
-		if time.Now().After(deadline) {
-			t.Fatalf("link not up: %+v", b.Stats())
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	waitStats(t, b, "link up", func(s Stats) bool { return s.State == StateUp })
 	if _, err := f.Write([]byte("ping")); err != nil {
 		t.Fatal(err)
 	}
@@ -334,10 +324,5 @@ func TestBridgeReplyToFreshOpen(t *testing.T) {
 	if _, err := c.Write([]byte("unsolicited")); err != nil {
 		t.Fatal(err)
 	}
-	for b.Stats().Discarded != uint64(len("unsolicited")) {
-		if time.Now().After(deadline.Add(10 * time.Second)) {
-			t.Fatalf("unsolicited bytes not discarded: %+v", b.Stats())
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	waitStats(t, b, "unsolicited bytes discarded", func(s Stats) bool { return s.Discarded == uint64(len("unsolicited")) })
 }

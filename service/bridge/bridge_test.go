@@ -129,17 +129,7 @@ func openApp(t *testing.T, p *pty.Port) *os.File {
 
 func waitStats(t *testing.T, b *Bridge, what string, ok func(Stats) bool) Stats {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		s := b.Stats()
-		if ok(s) {
-			return s
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("bridge: %s: not after 10s; stats %+v", what, s)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	return testenv.Await(t, 10*time.Second, "bridge: "+what, b.Stats, ok)
 }
 
 func pattern(n int) []byte {
@@ -203,10 +193,13 @@ func TestBridgeBackpressure(t *testing.T) {
 		wrote <- err
 	}()
 	waitStats(t, b, "buffer full", func(s Stats) bool { return s.Buffered == 1024 })
+	// The write waits for room in the pty's queue, which only the bridge
+	// (now not reading) can make.
+	testenv.Blocked(t, 10*time.Second, "syscall", "os.(*File).Write") // Fd made the file blocking
 	select {
 	case err := <-wrote:
 		t.Fatalf("the application's write of %d bytes returned (%v) with the link down and a 1 KiB buffer; want it blocked", len(data), err)
-	case <-time.After(300 * time.Millisecond):
+	default:
 	}
 	dev.Up(addr)
 	select {
@@ -227,17 +220,12 @@ func TestBridgeStaleDiscard(t *testing.T) {
 	dev := testenv.NewDevice(t)
 	p, b := startBridge(t, dev, BridgeConfig{})
 	waitStats(t, b, "link up", func(s Stats) bool { return s.State == StateUp })
-	for dev.Sessions() == 0 {
-		time.Sleep(5 * time.Millisecond)
-	}
+	testenv.Eventually(t, 10*time.Second, "a device session", func() bool { return dev.Sessions() > 0 })
 	dev.Send([]byte("stale"))
 	waitStats(t, b, "stale bytes discarded", func(s Stats) bool { return s.Discarded == 5 })
 
 	app := openApp(t, p)
-	deadline := time.Now().Add(10 * time.Second)
-	for !p.AppOpen() && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	testenv.Eventually(t, 10*time.Second, "the application seen open", p.AppOpen)
 	dev.Send([]byte("fresh"))
 	got := make([]byte, 5)
 	_ = app.SetReadDeadline(time.Now().Add(10 * time.Second))
@@ -247,9 +235,9 @@ func TestBridgeStaleDiscard(t *testing.T) {
 	if string(got) != "fresh" {
 		t.Fatalf("application read %q, want %q", got, "fresh")
 	}
-	if s := b.Stats(); s.ToApp != 5 || s.Discarded != 5 {
-		t.Fatalf("stats %+v: want 5 bytes to the app and 5 discarded", s)
-	}
+	// The bridge counts a write once it has returned, which may be after
+	// the application read the bytes.
+	waitStats(t, b, "5 bytes to the app and 5 discarded", func(s Stats) bool { return s.ToApp == 5 && s.Discarded == 5 })
 }
 
 // Cancelling Run is a normal end and leaves the pty usable.

@@ -257,23 +257,12 @@ func TestRFC2217ForwardsAppChanges(t *testing.T) {
 	data := bytes.Repeat([]byte{0xff, 0, 0xff, 0xff, 'x'}, 2000)
 	echoThrough(t, app, data)
 
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		st := p.Status()
-		if st.RFC2217 == nil {
-			t.Fatal("no rfc2217 status")
-		}
-		rs := *st.RFC2217
-		if rs.Acked == "250000 8N2 flow=rtscts" && len(rs.Pending) == 0 && rs.Requested == rs.Acked && rs.State == RFC2217Up && st.Mismatch == "" {
-			if rs.Sent != 9 || rs.Purges != 1 {
-				t.Errorf("sent %d settings and %d purges, want 9 and 1", rs.Sent, rs.Purges)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("status %+v, mismatch %q", rs, st.Mismatch)
-		}
-		time.Sleep(20 * time.Millisecond)
+	st := testenv.Await(t, 10*time.Second, "settings acknowledged, none pending", p.Status, func(st Status) bool {
+		rs := st.RFC2217
+		return rs != nil && rs.Acked == "250000 8N2 flow=rtscts" && len(rs.Pending) == 0 && rs.Requested == rs.Acked && rs.State == RFC2217Up && st.Mismatch == ""
+	})
+	if rs := st.RFC2217; rs.Sent != 9 || rs.Purges != 1 {
+		t.Errorf("sent %d settings and %d purges, want 9 and 1", rs.Sent, rs.Purges)
 	}
 	if got := h.log(); len(got) != n {
 		t.Errorf("extra server calls: %q", got[n:])
@@ -296,17 +285,9 @@ func TestRFC2217ServerWithoutControlAcks(t *testing.T) {
 	testenv.Termios(t, app, appSpeed(38400))
 	waitCalls(t, h, n, "baud 38400")
 	echoThrough(t, app, []byte("still flowing\xff\n"))
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		rs := *p.Status().RFC2217
-		if rs.Acked == "38400 8N1 flow=?" && slices.Equal(rs.Pending, []string{"flow"}) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("status %+v", rs)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testenv.Await(t, 10*time.Second, "flow control pending", func() RFC2217Status { return *p.Status().RFC2217 }, func(rs RFC2217Status) bool {
+		return rs.Acked == "38400 8N1 flow=?" && slices.Equal(rs.Pending, []string{"flow"})
+	})
 }
 
 func TestSettingsDiff(t *testing.T) {
@@ -439,16 +420,8 @@ func TestRFC2217DeviceSilent(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("the port never gave up on the silent device")
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		st := p.Status()
-		if st.RFC2217.State == RFC2217Refused && st.Connects == 0 && st.LastError != "" {
-			t.Logf("last error: %s", st.LastError)
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("status %+v, rfc2217 %+v", st.Stats, *st.RFC2217)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	st := testenv.Await(t, 10*time.Second, "RFC 2217 refused, no connect", p.Status, func(st Status) bool {
+		return st.RFC2217.State == RFC2217Refused && st.Connects == 0 && st.LastError != ""
+	})
+	t.Logf("last error: %s", st.LastError)
 }

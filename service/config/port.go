@@ -192,6 +192,9 @@ const (
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
 
+// PortFile is the file of port name in the port directory dir.
+func PortFile(dir, name string) string { return filepath.Join(dir, name+Ext) }
+
 // ValidName reports whether name can be a port name (and so a file name
 // <name>.toml): 1 to 64 characters from [A-Za-z0-9_.-], starting with a
 // letter or digit.

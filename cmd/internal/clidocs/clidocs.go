@@ -82,6 +82,19 @@ func Write(dir string, files []File) error {
 	return nil
 }
 
+// WriteOrCheck writes files under dir (Write), or with check compares them
+// with what dir holds and fails, listing each difference (Diff), when they
+// are not the same.
+func WriteOrCheck(dir string, files []File, check bool) error {
+	if !check {
+		return Write(dir, files)
+	}
+	if d := Diff(dir, files); len(d) > 0 {
+		return fmt.Errorf("clidocs: the CLI reference in %s is out of date; regenerate it (make docs):\n  %s", dir, strings.Join(d, "\n  "))
+	}
+	return nil
+}
+
 // Diff compares files with those under dir and describes each difference
 // (missing file, or the first differing line); it returns nil when all match.
 func Diff(dir string, files []File) []string {
