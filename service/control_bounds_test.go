@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vsp-dev/vsp/internal/testenv"
 	"github.com/vsp-dev/vsp/service/config"
 )
 
@@ -33,18 +34,14 @@ func TestControlBounds(t *testing.T) {
 		}
 	}()
 	dial := func() net.Conn {
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			c, err := net.Dial("unix", sock)
-			if err == nil {
-				_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-				return c
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("control socket: %v", err)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		var c net.Conn
+		testenv.Eventually(t, 10*time.Second, "the control socket", func() bool {
+			var err error
+			c, err = net.Dial("unix", sock)
+			return err == nil
+		})
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		return c
 	}
 
 	c := dial()

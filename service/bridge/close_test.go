@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/vsp-dev/vsp/internal/testenv"
 	"github.com/vsp-dev/vsp/pty"
 	"github.com/vsp-dev/vsp/tlsconn"
 )
@@ -66,13 +67,8 @@ func TestCloseCountsDroppedBytes(t *testing.T) {
 	if _, err := f.Write(msg); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for p.Status().Buffered != len(msg) {
-		if time.Now().After(deadline) {
-			t.Fatalf("outage buffer holds %d bytes, want %d", p.Status().Buffered, len(msg))
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.Await(t, 5*time.Second, "the bytes in the outage buffer", func() int { return p.Status().Buffered },
+		func(n int) bool { return n == len(msg) })
 	if err := p.Close(); err != nil {
 		t.Fatal(err)
 	}

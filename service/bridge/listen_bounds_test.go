@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vsp-dev/vsp/internal/testenv"
 	"github.com/vsp-dev/vsp/pty"
 	"github.com/vsp-dev/vsp/tlsconn"
 )
@@ -107,27 +108,22 @@ func TestListenBounds(t *testing.T) {
 			t.Fatal("a connection within the limit was closed before its MAC timeout")
 		}
 		// The slots free after macTimeout: the device gets in.
-		deadline := time.Now().Add(macTimeout + 5*time.Second)
-		for {
+		var dev net.Conn
+		testenv.Eventually(t, macTimeout+5*time.Second, "a session for the device after the flood", func() bool {
 			c, err := net.Dial("tcp", addr)
 			if err != nil {
 				t.Fatal(err)
 			}
 			_, _ = io.WriteString(c, "0030F9123456\r\n")
-			if !closedWithin(c, 200*time.Millisecond) {
-				defer c.Close()
-				break
+			if closedWithin(c, 200*time.Millisecond) {
+				c.Close()
+				return false
 			}
-			c.Close()
-			if time.Now().After(deadline) {
-				t.Fatal("the device never got a session after the flood")
-			}
-		}
-		for p.Status().State != StateUp {
-			if time.Now().After(deadline) {
-				t.Fatalf("port state %s, want up", p.Status().State)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+			dev = c
+			return true
+		})
+		defer dev.Close()
+		testenv.Await(t, 5*time.Second, "the port up", func() string { return p.Status().State },
+			func(s string) bool { return s == StateUp })
 	})
 }
