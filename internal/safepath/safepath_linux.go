@@ -38,14 +38,11 @@ const maxSymlinks = 40
 // openat, fstatat, readlinkat).
 type Dir struct {
 	fd   int
-	path string // the path the caller asked for, cleaned
+	path string // the path the caller asked for, cleaned (for messages)
 }
 
 // FD returns the directory's file descriptor (valid until Close).
 func (d *Dir) FD() int { return d.fd }
-
-// Path returns the directory's path, as given to OpenDir.
-func (d *Dir) Path() string { return d.path }
 
 // Stat returns the directory's own fstat.
 func (d *Dir) Stat() (unix.Stat_t, error) {
@@ -243,10 +240,13 @@ func checkDir(fd int, path string, uid int) error {
 }
 
 // readlinkFD reads the symlink open as an O_PATH|O_NOFOLLOW fd.
-func readlinkFD(fd int) (string, error) {
+func readlinkFD(fd int) (string, error) { return readlinkAt(fd, "") }
+
+// readlinkAt is readlinkat(2) with a buffer that grows as needed.
+func readlinkAt(dirfd int, name string) (string, error) {
 	for n := 256; ; n *= 2 {
 		buf := make([]byte, n)
-		m, err := unix.Readlinkat(fd, "", buf)
+		m, err := unix.Readlinkat(dirfd, name, buf)
 		if err != nil {
 			return "", err
 		}
@@ -270,21 +270,7 @@ func splitPath(p string) []string {
 }
 
 // Readlinkat reads the symlink name in d.
-func (d *Dir) Readlinkat(name string) (string, error) {
-	for n := 256; ; n *= 2 {
-		buf := make([]byte, n)
-		m, err := unix.Readlinkat(d.fd, name, buf)
-		if err != nil {
-			return "", err
-		}
-		if m < n {
-			return string(buf[:m]), nil
-		}
-		if n > 1<<16 {
-			return "", unix.ENAMETOOLONG
-		}
-	}
-}
+func (d *Dir) Readlinkat(name string) (string, error) { return readlinkAt(d.fd, name) }
 
 // Lstatat is fstatat(name, AT_SYMLINK_NOFOLLOW) in d.
 func (d *Dir) Lstatat(name string) (unix.Stat_t, error) {
