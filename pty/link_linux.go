@@ -183,10 +183,10 @@ func (c *linkClaim) check(cfg *Config, prev record, tty string, euid int) (repla
 		return false, nil // already points at the (adopted) tty this Port holds
 	}
 	if cfg.LockDir == "" || int(st.Uid) != euid || prev.Link != cfg.Link || prev.TTY != target {
-		return false, fmt.Errorf("%w: %s is a symlink to %s that vsp did not make (no record of it in %s); remove it or choose another link path",
+		return false, fmt.Errorf("%w: %s (a symlink to %s; no record of it in %s); remove it or choose another link path",
 			ErrNotOurs, c.path, target, lockDirName(cfg.LockDir))
 	}
-	return target != tty, nil
+	return true, nil // vsp's own, stale
 }
 
 func lockDirName(d string) string {

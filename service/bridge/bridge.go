@@ -442,6 +442,14 @@ func (b *Bridge) linkLoop(ctx context.Context) error {
 		start := time.Now()
 		b.connects.Add(1)
 		b.mu.Lock()
+		if ctx.Err() != nil {
+			// Cancelled while dialing: Run's stop callback may have
+			// run already and found no conn to close, so the read
+			// below would never end.
+			b.mu.Unlock()
+			conn.Close()
+			return nil
+		}
 		b.conn = conn
 		b.meter = &linkMeter{}
 		b.info = info
