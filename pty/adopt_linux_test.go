@@ -79,6 +79,13 @@ func TestAdoptKeepsTheTTY(t *testing.T) {
 	if got, _ := os.Readlink(link); got != name {
 		t.Fatalf("link points at %q, want %s", got, name)
 	}
+	// The adopted port holds the link's lock again.
+	if p3, err := Open(cfg, nil); !errors.Is(err, ErrLinkBusy) {
+		if err == nil {
+			p3.Close()
+		}
+		t.Fatalf("a second Port on the adopted port's link: %v, want ErrLinkBusy", err)
+	}
 	if st, _ := p2.Settings(); st.Baud != 19200 {
 		t.Fatalf("settings after adoption %v, want the application's 19200", st)
 	}
