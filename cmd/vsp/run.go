@@ -210,5 +210,5 @@ func runDaemon(c *cli.Context, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	return d.Run(c.Context)
+	return runService(c.Context, d.Run)
 }
