@@ -97,15 +97,12 @@ func serviceCommand(e *env) *cli.Command {
 					"are passed to `vsp run`. Compare it with `systemctl cat vsp` to see local changes.",
 				Flags: append(unitFlags(), &cli.StringFlag{Name: "executable", Usage: "the vsp binary `PATH` in ExecStart (default: this binary)"}),
 				Action: func(c *cli.Context) error {
+					if p := c.String("executable"); p != "" && !filepath.IsAbs(p) {
+						return usagef("--executable: want an absolute path, got %q", p)
+					}
 					u, err := unitFromFlags(c)
 					if err != nil {
 						return err
-					}
-					if p := c.String("executable"); p != "" {
-						if !filepath.IsAbs(p) {
-							return usagef("--executable: want an absolute path, got %q", p)
-						}
-						u.Exe = p
 					}
 					_, err = io.WriteString(e.stdout, systemdUnit(u))
 					return err
@@ -116,13 +113,17 @@ func serviceCommand(e *env) *cli.Command {
 }
 
 // unitFromFlags is the unit for this binary and the service flags.
+// (--executable, where the command has it, replaces this binary's path).
 func unitFromFlags(c *cli.Context) (unitConfig, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return unitConfig{}, fmt.Errorf("service: %w", err)
-	}
-	if p, err := filepath.EvalSymlinks(exe); err == nil {
-		exe = p
+	exe := c.String("executable")
+	if exe == "" {
+		var err error
+		if exe, err = os.Executable(); err != nil {
+			return unitConfig{}, fmt.Errorf("service: %w", err)
+		}
+		if p, err := filepath.EvalSymlinks(exe); err == nil {
+			exe = p
+		}
 	}
 	return unitConfig{
 		Exe:       exe,
