@@ -87,8 +87,10 @@ func systemdUnit(u unitConfig) string {
 	}
 	w("# Sandbox: see docs/service.md for `systemd-analyze security` and why each")
 	w("# remaining exposure is needed. CAP_CHOWN and CAP_FOWNER give a tty the owner,")
-	w("# group and mode of its port file and the control socket the vsp group.")
-	w("CapabilityBoundingSet=CAP_CHOWN CAP_FOWNER")
+	w("# group and mode of its port file and the control socket the vsp group;")
+	w("# CAP_DAC_READ_SEARCH keeps watching a tty (inotify) whose mode then denies")
+	w("# root a read. Nothing else: no CAP_DAC_OVERRIDE, CAP_SYS_ADMIN, CAP_NET_*.")
+	w("CapabilityBoundingSet=CAP_CHOWN CAP_FOWNER CAP_DAC_READ_SEARCH")
 	w("NoNewPrivileges=yes")
 	w("UMask=0022")
 	w("# Everything read-only but /dev (the links, e.g. /dev/ttyVSP0) and the unit's")

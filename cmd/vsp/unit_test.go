@@ -45,7 +45,7 @@ func TestServiceUnit(t *testing.T) {
 			want: []string{"Type=notify", "NotifyAccess=main", "WatchdogSec=30s", "ExecStart=/usr/bin/vsp run",
 				"ExecReload=/bin/kill -HUP $MAINPID", "Restart=on-failure", "FileDescriptorStoreMax=4096",
 				"RuntimeDirectory=vsp", "RuntimeDirectoryPreserve=restart", "StateDirectory=vsp",
-				"CapabilityBoundingSet=CAP_CHOWN CAP_FOWNER", "ProtectSystem=strict", "ReadWritePaths=/dev",
+				"CapabilityBoundingSet=CAP_CHOWN CAP_FOWNER CAP_DAC_READ_SEARCH", "ProtectSystem=strict", "ReadWritePaths=/dev",
 				"NoNewPrivileges=yes", "WantedBy=multi-user.target"},
 			// Not PrivateDevices (the links live in the host's /dev), not
 			// FileDescriptorStorePreserve=yes (stop must close the ttys).

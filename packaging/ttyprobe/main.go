@@ -10,7 +10,7 @@
 // time echoes resume after a silence of -gap or more (unix nanoseconds, to
 // time a restart against the moment it was caused), and at the end, after
 // the -stop file appears and the last bytes came back, "done written=N
-// read=N maxgap_ms=N". A failure prints "FAIL: ..." and exits 1; with
+// read=N maxgap_ms=N"; every second "progress written=N read=N". A failure prints "FAIL: ..." and exits 1; with
 // -expect-hangup a hang-up is what it waits for ("hangup: ...", exit 0).
 package main
 
@@ -65,12 +65,17 @@ func run(path, stop string, chunk int, every, gap, drain time.Duration, expectHa
 
 	var written, read, maxGap int64
 	last := time.Now() // last echo, or the start
+	progress := time.Now()
 	nextWrite := time.Now()
 	stopping := time.Time{}
 	out := make([]byte, chunk)
 	in := make([]byte, 4096)
 	for {
 		now := time.Now()
+		if now.Sub(progress) >= time.Second {
+			fmt.Printf("progress written=%d read=%d\n", written, read)
+			progress = now
+		}
 		if stopping.IsZero() && stop != "" {
 			if _, err := os.Stat(stop); err == nil {
 				stopping = now
