@@ -59,6 +59,7 @@ type Port struct {
 	opens     atomic.Int64 // application opens minus closes of the slave
 	selfFlush atomic.Bool  // a DiscardInput flush is pending report
 	closed    atomic.Bool  // Close has started
+	keepLink  atomic.Bool  // Release: Close leaves the link
 
 	cancel    context.CancelFunc
 	group     *errgroup.Group
@@ -73,21 +74,9 @@ func Open(cfg Config, log *slog.Logger) (_ *Port, err error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if cfg.Mode&^os.ModePerm != 0 {
-		return nil, fmt.Errorf("%w: Mode %v has bits other than permissions", ErrBadConfig, cfg.Mode)
-	}
-	if cfg.PollInterval == 0 {
-		cfg.PollInterval = DefaultPollInterval
-	}
-	uid, gid, err := lookupOwner(cfg.Owner, cfg.Group)
+	uid, gid, err := checkConfig(&cfg)
 	if err != nil {
 		return nil, err
-	}
-	if cfg.Link != "" {
-		cfg.Link = filepath.Clean(cfg.Link)
-		if err := checkLinkAllowed(cfg.Link, os.Geteuid()); err != nil {
-			return nil, err
-		}
 	}
 
 	p := &Port{cfg: cfg, log: log, events: make(chan Event, eventBuffer)}
@@ -102,34 +91,74 @@ func Open(cfg Config, log *slog.Logger) (_ *Port, err error) {
 	if err := p.setup(uid, gid); err != nil {
 		return nil, err
 	}
-	if cfg.Watcher != nil {
-		p.wd, err = cfg.Watcher.add(p)
-		if err != nil {
-			return nil, err
-		}
-	} else if err := p.watchOpens(); err != nil {
-		// Not fatal: AppOpen stays true and no AppOpened/AppClosed events
-		// are produced.
-		log.Warn("pty: cannot watch application open/close", "slave", p.name, "err", err)
+	if err := p.watch(); err != nil {
+		return nil, err
+	}
+	if err := p.expose(); err != nil {
+		return nil, err
+	}
+	p.run()
+	log.Info("pty: port open", "slave", p.name, "link", p.link, "settings", p.settings.String(), "extproc", !cfg.NoExtproc)
+	return p, nil
+}
+
+// checkConfig validates cfg, fills in its defaults and resolves the owner.
+func checkConfig(cfg *Config) (uid, gid int, err error) {
+	if cfg.Mode&^os.ModePerm != 0 {
+		return 0, 0, fmt.Errorf("%w: Mode %v has bits other than permissions", ErrBadConfig, cfg.Mode)
+	}
+	if cfg.PollInterval == 0 {
+		cfg.PollInterval = DefaultPollInterval
+	}
+	if uid, gid, err = lookupOwner(cfg.Owner, cfg.Group); err != nil {
+		return 0, 0, err
 	}
 	if cfg.Link != "" {
-		if err := exposeLink(cfg.Link, p.name); err != nil {
-			return nil, err
+		cfg.Link = filepath.Clean(cfg.Link)
+		if err := checkLinkAllowed(cfg.Link, os.Geteuid()); err != nil {
+			return 0, 0, err
 		}
-		p.link = cfg.Link
 	}
+	return uid, gid, nil
+}
 
+// watch starts following application opens and closes of the slave.
+func (p *Port) watch() (err error) {
+	if p.cfg.Watcher != nil {
+		p.wd, err = p.cfg.Watcher.add(p)
+		return err
+	}
+	if err := p.watchOpens(); err != nil {
+		// Not fatal: AppOpen stays true and no AppOpened/AppClosed events
+		// are produced.
+		p.log.Warn("pty: cannot watch application open/close", "slave", p.name, "err", err)
+	}
+	return nil
+}
+
+// expose points the configured link at the slave.
+func (p *Port) expose() error {
+	if p.cfg.Link == "" {
+		return nil
+	}
+	if err := exposeLink(p.cfg.Link, p.name); err != nil {
+		return err
+	}
+	p.link = p.cfg.Link
+	return nil
+}
+
+// run starts the Port's goroutines.
+func (p *Port) run() {
 	ctx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
 	p.group, ctx = errgroup.WithContext(ctx)
 	if p.ino != nil {
 		p.group.Go(p.runWatch)
 	}
-	if cfg.PollInterval > 0 {
+	if p.cfg.PollInterval > 0 {
 		p.group.Go(func() error { return p.runPoll(ctx) })
 	}
-	log.Info("pty: port open", "slave", p.name, "link", p.link, "settings", p.settings.String(), "extproc", !cfg.NoExtproc)
-	return p, nil
 }
 
 // openPair opens the master (non-blocking, registered with the poller,
@@ -191,6 +220,19 @@ func (p *Port) setup(uid, gid int) error {
 	if err := cpty.Setsize(p.slave, &cpty.Winsize{}); err != nil {
 		return fmt.Errorf("pty: set window size on %s: %w", p.name, err)
 	}
+	if err := p.own(uid, gid); err != nil {
+		return err
+	}
+	s, err := p.Settings()
+	if err != nil {
+		return err
+	}
+	p.settings = s
+	return nil
+}
+
+// own gives the device node its configured owner, group and mode.
+func (p *Port) own(uid, gid int) error {
 	if uid >= 0 || gid >= 0 {
 		if err := os.Chown(p.name, uid, gid); err != nil {
 			return fmt.Errorf("pty: %w", err)
@@ -201,11 +243,6 @@ func (p *Port) setup(uid, gid int) error {
 			return fmt.Errorf("pty: %w", err)
 		}
 	}
-	s, err := p.Settings()
-	if err != nil {
-		return err
-	}
-	p.settings = s
 	return nil
 }
 
@@ -642,7 +679,7 @@ func (p *Port) openEvent(mask uint32) bool {
 		// inotify merges identical events that were not read yet, so two
 		// quick opens may have counted once: before calling the port
 		// closed, look for another process that still has it open.
-		if n := otherOpens(p.name); n > 0 {
+		if n := otherOpens(p.name, p.cfg.Keeper); n > 0 {
 			p.opens.Store(int64(n))
 			p.log.Debug("pty: the port is still open elsewhere", "slave", p.name, "fds", n)
 			break
@@ -658,8 +695,9 @@ func (p *Port) openEvent(mask uint32) bool {
 
 // otherOpens counts the file descriptors of other processes that refer to
 // the device node name (from /proc/PID/fd; processes the daemon may not
-// inspect are not counted).
-func otherOpens(name string) int {
+// inspect are not counted, nor is keeper, which holds the Port's own
+// fds: see Config.Keeper).
+func otherOpens(name string, keeper int) int {
 	procs, err := os.ReadDir("/proc")
 	if err != nil {
 		return 0
@@ -668,7 +706,7 @@ func otherOpens(name string) int {
 	n := 0
 	for _, pr := range procs {
 		pid := pr.Name()
-		if pid == self || pid[0] < '0' || pid[0] > '9' {
+		if pid == self || pid[0] < '0' || pid[0] > '9' || (keeper > 0 && pid == strconv.Itoa(keeper)) {
 			continue
 		}
 		dir := "/proc/" + pid + "/fd"
@@ -693,7 +731,7 @@ func (p *Port) Close() error {
 	p.closeOnce.Do(func() {
 		p.closed.Store(true)
 		var errs []error
-		if p.link != "" {
+		if p.link != "" && !p.keepLink.Load() {
 			if target, err := os.Readlink(p.link); err == nil && target == p.name {
 				if err := os.Remove(p.link); err != nil && !errors.Is(err, os.ErrNotExist) {
 					errs = append(errs, fmt.Errorf("pty: %w", err))

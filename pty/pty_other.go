@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"runtime"
 	"time"
 
@@ -78,3 +79,14 @@ func (p *Port) AppOpen() bool { return false }
 
 // DiscardInput returns an error wrapping errors.ErrUnsupported.
 func (p *Port) DiscardInput() error { return errUnsupported }
+
+// Adopt returns an error wrapping errors.ErrUnsupported.
+func Adopt(cfg Config, master, slave *os.File, log *slog.Logger) (*Port, error) {
+	return nil, errUnsupported
+}
+
+// Files returns an error wrapping errors.ErrUnsupported.
+func (p *Port) Files() (master, slave *os.File, err error) { return nil, nil, errUnsupported }
+
+// Release does nothing.
+func (p *Port) Release() error { return nil }

@@ -65,6 +65,12 @@ type Config struct {
 	// the poll only (within PollInterval), and IXON changes at once.
 	NoExtproc bool
 
+	// Keeper is the pid of a process that holds copies of the Port's own
+	// fds for safekeeping (the service manager, for systemd's
+	// file-descriptor store); its open of the slave is not the
+	// application's. 0 means none.
+	Keeper int
+
 	// Initial holds the slave's power-on speed, stop bits and flow control
 	// (for example the device line's configured settings, so that an
 	// application that never sets termios sees them). A zero Baud means

@@ -57,6 +57,8 @@ type Daemon struct {
 	// instance (the kernel allows 128 per user by default); nil when it
 	// could not be set up, and then each port tries its own.
 	opens *pty.OpenWatcher
+
+	fds *fdStore // systemd: notifications and the ptys in its fd store (fdstore.go)
 }
 
 // NewDaemon returns a daemon; Run starts it.
@@ -84,6 +86,7 @@ func NewDaemon(cfg DaemonConfig, log *slog.Logger) (*Daemon, error) {
 // end.
 func (d *Daemon) Run(ctx context.Context) error {
 	d.start = time.Now()
+	d.fds = newFDStore(d.log)
 	if err := os.MkdirAll(d.cfg.ConfigDir, 0o755); err != nil {
 		return fmt.Errorf("service: configuration directory: %w", err)
 	}
@@ -113,6 +116,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		defer ctl.Close()
 	}
 	d.rescan()
+	d.fds.ready(d)
 	d.log.Info("daemon running", "config_dir", d.cfg.ConfigDir, "socket", d.cfg.Socket, "ports", len(d.ports))
 
 	pending := map[string]bool{}
@@ -122,6 +126,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-d.fds.tick():
+			d.fds.beat(d)
 		case ev, ok := <-w.Events:
 			if !ok {
 				return nil
@@ -206,6 +212,7 @@ func (d *Daemon) reconcile(name string) {
 		spec.Name = name
 		spec.Source = path
 		spec.PTY.Watcher = d.opens
+		spec.PTY.Keeper = d.fds.keeperPID()
 		err = d.checkDuplicateLink(name, spec.PTY.Link)
 	}
 	if err != nil {
@@ -239,8 +246,11 @@ func (d *Daemon) reconcile(name string) {
 		if err != nil {
 			log.Error("cannot start port with the new configuration; it runs on the previous one", "file", path, "err", err)
 		}
-	} else if p, err = bridge.StartPort(spec, d.log); err != nil {
+	} else if p, err = d.fds.start(spec, d.log); err != nil {
 		log.Error("cannot start port", "file", path, "err", err)
+	}
+	if p != nil {
+		d.fds.keep(name, p)
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -268,6 +278,7 @@ func (d *Daemon) remove(name string) {
 	e := d.ports[name]
 	delete(d.ports, name)
 	d.mu.Unlock()
+	d.fds.remove(name) // before the pty closes
 	if e != nil && e.port != nil {
 		d.log.Info("port file removed: deleting port", "port", name)
 		_ = e.port.Close()
@@ -279,6 +290,9 @@ func (d *Daemon) closeAll() {
 	ents := d.ports
 	d.ports = map[string]*entry{}
 	d.mu.Unlock()
+	if d.fds.handOver(ents) {
+		return
+	}
 	var wg sync.WaitGroup
 	for _, e := range ents {
 		if e.port != nil {
