@@ -11,7 +11,10 @@
 # host's network), boots the root with systemd-nspawn and runs commands in
 # it with nsenter. It asserts:
 #   a. autostart: after boot /dev/ttyVSP0 exists and carries bytes, with no
-#      manual start (the offline install enabled the unit);
+#      manual start (the offline install enabled the unit), with the owner,
+#      group and mode its port file sets (the sandbox's capabilities), the
+#      control socket answers `vsp list`, and `systemd-analyze security`
+#      rates the unit OK or better;
 #   b. no hang-up: ttyprobe (packaging/ttyprobe) holds /dev/ttyVSP0 open,
 #      writing and reading all the time, while vsp is killed with SIGKILL,
 #      restarted with `systemctl restart`, upgraded by installing the same
@@ -35,6 +38,10 @@ fail() {
 	if [ -n "${R:-}" ] && [ -n "${PID1:-}" ]; then
 		echo "--- journalctl -u vsp (last 40 lines)" >&2
 		inct journalctl -u vsp --no-pager -n 40 >&2 2>&1 || true
+	fi
+	if [ -s "${WORK:-}/probe.log" ]; then
+		echo "--- ttyprobe (last 10 lines)" >&2
+		tail -n 10 "$WORK/probe.log" >&2
 	fi
 	exit 1
 }
@@ -174,7 +181,7 @@ say "booted $SUITE ($(inct systemctl --version | head -n 1)), container PID 1 = 
 # --- a. autostart
 waitfor "vsp.service active after boot" 60 sh -c "[ \"\$(nsenter -t $PID1 -m -u -i -p -- systemctl is-active vsp)\" = active ]"
 waitfor "/dev/ttyVSP0 in the container" 30 inct test -c /dev/ttyVSP0
-inct /var/tmp/ttyprobe -tty /dev/ttyVSP0 -stop /var/tmp/probe.stop -gap 50ms >"$WORK/probe.log" 2>&1 &
+inct /var/tmp/ttyprobe -tty /dev/ttyVSP0 -stop /var/tmp/probe.stop -pause /var/tmp/probe.pause -gap 50ms >"$WORK/probe.log" 2>&1 &
 PROBE=$!
 waitfor "the first bytes echoed through /dev/ttyVSP0" 20 read_beyond 0
 probe_failed "start"
@@ -184,37 +191,61 @@ sock=$(inct stat -c '%G %a' /run/vsp/vsp.sock)
 [ "$sock" = "vsp 660" ] || fail "the control socket is '$sock' (group, mode), want 'vsp 660'"
 inct vsp list >"$WORK/list.out" 2>&1 || { cat "$WORK/list.out"; fail "vsp list in the container"; }
 grep -q p0 "$WORK/list.out" || { cat "$WORK/list.out"; fail "vsp list does not show p0"; }
+inct systemd-analyze security --no-pager vsp.service >"$WORK/security.txt" 2>&1 || true
+score=$(sed -n 's/^→ Overall exposure level for vsp.service: //p' "$WORK/security.txt")
+case "$score" in
+*" OK"* | *SAFE* | *PERFECT*) say "a. systemd-analyze security vsp.service: $score" ;;
+*) cat "$WORK/security.txt"; fail "systemd-analyze security rates the unit '$score', want OK or better" ;;
+esac
 say "a. autostart: vsp active after boot, /dev/ttyVSP0 (nobody dialout 620) carries bytes ($(probe_read) echoed), vsp list answers"
 
 # --- b. no hang-up
 N0=$(fdstore)
 [ "$N0" -ge 2 ] || fail "the fd store holds $N0 fds with one port; want the pty master and the daemon's slave fd at least"
 : >"$WORK/figures"
-# event NAME COMMAND...: run the event, wait for a new main process and
-# bytes echoed after it, and record the time to the first echo.
+# quiesced_after LINES: a progress line after the first LINES lines shows
+# every byte written read back.
+quiesced_after() {
+	awk -v l="$1" 'NR > l && /^progress/ { split($2, w, "="); split($3, r, "="); if (w[2] == r[2]) { ok = 1; exit } } END { exit !ok }' "$WORK/probe.log"
+}
+# event NAME graceful|crash COMMAND...: run the event, wait for a new main
+# process and bytes echoed after it, and record the time to the first echo.
+# Before a crash the application pauses until its bytes came back, and
+# writes again right after the kill: bytes in flight inside a killed
+# process are lost (the outage buffer; TLS state), everything the
+# application writes while vsp is down waits in the pty and must come back.
+# A graceful restart hands everything over: the application never pauses.
 event() {
-	name=$1
-	shift
+	name=$1 kind=$2
+	shift 2
 	old=$(mainpid)
 	before=$(probe_read)
+	if [ "$kind" = crash ]; then
+		lines=$(wc -l <"$WORK/probe.log")
+		touch "$R/var/tmp/probe.pause"
+		waitfor "$name: the application's bytes back before the crash" 20 quiesced_after "$lines"
+	fi
 	t=$(now_ns)
 	"$@" >"$WORK/event.log" 2>&1 || { cat "$WORK/event.log"; fail "$name: $*"; }
+	rm -f "$R/var/tmp/probe.pause"
 	waitfor "$name: a new vsp process" 60 sh -c "p=\$(nsenter -t $PID1 -m -u -i -p -- systemctl show -P MainPID vsp); [ \"\$p\" != 0 ] && [ \"\$p\" != $old ]"
 	waitfor "$name: vsp active again" 60 sh -c "[ \"\$(nsenter -t $PID1 -m -u -i -p -- systemctl is-active vsp)\" = active ]"
 	waitfor "$name: bytes echoed again" 30 echoed_after "$(wc -l <"$WORK/probe.log")"
 	probe_failed "$name"
 	# The first echo after the event ends the first gap that ends after it.
+	# Its length is how long the application heard nothing back.
 	ms=$(awk -v t="$t" '$1 == "gap" { split($3, e, "="); if (e[2] > t) { printf "%d", (e[2] - t) / 1e6; exit } }' "$WORK/probe.log")
-	[ -n "$ms" ] || ms="<50"
+	silent=$(awk -v t="$t" '$1 == "gap" { split($3, e, "="); split($4, m, "="); if (e[2] > t) { print m[2]; exit } }' "$WORK/probe.log")
+	[ -n "$ms" ] || ms="<50" silent="<50"
 	n=$(fdstore)
 	[ "$n" = "$N0" ] || fail "$name: the fd store holds $n fds, had $N0"
-	printf '%s\t%s\n' "$name" "$ms" >>"$WORK/figures"
-	say "b. $name: pid $old -> $(mainpid), no hang-up, first echo after $ms ms (read $before -> $(probe_read) bytes)"
+	printf '%-28s %8s %8s\n' "$name" "$ms" "$silent" >>"$WORK/figures"
+	say "b. $name: pid $old -> $(mainpid), no hang-up, first echo $ms ms after the event, $silent ms without an echo (read $before -> $(probe_read) bytes)"
 }
-event "SIGKILL" inct systemctl kill --kill-whom=main --signal=SIGKILL vsp
-event "systemctl restart" inct systemctl restart vsp
-event "dpkg -i (same .deb)" inct dpkg -i /var/tmp/vsp.deb
-event "SIGSTOP until the watchdog" inct systemctl kill --kill-whom=main --signal=SIGSTOP vsp
+event "SIGKILL" crash inct systemctl kill --kill-whom=main --signal=SIGKILL vsp
+event "systemctl restart" graceful inct systemctl restart vsp
+event "dpkg -i (same .deb)" graceful inct dpkg -i /var/tmp/vsp.deb
+event "SIGSTOP until the watchdog" crash inct systemctl kill --kill-whom=main --signal=SIGSTOP vsp
 touch "$R/var/tmp/probe.stop"
 waitfor "the application's last bytes" 90 grep -q '^done\|^FAIL' "$WORK/probe.log"
 wait "$PROBE" || { cat "$WORK/probe.log" >&2; fail "the application failed"; }
@@ -244,6 +275,6 @@ for round in 1 2; do
 done
 say "c. a port file added and deleted twice: the store went $N0 -> $((2 * N0)) -> $N0 each time"
 
-say "figures (time from the event to the first byte echoed again):"
+say "figures: ms from the event to the first byte echoed again, ms the application heard nothing"
 sed 's/^/    /' "$WORK/figures"
 say "PASS ($SUITE, $(inct systemctl --version | head -n 1))"

@@ -12,6 +12,9 @@
 // the -stop file appears and the last bytes came back, "done written=N
 // read=N maxgap_ms=N"; every second "progress written=N read=N". A failure prints "FAIL: ..." and exits 1; with
 // -expect-hangup a hang-up is what it waits for ("hangup: ...", exit 0).
+// While the -pause file exists it writes nothing: a test lets the stream
+// drain before it crashes vsp, since bytes in flight inside a process that
+// is killed are lost (the pty and the fd store keep everything else).
 package main
 
 import (
@@ -27,13 +30,14 @@ import (
 func main() {
 	path := flag.String("tty", "/dev/ttyVSP0", "serial port to open")
 	stop := flag.String("stop", "", "stop writing when this file exists, then wait for the last echoes")
+	pause := flag.String("pause", "", "do not write while this file exists (reading goes on)")
 	chunk := flag.Int("chunk", 32, "bytes per write")
 	every := flag.Duration("every", 10*time.Millisecond, "time between writes")
 	gap := flag.Duration("gap", 100*time.Millisecond, "silence reported as a gap")
 	drain := flag.Duration("drain", 60*time.Second, "longest wait for the last echoes after -stop")
 	hangup := flag.Bool("expect-hangup", false, "succeed when the port hangs up (stop means stop)")
 	flag.Parse()
-	if err := run(*path, *stop, *chunk, *every, *gap, *drain, *hangup); err != nil {
+	if err := run(*path, *stop, *pause, *chunk, *every, *gap, *drain, *hangup); err != nil {
 		fmt.Printf("FAIL: %v\n", err)
 		os.Exit(1)
 	}
@@ -42,7 +46,7 @@ func main() {
 // pattern is the byte at stream position i: not periodic in a chunk size.
 func pattern(i int64) byte { return byte(i%251) ^ byte(i/251) }
 
-func run(path, stop string, chunk int, every, gap, drain time.Duration, expectHangup bool) error {
+func run(path, stop, pause string, chunk int, every, gap, drain time.Duration, expectHangup bool) error {
 	fd, err := unix.Open(path, unix.O_RDWR|unix.O_NOCTTY|unix.O_NONBLOCK, 0)
 	if err != nil {
 		return fmt.Errorf("open %s: %w", path, err)
@@ -91,6 +95,11 @@ func run(path, stop string, chunk int, every, gap, drain time.Duration, expectHa
 			}
 		}
 		wantWrite := stopping.IsZero() && !now.Before(nextWrite)
+		if wantWrite && pause != "" {
+			if _, err := os.Stat(pause); err == nil {
+				wantWrite = false
+			}
+		}
 		ev := int16(unix.POLLIN)
 		if wantWrite {
 			ev |= unix.POLLOUT
