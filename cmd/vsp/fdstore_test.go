@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 import (
@@ -100,8 +102,9 @@ func sortedCopy(a []string) []string {
 	return a
 }
 
-// start runs `vsp run` as systemd would, with what the store holds.
-func (s *sdStore) start() *proc {
+// start runs `vsp run` as systemd would, with what the store holds; env
+// overrides the defaults (FDSTORE=64, WATCHDOG_USEC=1000000).
+func (s *sdStore) start(env ...string) *proc {
 	s.t.Helper()
 	s.sync()
 	var names []string
@@ -118,6 +121,7 @@ func (s *sdStore) start() *proc {
 		bins.Build(s.t, "vsp"), "run", "--log-format", "json", "--config-dir", s.dir, "--socket", s.socket,
 		"--known-devices", s.known)
 	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+s.ns.Path, "FDSTORE=64", "WATCHDOG_USEC=1000000")
+	cmd.Env = append(cmd.Env, env...)
 	if len(extra) > 0 {
 		cmd.Env = append(cmd.Env, fmt.Sprintf("LISTEN_FDS=%d", len(extra)), "LISTEN_FDNAMES="+strings.Join(names, ":"))
 		cmd.ExtraFiles = extra
@@ -435,5 +439,75 @@ func TestFDStoreHandover(t *testing.T) {
 	waitHangup(t, app, 10*time.Second)
 	if _, err := os.Lstat(link); err == nil {
 		t.Fatalf("link %s still there after the port was deleted", link)
+	}
+}
+
+// TestFDStoreInvalidFileKeepsPty: a port file that does not load when vsp
+// starts keeps its stored pty (the application stays connected) until the
+// file is fixed, and then the port takes that pty over.
+func TestFDStoreInvalidFileKeepsPty(t *testing.T) {
+	dev := testenv.NewDevice(t)
+	s := newSDStore(t)
+	link := filepath.Join(t.TempDir(), "ttyVSP0")
+	good := fmt.Sprintf("link = %q\ndevice = %q\ntls = \"off\"\n", link, dev.Addr())
+	s.writePort("plc", good)
+	d1 := s.start()
+	d1.waitLine(`"link up"`, 0, 20*time.Second)
+	app := openApp(t, link)
+	tty, _ := os.Readlink(link)
+	kill(t, d1)
+
+	s.writePort("plc", good+"bogus = 1\n")
+	from := s.ns.Count()
+	d2 := s.start()
+	s.ns.WaitVar(from, 10*time.Second, "READY", "1")
+	d2.waitLine(`"port file rejected`, 0, 10*time.Second)
+	if got := s.stored(); got != "p.plc.m×1 p.plc.s×1" {
+		t.Fatalf("store holds %q while the file is invalid; want the pty kept", got)
+	}
+	noHangup(t, app, "while the port file is invalid")
+	if _, err := app.Write([]byte("queued in the pty")); err != nil {
+		t.Fatal(err)
+	}
+
+	s.writePort("plc", good)
+	d2.waitLine(`"pty taken over after vsp ended without a handover`, 0, 10*time.Second)
+	dev.WaitGot([]byte("queued in the pty"), 10*time.Second)
+	if st, ok := s.status("plc"); !ok || st.TTY != tty {
+		t.Fatalf("after the fix the port runs on %q, want the kept %s", st.TTY, tty)
+	}
+	noHangup(t, app, "after the fix")
+}
+
+// TestFDStoreLimits: a store too small for a port's fds is reported and
+// the port runs as without one; a unit without a store
+// (FileDescriptorStoreMax=0, FDSTORE=0) closes every port on SIGTERM,
+// removing its link, as without systemd.
+func TestFDStoreLimits(t *testing.T) {
+	tests := []struct {
+		name, fdstore, log string
+	}{
+		{"full", "1", `"systemd's file-descriptor store is full`},
+		{"none", "0", `"systemd keeps no file descriptors for vsp`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dev := testenv.NewDevice(t)
+			s := newSDStore(t)
+			link := filepath.Join(t.TempDir(), "ttyVSP0")
+			s.writePort("plc", fmt.Sprintf("link = %q\ndevice = %q\ntls = \"off\"\n", link, dev.Addr()))
+			d := s.start("FDSTORE=" + tc.fdstore)
+			d.waitLine(tc.log, 0, 20*time.Second)
+			s.ns.WaitVar(0, 10*time.Second, "READY", "1")
+			if got := s.stored(); got != "" {
+				t.Fatalf("store holds %q", got)
+			}
+			app := openApp(t, link)
+			terminate(t, d)
+			waitHangup(t, app, 10*time.Second)
+			if _, err := os.Lstat(link); err == nil {
+				t.Fatalf("link %s left after SIGTERM without the store", link)
+			}
+		})
 	}
 }
