@@ -28,7 +28,7 @@
 # It skips, saying why, where it cannot boot a container (not root, no
 # systemd-nspawn, no debootstrap and no cached root); with VSP_TEST_STRICT=1
 # it fails instead. VSP_SYSTEMD_SUITE / VSP_SYSTEMD_MIRROR change the
-# release and mirror.
+# release and mirror (.ci/run runs trixie and bookworm).
 set -eu
 
 cd "$(dirname "$0")/.."
