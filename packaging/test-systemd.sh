@@ -24,7 +24,9 @@
 #      first byte echoed again;
 #   c. stop means stop: `systemctl stop vsp` hangs the application up, and
 #      deleting a port file takes its fds out of the store (the store does
-#      not grow over add/delete cycles).
+#      not grow over add/delete cycles);
+#   d. one unit: `vsp service install` writes the packaged unit, byte for
+#      byte; `vsp service status` says running; uninstall removes it.
 # It skips, saying why, where it cannot boot a container (not root, no
 # systemd-nspawn, no debootstrap and no cached root); with VSP_TEST_STRICT=1
 # it fails instead. VSP_SYSTEMD_SUITE / VSP_SYSTEMD_MIRROR change the
@@ -274,6 +276,17 @@ for round in 1 2; do
 	waitfor "port p1's fds out of the store (round $round)" 30 sh -c "[ \"\$(nsenter -t $PID1 -m -u -i -p -- systemctl show -P NFileDescriptorStore vsp)\" = $N0 ]"
 done
 say "c. a port file added and deleted twice: the store went $N0 -> $((2 * N0)) -> $N0 each time"
+
+# --- d. one unit: `vsp service install` writes the packaged unit
+inct vsp service install >"$WORK/install.log" 2>&1 || { cat "$WORK/install.log"; fail "vsp service install"; }
+cmp -s "$R/etc/systemd/system/vsp.service" "$R/usr/lib/systemd/system/vsp.service" || {
+	diff -u "$R/usr/lib/systemd/system/vsp.service" "$R/etc/systemd/system/vsp.service" || true
+	fail "vsp service install wrote another unit than the package's"
+}
+[ "$(inct vsp service status)" = running ] || fail "vsp service status: $(inct vsp service status 2>&1)"
+inct vsp service uninstall >"$WORK/install.log" 2>&1 || { cat "$WORK/install.log"; fail "vsp service uninstall"; }
+[ ! -e "$R/etc/systemd/system/vsp.service" ] || fail "vsp service uninstall left /etc/systemd/system/vsp.service"
+say "d. vsp service install wrote the packaged unit byte for byte; status running; uninstall removed it"
 
 say "figures: ms from the event to the first byte echoed again, ms the application heard nothing"
 sed 's/^/    /' "$WORK/figures"
