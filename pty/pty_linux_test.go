@@ -406,16 +406,6 @@ func TestBadConfig(t *testing.T) {
 	}
 }
 
-func TestDefaultLinkDir(t *testing.T) {
-	d := DefaultLinkDir()
-	if os.Geteuid() == 0 && d != "/dev" {
-		t.Fatalf("DefaultLinkDir() = %q for root", d)
-	}
-	if os.Geteuid() != 0 && strings.HasPrefix(d, "/dev") {
-		t.Fatalf("DefaultLinkDir() = %q for non-root", d)
-	}
-}
-
 // settingSteps is what an application does to the port, one tcsetattr at
 // a time, and the Settings that must follow.
 var settingSteps = []struct {

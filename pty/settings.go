@@ -3,7 +3,6 @@ package pty
 import (
 	"errors"
 	"os"
-	"path/filepath"
 	"strconv"
 	"time"
 )
@@ -17,7 +16,7 @@ var (
 	ErrNotSymlink = errors.New("pty: refusing to replace a file that is not a symlink")
 
 	// ErrNeedRoot is returned by Open when the process is not root and
-	// Config.Link is under /dev. Use DefaultLinkDir for a per-user place.
+	// Config.Link is under /dev.
 	ErrNeedRoot = errors.New("pty: creating a link under /dev needs root")
 
 	// ErrBadConfig is returned by Open for an invalid Config.
@@ -82,19 +81,6 @@ type Config struct {
 	// this port; share one among many ports (see OpenWatcher). nil gives
 	// the Port an inotify instance of its own.
 	Watcher *OpenWatcher
-}
-
-// DefaultLinkDir returns the directory where port symlinks belong by
-// default: /dev for root, otherwise $XDG_RUNTIME_DIR/vsp, or
-// os.TempDir()/vsp-<uid> when XDG_RUNTIME_DIR is unset.
-func DefaultLinkDir() string {
-	if os.Geteuid() == 0 {
-		return "/dev"
-	}
-	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
-		return filepath.Join(d, "vsp")
-	}
-	return filepath.Join(os.TempDir(), "vsp-"+strconv.Itoa(os.Getuid()))
 }
 
 // Parity is a serial parity setting.

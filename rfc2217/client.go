@@ -14,6 +14,12 @@ import (
 // ClientConfig.Timeout is 0.
 const DefaultTimeout = 3 * time.Second
 
+// MaxBanner bounds the data NewClient keeps for the first Reads while the
+// COM-PORT-OPTION negotiation is still going on (a banner, or data the
+// device sends before it answers): a peer that floods data and never
+// answers cannot make the host hold more than this.
+const MaxBanner = 64 << 10
+
 // ClientConfig configures a Client. The zero value is ready to use.
 type ClientConfig struct {
 	// Timeout bounds the COM-PORT-OPTION negotiation in NewClient.
@@ -101,6 +107,9 @@ func NewClient(conn net.Conn, cfg ClientConfig, log *slog.Logger) (*Client, erro
 		n, err := conn.Read(buf)
 		if n > 0 {
 			m, perr := c.s.process(buf[:n])
+			if len(c.s.pending)+m > MaxBanner {
+				return fail(fmt.Errorf("%w: more than %d bytes from %s", ErrBannerTooLong, MaxBanner, conn.RemoteAddr()))
+			}
 			c.s.pending = append(c.s.pending, buf[:m]...)
 			if perr != nil {
 				if c.s.state(OptComPort, true) != qYes {

@@ -31,6 +31,11 @@ var (
 	// closed.
 	ErrControlOverflow = errors.New("rfc2217: control queue full")
 
+	// ErrBannerTooLong means the peer sent more than MaxBanner bytes of
+	// data before agreeing to COM-PORT-OPTION: NewClient gives up rather
+	// than hold an unbounded amount of data for the first Reads.
+	ErrBannerTooLong = errors.New("rfc2217: too much data before COM-PORT-OPTION was agreed")
+
 	// ErrClosed is returned by methods called after Close.
 	ErrClosed = errors.New("rfc2217: session closed")
 )

@@ -611,6 +611,25 @@ func TestClientNegotiationTimeout(t *testing.T) {
 	}
 }
 
+// A device that floods data and never answers the negotiation cannot make
+// the client hold more than MaxBanner: NewClient fails as soon as the
+// banner passes the bound, long before the negotiation times out.
+func TestClientBannerBounded(t *testing.T) {
+	cc, sc := tcpPair(t)
+	go func() {
+		flood := bytes.Repeat([]byte("0123456789abcdef"), 4096)
+		for {
+			if _, err := sc.Write(flood); err != nil {
+				return
+			}
+		}
+	}()
+	_, err := NewClient(cc, ClientConfig{Timeout: time.Minute}, testLogger(t))
+	if !errors.Is(err, ErrBannerTooLong) {
+		t.Fatalf("err = %v, want ErrBannerTooLong", err)
+	}
+}
+
 func TestClientBannerKept(t *testing.T) {
 	cc, sc := tcpPair(t)
 	go func() {

@@ -12,6 +12,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,8 +24,11 @@ import (
 //
 //	GET /v1/ports         every port's PortState, as a JSON array
 //	GET /v1/ports/{name}  one port's PortState (404 if unknown)
-//	GET /v1/daemon        the daemon's own facts
+//	GET /v1/daemon        the daemon's own facts and settings
 //	GET /metrics          Prometheus metrics for every port
+//
+// The same GET /metrics, and nothing else, is served over TCP on the
+// metrics address when one is set.
 type controlServer struct {
 	ln   net.Listener
 	srv  *http.Server
@@ -38,6 +42,24 @@ type DaemonInfo struct {
 	Socket    string    `json:"socket"`
 	Started   time.Time `json:"started"`
 	PID       int       `json:"pid"`
+	Metrics   string    `json:"metrics,omitempty"` // the TCP address /metrics is served on
+
+	Settings       []Setting `json:"settings"`               // in effect, with their sources
+	SettingsLoaded time.Time `json:"settings_loaded"`        // when they were last read
+	ReloadError    string    `json:"reload_error,omitempty"` // the last reload's error, if it failed
+	ReloadErrorAt  time.Time `json:"reload_error_at,omitzero"`
+}
+
+// Info returns what GET /v1/daemon reports.
+func (d *Daemon) Info() DaemonInfo {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	info := DaemonInfo{ConfigDir: d.cfg.ConfigDir, Socket: d.cfg.Socket, Started: d.start, PID: os.Getpid(),
+		Settings: d.settings, SettingsLoaded: d.loaded, ReloadError: d.reloadErr, ReloadErrorAt: d.reloadErrAt}
+	if d.metricsSrv != nil {
+		info.Metrics = d.metricsSrv.ln.Addr().String()
+	}
+	return info
 }
 
 func startControl(d *Daemon, path, group string, log *slog.Logger) (*controlServer, error) {
@@ -60,9 +82,6 @@ func startControl(d *Daemon, path, group string, log *slog.Logger) (*controlServ
 			log.Warn("control socket: cannot set group", "group", group, "err", err)
 		}
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(newCollector(d))
-
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/ports", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, d.States())
@@ -76,9 +95,9 @@ func startControl(d *Daemon, path, group string, log *slog.Logger) (*controlServ
 		writeJSON(w, http.StatusOK, st)
 	})
 	mux.HandleFunc("GET /v1/daemon", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, DaemonInfo{ConfigDir: d.cfg.ConfigDir, Socket: path, Started: d.start, PID: os.Getpid()})
+		writeJSON(w, http.StatusOK, d.Info())
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("GET /metrics", d.metricsHandle)
 
 	c := &controlServer{ln: ln, path: path, done: make(chan struct{}),
 		srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}}
@@ -99,6 +118,52 @@ func (c *controlServer) Close() error {
 	<-c.done
 	_ = os.Remove(c.path)
 	return err
+}
+
+// newMetricsHandler serves every port's metrics in the Prometheus format.
+func newMetricsHandler(d *Daemon) http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(newCollector(d))
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+}
+
+// metricsServer serves GET /metrics, read-only and alone, on a TCP address.
+type metricsServer struct {
+	ln   net.Listener
+	srv  *http.Server
+	done chan struct{}
+	once sync.Once
+	err  error
+}
+
+func startMetrics(addr string, h http.Handler, log *slog.Logger) (*metricsServer, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("service: metrics: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", h)
+	m := &metricsServer{ln: ln, done: make(chan struct{}),
+		srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}}
+	go func() {
+		defer close(m.done)
+		if err := m.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics", "addr", addr, "err", err)
+		}
+	}()
+	log.Info("serving metrics", "addr", ln.Addr().String())
+	return m, nil
+}
+
+// Close stops serving and waits for the server; it can be called again.
+func (m *metricsServer) Close() error {
+	m.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		m.err = m.srv.Shutdown(ctx)
+		<-m.done
+	})
+	return m.err
 }
 
 // removeStaleSocket removes a socket left by a daemon that died, and

@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"maps"
+	"net/http"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -17,20 +20,39 @@ import (
 
 	"github.com/vsp-dev/vsp/pty"
 	"github.com/vsp-dev/vsp/service/bridge"
+	"github.com/vsp-dev/vsp/service/config"
 )
 
-// LoadFunc reads one port file into a spec. Errors should say file:line.
-type LoadFunc func(path string) (bridge.PortSpec, error)
+// LoadFunc reads one port file (with config.Load, the one port-file
+// loader): the file as decoded, for the conflict check, whose errors name
+// file:line, and the spec that runs from it. Errors should say file:line.
+type LoadFunc func(path string) (*config.Port, bridge.PortSpec, error)
 
 // DaemonConfig configures the daemon. Zero values are defaults except
 // ConfigDir and Load, which are required.
 type DaemonConfig struct {
 	ConfigDir string        // directory of <name>.toml port files
-	Ext       string        // port file extension; "" = ".toml"
 	Socket    string        // control socket path; "" = no control socket
 	Group     string        // group owning the control socket; "" = "vsp" if it exists
 	Debounce  time.Duration // quiet time after file events before reloading; 0 = 200 ms
 	Load      LoadFunc
+
+	Metrics  string    // TCP listen address serving only GET /metrics; "" = none
+	Settings []Setting // the settings in effect and their sources, for /v1/daemon
+	// Reload asks the daemon to call ReloadSettings (the CLI feeds it
+	// SIGHUP). ReloadSettings re-reads the settings file and applies what it
+	// can itself (the log level); it returns the new metrics address and
+	// settings, or an error that leaves the running settings in place.
+	Reload         <-chan os.Signal
+	ReloadSettings func() (metrics string, settings []Setting, err error)
+}
+
+// Setting is one daemon setting in effect and where its value came from:
+// "flag --socket", "env VSP_SOCKET", "file /etc/vsp/vsp.toml:3" or "default".
+type Setting struct {
+	Key    string `json:"key"`
+	Value  string `json:"value"`
+	Source string `json:"source"`
 }
 
 // entry is one port file and what runs from it.
@@ -39,12 +61,23 @@ type entry struct {
 	port    *bridge.Port // nil when nothing runs (file invalid from the start)
 	fileErr error        // the file's last problem; the port keeps its last good spec
 	errAt   time.Time
+	// holds is what port holds: its file as loaded, with the link as the
+	// tty has it (bare names resolved); nil when port is nil.
+	holds *config.Port
+	// wants is what the file claims when fileErr is a conflict with
+	// another port's link or listen address (nil otherwise): such a file is
+	// tried again when a port goes away or changes.
+	wants *config.Port
 }
 
 // Daemon runs one port per configuration file and reloads the directory
 // live: a new file creates a port, a removed file deletes it, a changed file
 // restarts only that port, and an invalid file leaves the running port on
-// its last good configuration.
+// its last good configuration. Conflicts never move a tty: a running port
+// keeps its link and listen address, a file that claims either is refused,
+// and files that claim what no running port holds (at start-up, say) are
+// all refused; refused files are tried again whenever a port is deleted or
+// changes.
 type Daemon struct {
 	cfg DaemonConfig
 	log *slog.Logger
@@ -52,6 +85,15 @@ type Daemon struct {
 	mu    sync.Mutex
 	ports map[string]*entry
 	start time.Time
+
+	// The settings in effect (guarded by mu): what /v1/daemon reports.
+	settings      []Setting
+	loaded        time.Time // when the settings were last read
+	reloadErr     string    // the last reload's error; "" after a good one
+	reloadErrAt   time.Time
+	metricsAddr   string         // the metrics address asked for
+	metricsSrv    *metricsServer // nil when off
+	metricsHandle http.Handler   // GET /metrics, on the control socket and metricsSrv
 
 	// opens tracks application opens for every port with one inotify
 	// instance (the kernel allows 128 per user by default); nil when it
@@ -69,23 +111,25 @@ func NewDaemon(cfg DaemonConfig, log *slog.Logger) (*Daemon, error) {
 	if cfg.Load == nil {
 		return nil, errors.New("service: daemon needs a port file loader")
 	}
-	if cfg.Ext == "" {
-		cfg.Ext = ".toml"
-	}
 	if cfg.Debounce <= 0 {
 		cfg.Debounce = 200 * time.Millisecond
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Daemon{cfg: cfg, log: log, ports: map[string]*entry{}}, nil
+	d := &Daemon{cfg: cfg, log: log, ports: map[string]*entry{}, settings: cfg.Settings, metricsAddr: cfg.Metrics}
+	d.metricsHandle = newMetricsHandler(d)
+	return d, nil
 }
 
 // Run loads every port file, watches the directory and serves the control
 // socket until ctx ends; then it closes every port. Cancellation is a normal
 // end.
 func (d *Daemon) Run(ctx context.Context) error {
+	d.mu.Lock()
 	d.start = time.Now()
+	d.loaded = d.start
+	d.mu.Unlock()
 	d.fds = newFDStore(d.log)
 	if err := os.MkdirAll(d.cfg.ConfigDir, 0o755); err != nil {
 		return fmt.Errorf("service: configuration directory: %w", err)
@@ -115,9 +159,27 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if ctl != nil {
 		defer ctl.Close()
 	}
+	if d.metricsAddr != "" {
+		m, err := startMetrics(d.metricsAddr, d.metricsHandle, d.log)
+		if err != nil {
+			return err
+		}
+		d.mu.Lock()
+		d.metricsSrv = m
+		d.mu.Unlock()
+	}
+	defer func() {
+		d.mu.Lock()
+		m := d.metricsSrv
+		d.metricsSrv = nil
+		d.mu.Unlock()
+		if m != nil {
+			_ = m.Close()
+		}
+	}()
 	d.rescan()
 	d.fds.ready(d)
-	d.log.Info("daemon running", "config_dir", d.cfg.ConfigDir, "socket", d.cfg.Socket, "ports", len(d.ports))
+	d.log.Info("daemon running", "config_dir", d.cfg.ConfigDir, "socket", d.cfg.Socket, "metrics", d.metricsAddr, "ports", len(d.ports))
 
 	pending := map[string]bool{}
 	timer := time.NewTimer(time.Hour)
@@ -128,11 +190,16 @@ func (d *Daemon) Run(ctx context.Context) error {
 			return nil
 		case <-d.fds.tick():
 			d.fds.beat(d)
+		case <-d.cfg.Reload:
+			// SIGHUP: the settings file, then every port file (as after a
+			// lost file event); unchanged ports are left alone.
+			d.reloadSettings()
+			d.rescan()
 		case ev, ok := <-w.Events:
 			if !ok {
 				return nil
 			}
-			name, ok := d.portName(ev.Name)
+			name, ok := portName(ev.Name)
 			if !ok {
 				continue
 			}
@@ -146,41 +213,92 @@ func (d *Daemon) Run(ctx context.Context) error {
 			d.log.Warn("file watch", "err", err)
 			d.rescan()
 		case <-timer.C:
-			names := make([]string, 0, len(pending))
-			for n := range pending {
-				names = append(names, n)
-			}
+			names := slices.Sorted(maps.Keys(pending))
 			clear(pending)
-			sort.Strings(names)
-			for _, n := range names {
-				d.reconcile(n)
-			}
+			d.apply(names)
 		}
 	}
 }
 
+// reloadSettings re-reads the settings (SIGHUP): a bad file leaves the
+// running settings in place; a good one changes the metrics address live.
+func (d *Daemon) reloadSettings() {
+	if d.cfg.ReloadSettings == nil {
+		return
+	}
+	addr, settings, err := d.cfg.ReloadSettings()
+	now := time.Now()
+	if err == nil && addr != d.metricsAddr {
+		err = d.moveMetrics(addr)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err != nil {
+		d.log.Error("settings not reloaded; the daemon keeps its running settings", "err", err)
+		d.reloadErr, d.reloadErrAt = err.Error(), now
+		return
+	}
+	d.settings, d.loaded, d.reloadErr, d.reloadErrAt = settings, now, "", time.Time{}
+	d.log.Info("settings reloaded")
+}
+
+// moveMetrics serves /metrics on addr instead of the current address; when
+// addr cannot be served, the old address is served again.
+func (d *Daemon) moveMetrics(addr string) error {
+	d.mu.Lock()
+	old, oldAddr := d.metricsSrv, d.metricsAddr
+	d.metricsSrv = nil
+	d.mu.Unlock()
+	if old != nil {
+		_ = old.Close()
+	}
+	var srv *metricsServer
+	var err error
+	if addr != "" {
+		srv, err = startMetrics(addr, d.metricsHandle, d.log)
+	}
+	if err != nil {
+		addr = oldAddr
+		if oldAddr != "" {
+			var rerr error
+			if srv, rerr = startMetrics(oldAddr, d.metricsHandle, d.log); rerr != nil {
+				d.log.Error("metrics: cannot serve the previous address again", "addr", oldAddr, "err", rerr)
+				addr = ""
+			}
+		}
+	} else {
+		d.log.Info("metrics address changed", "from", oldAddr, "to", addr)
+	}
+	d.mu.Lock()
+	d.metricsSrv, d.metricsAddr = srv, addr
+	d.mu.Unlock()
+	return err
+}
+
 // portName maps a file path to a port name, or reports that the file is
-// not a port file (editor swap and backup files, other extensions).
-func (d *Daemon) portName(path string) (string, bool) {
+// not a port file (config.Ignored: editor and package-manager files, other
+// extensions).
+func portName(path string) (string, bool) {
 	base := filepath.Base(path)
-	if strings.HasPrefix(base, ".") || strings.HasSuffix(base, "~") || !strings.HasSuffix(base, d.cfg.Ext) {
+	if config.Ignored(base) {
 		return "", false
 	}
-	name := strings.TrimSuffix(base, d.cfg.Ext)
-	return name, name != ""
+	return config.NameOf(base), true
 }
 
 // rescan reconciles every port file in the directory and every port that
-// runs.
+// runs, as one batch.
 func (d *Daemon) rescan() {
-	names := map[string]bool{}
 	ents, err := os.ReadDir(d.cfg.ConfigDir)
 	if err != nil {
 		d.log.Error("read configuration directory", "err", err)
 		return
 	}
+	names := map[string]bool{}
 	for _, e := range ents {
-		if n, ok := d.portName(e.Name()); ok && !e.IsDir() {
+		// Whatever its type: a directory or a FIFO called x.toml is an
+		// error for x (the loader says so), not something to skip silently.
+		if n, ok := portName(e.Name()); ok {
 			names[n] = true
 		}
 	}
@@ -189,100 +307,225 @@ func (d *Daemon) rescan() {
 		names[n] = true
 	}
 	d.mu.Unlock()
-	sorted := make([]string, 0, len(names))
-	for n := range names {
-		sorted = append(sorted, n)
-	}
-	sort.Strings(sorted)
-	for _, n := range sorted {
-		d.reconcile(n)
+	d.apply(slices.Sorted(maps.Keys(names)))
+}
+
+// apply brings the named ports in line with their files, as one batch
+// (applyOnce). When that may have freed a link or listen address — a port
+// was deleted or restarted, or a file refused for a conflict went away or
+// changed — the files refused for a conflict are tried again, as a batch of
+// their own, until nothing more is freed. A retry batch frees something
+// only when a refused file starts, is refused for another reason or is
+// gone, so there are fewer refused files each time (or a file changed
+// meanwhile: the bound below is for that).
+func (d *Daemon) apply(names []string) {
+	freed := d.applyOnce(names)
+	for range len(names) + len(d.ports) {
+		if !freed {
+			return
+		}
+		d.mu.Lock()
+		var retry []string
+		for n, e := range d.ports {
+			if e.wants != nil {
+				retry = append(retry, n)
+			}
+		}
+		d.mu.Unlock()
+		if len(retry) == 0 {
+			return
+		}
+		sort.Strings(retry)
+		freed = d.applyOnce(retry)
 	}
 }
 
-// reconcile brings port name in line with its file.
-func (d *Daemon) reconcile(name string) {
-	path := filepath.Join(d.cfg.ConfigDir, name+d.cfg.Ext)
-	log := d.log.With("port", name)
-	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-		d.remove(name)
-		return
+// candidate is a port file that loaded.
+type candidate struct {
+	name, path string
+	spec       bridge.PortSpec
+	claims     *config.Port // the file with its link resolved as SpecFromConfig resolves it
+}
+
+// applyOnce brings the named ports in line with their files: removed files
+// delete their ports, files that do not load are refused (a running port
+// keeps its last good configuration), and of the files that load, those in
+// a conflict are refused:
+//
+//   - a file that claims the link or an overlapping listen address of
+//     another running port: that port keeps it;
+//   - then, files of this batch that claim what no running port holds, all
+//     of them: none gets it (at start-up nothing runs, so every file in a
+//     conflict is refused).
+//
+// The others start or restart. It reports whether that may have freed a
+// link or listen address (see apply).
+func (d *Daemon) applyOnce(names []string) (freed bool) {
+	wanted := map[string]*config.Port{} // what refused files claimed before
+	d.mu.Lock()
+	for _, n := range names {
+		if e := d.ports[n]; e != nil && e.wants != nil {
+			wanted[n] = e.wants
+		}
 	}
-	spec, err := d.cfg.Load(path)
-	if err == nil {
+	d.mu.Unlock()
+	defer func() {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		for n, w := range wanted {
+			if e := d.ports[n]; e == nil || e.wants == nil || e.wants.Link != w.Link || e.wants.Listen != w.Listen {
+				freed = true
+			}
+		}
+	}()
+
+	var cands []candidate
+	for _, name := range names {
+		path := filepath.Join(d.cfg.ConfigDir, name+config.Ext)
+		conf, spec, err := d.cfg.Load(path)
+		if err != nil {
+			if _, lerr := os.Lstat(path); errors.Is(err, fs.ErrNotExist) && errors.Is(lerr, fs.ErrNotExist) {
+				freed = d.remove(name) || freed // a dangling symlink is an error, not a removal
+			} else {
+				d.refuse(name, path, err, nil)
+			}
+			continue
+		}
 		spec.Name = name
 		spec.Source = path
 		spec.PTY.Watcher = d.opens
 		spec.PTY.Keeper = d.fds.keeperPID()
-		err = d.checkDuplicateLink(name, spec.PTY.Link)
+		claims := *conf
+		claims.Link = spec.PTY.Link // bare names resolved: "ttyX" and "<link dir>/ttyX" are one link
+		cands = append(cands, candidate{name: name, path: path, spec: spec, claims: &claims})
 	}
-	if err != nil {
-		log.Error("port file rejected; the port keeps its last good configuration", "file", path, "err", err)
-		d.mu.Lock()
-		e := d.ports[name]
-		if e == nil {
-			e = &entry{file: path}
-			d.ports[name] = e
+
+	d.mu.Lock()
+	var held []*config.Port
+	for _, e := range d.ports {
+		if e.port != nil && e.holds != nil {
+			held = append(held, e.holds)
 		}
-		e.fileErr, e.errAt = err, time.Now()
-		d.mu.Unlock()
-		return
 	}
+	d.mu.Unlock()
+	var free []candidate
+	for _, c := range cands {
+		if err := config.Conflicts(c.claims, held); err != nil { // its own running port is skipped
+			d.refuse(c.name, c.path, err, c.claims)
+		} else {
+			free = append(free, c)
+		}
+	}
+	claims := make([]*config.Port, len(free))
+	for i, c := range free {
+		claims[i] = c.claims
+	}
+	var start []candidate
+	for _, c := range free {
+		if err := config.Conflicts(c.claims, claims); err != nil {
+			d.refuse(c.name, c.path, err, c.claims)
+		} else {
+			start = append(start, c)
+		}
+	}
+	for _, c := range start {
+		if d.run(c) {
+			freed = true
+		}
+	}
+	return freed
+}
+
+// refuse records why name's file cannot run now; a running port keeps its
+// last good configuration. wants is what the file claims when err is a
+// conflict with another port, else nil.
+func (d *Daemon) refuse(name, path string, err error, wants *config.Port) {
 	d.mu.Lock()
 	e := d.ports[name]
-	if e != nil && e.port != nil && reflect.DeepEqual(e.port.Spec(), spec) {
-		e.fileErr = nil
-		d.mu.Unlock()
+	if e == nil {
+		e = &entry{file: path}
+		d.ports[name] = e
+	}
+	again := e.fileErr != nil && e.fileErr.Error() == err.Error()
+	if !again {
+		e.errAt = time.Now()
+	}
+	e.fileErr, e.wants = err, wants
+	running := e.port != nil
+	d.mu.Unlock()
+	if again { // retried after a change elsewhere: said already
 		return
 	}
+	if running {
+		d.log.Error("port file rejected; the port keeps its last good configuration", "port", name, "file", path, "err", err)
+	} else {
+		d.log.Error("port file rejected; the port does not run", "port", name, "file", path, "err", err)
+	}
+}
+
+// run starts c's port, or restarts it when it runs with another spec. It
+// reports whether a running port was restarted (or closed, if its tty
+// changed and the new one could not start).
+func (d *Daemon) run(c candidate) (restarted bool) {
+	log := d.log.With("port", c.name)
+	d.mu.Lock()
+	e := d.ports[c.name]
+	if e != nil && e.port != nil && reflect.DeepEqual(e.port.Spec(), c.spec) {
+		e.fileErr, e.wants = nil, nil
+		e.holds = c.claims // the same claims; lines may have moved
+		d.mu.Unlock()
+		return false
+	}
 	var old *bridge.Port
+	var oldHolds *config.Port
 	if e != nil {
-		old = e.port
+		old, oldHolds = e.port, e.holds
 	}
 	d.mu.Unlock()
 	var p *bridge.Port
+	var err error
 	if old != nil {
 		log.Info("port file changed: restarting this port")
-		p, err = old.Restart(spec, d.log)
+		p, err = old.Restart(c.spec, d.log)
 		if err != nil {
-			log.Error("cannot start port with the new configuration; it runs on the previous one", "file", path, "err", err)
+			log.Error("cannot start port with the new configuration", "file", c.path, "err", err, "running", p != nil)
 		}
-	} else if p, err = d.fds.start(spec, d.log); err != nil {
-		log.Error("cannot start port", "file", path, "err", err)
+	} else if p, err = d.fds.start(c.spec, d.log); err != nil {
+		log.Error("cannot start port", "file", c.path, "err", err)
 	}
 	if p != nil {
-		d.fds.keep(name, p)
+		d.fds.keep(c.name, p)
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	e = &entry{file: path, port: p}
+	ne := &entry{file: c.path, port: p}
+	switch {
+	case p == nil:
+	case err == nil:
+		ne.holds = c.claims
+	default: // p runs the previous spec
+		ne.holds = oldHolds
+	}
 	if err != nil {
-		e.fileErr, e.errAt = err, time.Now()
+		ne.fileErr, ne.errAt = err, time.Now()
 	}
-	d.ports[name] = e
-}
-
-// checkDuplicateLink refuses a link path another port already uses.
-func (d *Daemon) checkDuplicateLink(name, link string) error {
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	for n, e := range d.ports {
-		if n != name && e.port != nil && e.port.Spec().PTY.Link == link {
-			return fmt.Errorf("service: link %s is already used by port %s (%s)", link, n, e.file)
-		}
-	}
-	return nil
+	d.ports[c.name] = ne
+	d.mu.Unlock()
+	return old != nil
 }
 
-func (d *Daemon) remove(name string) {
+// remove deletes name's port; it reports whether a port was running.
+func (d *Daemon) remove(name string) bool {
 	d.mu.Lock()
 	e := d.ports[name]
 	delete(d.ports, name)
 	d.mu.Unlock()
 	d.fds.remove(name) // before the pty closes
-	if e != nil && e.port != nil {
-		d.log.Info("port file removed: deleting port", "port", name)
-		_ = e.port.Close()
+	if e == nil || e.port == nil {
+		return false
 	}
+	d.log.Info("port file removed: deleting port", "port", name)
+	_ = e.port.Close()
+	return true
 }
 
 func (d *Daemon) closeAll() {

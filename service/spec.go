@@ -13,7 +13,7 @@ import (
 // Paths are the daemon-wide locations a port file's relative settings
 // resolve against.
 type Paths struct {
-	LinkDir      string // where bare link names go; "" = pty.DefaultLinkDir()
+	LinkDir      string // where bare link names go; "" = config.DefaultPaths().LinkDir
 	KnownDevices string // trust-on-first-use file
 }
 
@@ -21,11 +21,27 @@ type Paths struct {
 func SpecFromConfig(p *config.Port, paths Paths) (bridge.PortSpec, error) {
 	linkDir := paths.LinkDir
 	if linkDir == "" {
-		linkDir = pty.DefaultLinkDir()
+		linkDir = config.DefaultPaths().LinkDir
 	}
 	prof, err := tlsconn.ParseProfile(p.TLS)
 	if err != nil {
 		return bridge.PortSpec{}, fmt.Errorf("service: %s: %w", p.File, err)
+	}
+	// A Port built in code may have zero fields: they mean the default.
+	q := *p
+	q.SetDefaults()
+	p = &q
+	// config parses stale_data (one enum, one wording); the bridge gets
+	// its typed value.
+	stale, ok := map[string]bridge.StalePolicy{config.StaleKeep: bridge.StaleKeep, config.StaleDiscard: bridge.StaleDiscard}[p.StaleData]
+	if !ok {
+		return bridge.PortSpec{}, fmt.Errorf("service: %s: stale_data %q: not validated", p.File, p.StaleData)
+	}
+	pin := p.Trust.Pin
+	if pin != "" { // Parse normalises; a Port built in code may hold any accepted spelling
+		if pin, err = tlsconn.ParsePin(pin); err != nil {
+			return bridge.PortSpec{}, fmt.Errorf("service: %s: %w", p.File, err)
+		}
 	}
 	s := bridge.PortSpec{
 		Name:    p.Name,
@@ -39,7 +55,7 @@ func SpecFromConfig(p *config.Port, paths Paths) (bridge.PortSpec, error) {
 		},
 		Link: tlsconn.Config{
 			Profile:            prof,
-			Pin:                p.Trust.Pin,
+			Pin:                pin,
 			Trust:              p.Trust.Mode,
 			InsecureSkipVerify: p.Trust.Mode == config.TrustInsecure,
 			KnownDevices:       paths.KnownDevices,
@@ -56,7 +72,7 @@ func SpecFromConfig(p *config.Port, paths Paths) (bridge.PortSpec, error) {
 		Bridge: bridge.BridgeConfig{
 			Buffer:    int(p.Buffer),
 			Backoff:   tlsconn.Backoff{Min: p.Net.BackoffMin, Max: p.Net.BackoffMax},
-			StaleData: bridge.StalePolicy(p.StaleData),
+			StaleData: stale,
 		},
 		Serial: bridge.SerialSettings{
 			Baud:     uint32(p.Serial.Baud),
@@ -74,7 +90,12 @@ func SpecFromConfig(p *config.Port, paths Paths) (bridge.PortSpec, error) {
 			stateDir = filepath.Dir(paths.KnownDevices)
 		}
 		s.Listen = bridge.ListenSpec{Addr: p.Listen, CertFile: filepath.Join(stateDir, p.Name+"-listen.pem"),
-			DeviceMAC: p.DeviceMAC, Replace: p.ReplaceSession, AllowFrom: p.AllowFrom}
+			Replace: p.ReplaceSession, AllowFrom: p.AllowFrom}
+		if p.DeviceMAC != "" {
+			if s.Listen.DeviceMAC, err = config.ParseMAC(p.DeviceMAC); err != nil {
+				return bridge.PortSpec{}, fmt.Errorf("service: %s: device_mac: %w", p.File, err)
+			}
+		}
 		s.Link.Trust, s.Link.Pin, s.Link.InsecureSkipVerify, s.Link.KnownDevices, s.Link.CAFile = "", "", false, "", ""
 	}
 	if prof == tlsconn.ProfileOff {
@@ -84,14 +105,15 @@ func SpecFromConfig(p *config.Port, paths Paths) (bridge.PortSpec, error) {
 	return s, s.Validate()
 }
 
-// FileLoader returns the daemon's LoadFunc: strict TOML decoding with
-// file:line errors, then SpecFromConfig.
+// FileLoader returns the daemon's LoadFunc: config.Load (strict TOML
+// decoding with file:line errors), then SpecFromConfig.
 func FileLoader(paths Paths) LoadFunc {
-	return func(path string) (bridge.PortSpec, error) {
+	return func(path string) (*config.Port, bridge.PortSpec, error) {
 		p, err := config.Load(path)
 		if err != nil {
-			return bridge.PortSpec{}, err
+			return nil, bridge.PortSpec{}, err
 		}
-		return SpecFromConfig(p, paths)
+		s, err := SpecFromConfig(p, paths)
+		return p, s, err
 	}
 }

@@ -1,6 +1,7 @@
 package service
 
 import (
+	"net"
 	"reflect"
 	"strings"
 	"testing"
@@ -21,7 +22,7 @@ func TestSpecFromConfigListen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := bridge.ListenSpec{Addr: ":1470", CertFile: "/var/lib/vsp/cod1-listen.pem", DeviceMAC: "00:30:f9:00:00:01", AllowFrom: []string{"10.1.0.0/24"}}
+	want := bridge.ListenSpec{Addr: ":1470", CertFile: "/var/lib/vsp/cod1-listen.pem", DeviceMAC: net.HardwareAddr{0x00, 0x30, 0xf9, 0, 0, 1}, AllowFrom: []string{"10.1.0.0/24"}}
 	if !reflect.DeepEqual(s.Listen, want) || len(s.Devices) != 0 || s.Link.KnownDevices != "" || s.Link.Trust != "" {
 		t.Errorf("spec %+v / %+v; want listen %+v and no device or trust", s.Listen, s.Link, want)
 	}

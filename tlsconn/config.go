@@ -3,7 +3,6 @@ package tlsconn
 import (
 	"crypto/tls"
 	"fmt"
-	"strings"
 	"time"
 )
 
@@ -144,7 +143,7 @@ func (c Config) resolve() (resolved, error) {
 			return r, err
 		}
 	}
-	trust := strings.ToLower(strings.TrimSpace(c.Trust))
+	trust := c.Trust // exact names, as config (the port file and the flags) spells them
 	if p == ProfileOff {
 		if trust != "" || c.Pin != "" || c.InsecureSkipVerify || c.KnownDevices != "" || c.CAFile != "" {
 			return r, fmt.Errorf("%w: certificate trust settings given but the TLS profile is off (plain TCP)", ErrInvalidConfig)

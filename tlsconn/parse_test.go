@@ -42,6 +42,10 @@ var pinTests = []struct {
 	{"sha256:" + colonHex(hex64)[:94] + "::", ""},
 	{"sha256:" + strings.Replace(colonHex(hex64), ":", "", 1) + ":", ""},
 	{"sha256:" + hex64[:2] + " " + hex64[2:], ""},
+	{"SHA-256:" + hex64, "sha256:" + hex64},
+	{"sha256::" + colonHex(hex64), ""},
+	{colonHex(hex64) + ":", ""},
+	{"sha256:" + strings.Replace(colonHex(hex64), "01:23", "012:3", 1), ""},
 }
 
 func TestParsePin(t *testing.T) {
@@ -89,12 +93,12 @@ func TestParseProfile(t *testing.T) {
 	}{
 		{"", tlsconn.ProfileModern, false},
 		{"modern", tlsconn.ProfileModern, false},
-		{"MODERN ", tlsconn.ProfileModern, false},
 		{"legacy", tlsconn.ProfileLegacy, false},
-		{"Legacy", tlsconn.ProfileLegacy, false},
 		{"off", tlsconn.ProfileOff, false},
-		{"none", tlsconn.ProfileOff, false},
-		{"plain", tlsconn.ProfileOff, false},
+		{"MODERN", "", true}, // one spelling, as in a port file
+		{" legacy", "", true},
+		{"none", "", true},
+		{"plain", "", true},
 		{"tls", "", true},
 		{"ssl3", "", true},
 		{"legacyy", "", true},
@@ -116,6 +120,27 @@ func TestParseProfile(t *testing.T) {
 	}
 }
 
+func FuzzParseProfile(f *testing.F) {
+	for _, s := range []string{"", "off", "legacy", "modern", "Modern", "plain"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		p, err := tlsconn.ParseProfile(s)
+		if err != nil {
+			if p != "" || !errors.Is(err, tlsconn.ErrInvalidProfile) {
+				t.Fatalf("ParseProfile(%q) = %q, %v", s, p, err)
+			}
+			return
+		}
+		if s != "" && string(p) != s {
+			t.Fatalf("ParseProfile(%q) = %q: not the name given", s, p)
+		}
+		if again, err := tlsconn.ParseProfile(p.String()); err != nil || again != p {
+			t.Fatalf("not idempotent: %q -> %q -> %q, %v", s, p, again, err)
+		}
+	})
+}
+
 func TestValidate(t *testing.T) {
 	pin := "sha256:" + hex64
 	tests := []struct {
@@ -130,7 +155,7 @@ func TestValidate(t *testing.T) {
 		{"trust insecure", tlsconn.Config{Trust: "insecure"}, nil},
 		{"trust pin", tlsconn.Config{Trust: "pin", Pin: pin}, nil},
 		{"tofu", tlsconn.Config{Trust: "tofu", KnownDevices: "/tmp/k"}, nil},
-		{"ca", tlsconn.Config{Trust: "CA", CAFile: "/tmp/ca.pem"}, nil},
+		{"ca", tlsconn.Config{Trust: "ca", CAFile: "/tmp/ca.pem"}, nil},
 		{"timeouts", tlsconn.Config{Pin: pin, DialTimeout: time.Second, KeepAlive: tlsconn.KeepAlive{Idle: -1}}, nil},
 
 		{"zero value", tlsconn.Config{}, tlsconn.ErrNoTrust},
@@ -143,6 +168,7 @@ func TestValidate(t *testing.T) {
 		{"insecure with profile off", tlsconn.Config{Profile: tlsconn.ProfileOff, InsecureSkipVerify: true}, tlsconn.ErrInvalidConfig},
 		{"negative timeout", tlsconn.Config{Pin: pin, DialTimeout: -1}, tlsconn.ErrInvalidConfig},
 		{"unknown trust", tlsconn.Config{Trust: "blind"}, tlsconn.ErrInvalidConfig},
+		{"trust mode spelt otherwise", tlsconn.Config{Trust: "CA", CAFile: "/tmp/ca.pem"}, tlsconn.ErrInvalidConfig},
 		{"tofu without file", tlsconn.Config{Trust: "tofu"}, tlsconn.ErrInvalidConfig},
 		{"ca without file", tlsconn.Config{Trust: "ca"}, tlsconn.ErrInvalidConfig},
 		{"tofu with pin", tlsconn.Config{Trust: "tofu", KnownDevices: "/tmp/k", Pin: pin}, tlsconn.ErrInvalidConfig},

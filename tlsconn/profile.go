@@ -3,7 +3,6 @@ package tlsconn
 import (
 	"crypto/tls"
 	"fmt"
-	"strings"
 )
 
 // Profile selects how the link to a device is protected.
@@ -22,17 +21,17 @@ const (
 	ProfileModern Profile = "modern"
 )
 
-// ParseProfile parses a profile name (case-insensitive, surrounding space
-// ignored). The empty string yields [ProfileModern]; "none", "plain" and
-// "tcp" are accepted as synonyms of "off".
+// ParseProfile parses a profile name: "off", "legacy" or "modern", spelt
+// exactly so (the empty string yields [ProfileModern]). It is vsp's one
+// parser of a TLS profile: port files (service/config), the --tls flags and
+// the daemon all go through it, so each accepts the same names with the
+// same error.
 func ParseProfile(s string) (Profile, error) {
-	switch strings.ToLower(strings.TrimSpace(s)) {
-	case "", "modern":
+	switch Profile(s) {
+	case "", ProfileModern:
 		return ProfileModern, nil
-	case "legacy":
-		return ProfileLegacy, nil
-	case "off", "none", "plain", "tcp":
-		return ProfileOff, nil
+	case ProfileLegacy, ProfileOff:
+		return Profile(s), nil
 	}
 	return "", fmt.Errorf("%w %q: want off, legacy or modern", ErrInvalidProfile, s)
 }

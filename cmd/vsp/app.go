@@ -28,10 +28,12 @@ func (e usageError) Unwrap() error { return e.err }
 
 func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
 
-// env holds what the subcommands share: the injected streams.
+// env holds what the subcommands share: the injected streams, and the
+// daemon settings in effect once a command that takes them has started.
 type env struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
+	settings       *settings
 }
 
 // run executes the vsp command line and returns the process exit code.
@@ -68,6 +70,7 @@ func newApp(e *env) *cli.App {
 		},
 		Commands: []*cli.Command{
 			runCommand(e),
+			configCommand(e),
 			createCommand(e),
 			deleteCommand(e),
 			listCommand(e),
@@ -80,24 +83,64 @@ func newApp(e *env) *cli.App {
 			genDocsCommand(e), // hidden: make docs
 		},
 	}
-	// A flag error in a subcommand is a usage error too (exit code 2).
-	var mark func(cmds []*cli.Command)
-	mark = func(cmds []*cli.Command) {
+	// A flag error in a subcommand is a usage error too (exit code 2), and
+	// so is a positional argument the command does not take.
+	var mark func(cmds []*cli.Command, parent string)
+	mark = func(cmds []*cli.Command, parent string) {
 		for _, c := range cmds {
 			if c.OnUsageError == nil {
 				c.OnUsageError = app.OnUsageError
 			}
-			mark(c.Subcommands)
+			checkArgs(c, strings.TrimSpace(parent+" "+c.Name))
+			mark(c.Subcommands, parent+" "+c.Name)
 		}
 	}
-	mark(app.Commands)
+	mark(app.Commands, "")
+	wireSettings(e, app.Commands)
 	restrictPlatform(app.Commands) // run, demo, service install: Linux only
 	return app
 }
 
+// checkArgs makes cmd refuse positional arguments it does not take, before
+// its action runs. What a command takes is what its ArgsUsage declares: one
+// argument per word ("NAME", "HOST:PORT", "bash|zsh|fish"), optional when in
+// brackets ("[NAME]"); no ArgsUsage means none. A command with subcommands
+// and no action of its own takes only a subcommand name.
+func checkArgs(cmd *cli.Command, name string) {
+	lo, hi := 0, 0
+	for _, w := range strings.Fields(cmd.ArgsUsage) {
+		hi++
+		if !strings.HasPrefix(w, "[") {
+			lo++
+		}
+	}
+	action := cmd.Action
+	group := len(cmd.Subcommands) > 0 // before urfave/cli adds "help"
+	if action == nil {
+		if !group {
+			return
+		}
+		action = cli.ShowSubcommandHelp
+	}
+	cmd.Action = func(c *cli.Context) error {
+		n := c.NArg()
+		switch {
+		case n > hi && hi == 0 && group:
+			return usagef("%s: unknown command %q (see `vsp %s --help`)", name, c.Args().Get(hi), name)
+		case n > hi && hi == 0:
+			return usagef("%s: unexpected argument %q: %s takes no arguments", name, c.Args().Get(hi), name)
+		case n > hi:
+			return usagef("%s: unexpected argument %q after %s", name, c.Args().Get(hi), cmd.ArgsUsage)
+		case n < lo:
+			return usagef("%s: missing %s (usage: vsp %s %s)", name, cmd.ArgsUsage, name, cmd.ArgsUsage)
+		}
+		return action(c)
+	}
+}
+
 // newLogger returns the logger for a command: text on a terminal, JSON
 // otherwise (service managers and files), or as format says.
-func newLogger(w io.Writer, format string, level slog.Level) (*slog.Logger, error) {
+func newLogger(w io.Writer, format string, level slog.Leveler) (*slog.Logger, error) {
 	opts := &slog.HandlerOptions{Level: level}
 	switch format {
 	case "", "auto":

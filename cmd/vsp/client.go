@@ -71,3 +71,9 @@ func (c *control) port(ctx context.Context, name string) (service.PortState, boo
 	ok, err := c.get(ctx, "/v1/ports/"+name, &out)
 	return out, ok, err
 }
+
+func (c *control) daemon(ctx context.Context) (service.DaemonInfo, error) {
+	var out service.DaemonInfo
+	_, err := c.get(ctx, "/v1/daemon", &out)
+	return out, err
+}

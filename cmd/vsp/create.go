@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/vsp-dev/vsp/pty"
 	"github.com/vsp-dev/vsp/service/config"
 )
 
@@ -28,14 +28,15 @@ func createCommand(e *env) *cli.Command {
 			&cli.DurationFlag{Name: "wait", Usage: "how long to wait for the daemon to report the port (0: don't wait)", Value: 10 * time.Second},
 		),
 		Action: func(c *cli.Context) error {
-			if c.NArg() != 1 {
-				return usagef("create: want one port NAME")
-			}
 			name := c.Args().First()
 			if !config.ValidName(name) {
 				return usagef("create: %q is not a valid port name (letters, digits, '_', '.', '-'; at most 64)", name)
 			}
-			p, err := portFromFlags(c, name)
+			link := "tty" + strings.TrimPrefix(name, "tty")
+			if c.IsSet("link") {
+				link = c.String("link")
+			}
+			p, err := portFromFlags(c, "create", name, link)
 			if err != nil {
 				return err
 			}
@@ -53,100 +54,17 @@ func createCommand(e *env) *cli.Command {
 }
 
 // createPortFlags are `vsp run`'s port flags, with the link defaulting to
-// the port's name.
+// the port's name, and without --listen-cert, which is not a port-file key
+// (see runSpec).
 func createPortFlags() []cli.Flag {
-	flags := portFlags()
+	flags := slices.DeleteFunc(portFlags(), func(f cli.Flag) bool { return f.Names()[0] == "listen-cert" })
 	for i, f := range flags {
 		if f.Names()[0] == "link" {
 			flags[i] = &cli.StringFlag{Name: "link", Usage: "tty symlink `PATH` the application opens; a bare name goes into " +
-				pty.DefaultLinkDir() + " (default: ttyNAME, e.g. ttyVSP0 for port VSP0)", EnvVars: []string{"VSP_LINK"}}
+				"the daemon's link_dir (see `vsp config`) (default: ttyNAME, e.g. ttyVSP0 for port VSP0)", EnvVars: []string{"VSP_LINK"}}
 		}
 	}
 	return flags
-}
-
-// portFromFlags builds a port file from the same flags `vsp run` takes.
-func portFromFlags(c *cli.Context, name string) (*config.Port, error) {
-	p := &config.Port{Name: name, File: "command line"}
-	devs := c.StringSlice("device")
-	switch len(devs) {
-	case 0:
-		if !c.IsSet("listen") {
-			return nil, usagef("create: --device HOST:PORT (or --listen [HOST]:PORT) is required")
-		}
-	case 1:
-		p.Device = devs[0]
-	default:
-		p.Devices = devs
-	}
-	p.Listen = c.String("listen")
-	p.DeviceMAC = c.String("device-mac")
-	p.AllowFrom = c.StringSlice("allow-from")
-	p.ReplaceSession = c.Bool("replace-session")
-	if c.IsSet("listen-cert") {
-		return nil, usagef("create: --listen-cert applies to `vsp run` only; the daemon keeps a port's listening key and certificate next to its known-devices file")
-	}
-	p.Link = "tty" + strings.TrimPrefix(name, "tty")
-	if c.IsSet("link") {
-		p.Link = c.String("link")
-	}
-	p.TLS = c.String("tls")
-	if pin := c.String("pin"); pin != "" {
-		p.Trust.Mode = config.TrustPin
-		p.Trust.Pin = pin
-	}
-	if c.Bool("insecure-no-verify") {
-		p.Trust.Mode = config.TrustInsecure
-	}
-	if c.IsSet("trust") {
-		p.Trust.Mode = c.String("trust")
-	}
-	p.Trust.CAFile = c.String("ca-file")
-	p.Trust.ServerName = c.String("server-name")
-	// [net]: only what was given, so the file keeps the defaults implicit.
-	durs := []struct {
-		flag string
-		dst  *time.Duration
-	}{
-		{"dial-timeout", &p.Net.DialTimeout},
-		{"keepalive-idle", &p.Net.KeepAliveIdle},
-		{"keepalive-interval", &p.Net.KeepAliveInterval},
-		{"user-timeout", &p.Net.UserTimeout},
-		{"backoff-min", &p.Net.BackoffMin},
-		{"backoff-max", &p.Net.BackoffMax},
-	}
-	for _, d := range durs {
-		if c.IsSet(d.flag) {
-			*d.dst = c.Duration(d.flag)
-		}
-	}
-	if c.IsSet("keepalive-count") {
-		p.Net.KeepAliveCount = c.Int("keepalive-count")
-	}
-	p.RFC2217 = c.Bool("rfc2217")
-	if c.IsSet("buffer") {
-		n, err := config.ParseByteSize(c.String("buffer"))
-		if err != nil {
-			return nil, usageError{fmt.Errorf("--buffer: %w", err)}
-		}
-		p.Buffer = n
-	}
-	p.StaleData = c.String("stale-data")
-	p.TTY.Owner = c.String("owner")
-	p.TTY.Group = c.String("group")
-	if m := c.String("mode"); m != "" {
-		v, err := parseMode(m)
-		if err != nil {
-			return nil, usageError{fmt.Errorf("--mode: %w", err)}
-		}
-		p.TTY.Mode = v
-	}
-	p.Serial.Baud = int(c.Uint("baud"))
-	p.StrictSerial = c.Bool("strict-serial")
-	if err := p.Validate(); err != nil {
-		return nil, usageError{err}
-	}
-	return p, nil
 }
 
 // writePort encodes p and writes it atomically to path.
@@ -202,9 +120,6 @@ func deleteCommand(e *env) *cli.Command {
 		ArgsUsage: "NAME",
 		Flags:     []cli.Flag{configDirFlag(), socketFlag()},
 		Action: func(c *cli.Context) error {
-			if c.NArg() != 1 {
-				return usagef("delete: want one port NAME")
-			}
 			name := c.Args().First()
 			if !config.ValidName(name) {
 				return usagef("delete: %q is not a valid port name", name)

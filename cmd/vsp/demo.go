@@ -11,9 +11,9 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/vsp-dev/vsp/device"
-	"github.com/vsp-dev/vsp/pty"
+	"github.com/vsp-dev/vsp/service"
 	"github.com/vsp-dev/vsp/service/bridge"
-	"github.com/vsp-dev/vsp/tlsconn"
+	"github.com/vsp-dev/vsp/service/config"
 )
 
 func demoCommand(e *env) *cli.Command {
@@ -24,7 +24,8 @@ func demoCommand(e *env) *cli.Command {
 			"real device, echo plug on its serial side) and a vsp port pinned to its\n" +
 			"certificate. Open the port with any serial program; what you type comes back.",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "link", Usage: "tty symlink `PATH`", Value: "ttyVSP0"},
+			&cli.StringFlag{Name: "link", Usage: "tty symlink `PATH` (a bare name goes into --link-dir)", Value: "ttyVSP0"},
+			linkDirFlag(),
 			&cli.IntFlag{Name: "key-bits", Usage: "RSA key size of the simulated device: 512, 768 or 1024", Value: 1024},
 			&cli.BoolFlag{Name: "check", Usage: "send a line through the port, verify the echo, and exit"},
 			&cli.BoolFlag{Name: "debug", Usage: "verbose logs"},
@@ -35,12 +36,12 @@ func demoCommand(e *env) *cli.Command {
 				level = slog.LevelDebug
 			}
 			log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
-			return runDemo(c.Context, e, log, linkPath(c.String("link")), c.Int("key-bits"), c.Bool("check"))
+			return runDemo(c.Context, e, log, c.String("link"), c.String("link-dir"), c.Int("key-bits"), c.Bool("check"))
 		},
 	}
 }
 
-func runDemo(ctx context.Context, e *env, log *slog.Logger, link string, bits int, check bool) error {
+func runDemo(ctx context.Context, e *env, log *slog.Logger, link, linkDir string, bits int, check bool) error {
 	dev, err := device.New(device.Config{
 		Listen: "127.0.0.1:0",
 		SSL:    true,
@@ -59,14 +60,18 @@ func runDemo(ctx context.Context, e *env, log *slog.Logger, link string, bits in
 	}
 	fmt.Fprintf(e.stdout, "ezsim: simulated ezTCP on %s, SSL on, certificate %s\n", dev.Addr(), dev.Fingerprint())
 
-	port, err := bridge.StartPort(bridge.PortSpec{
-		Name:    "demo",
-		Source:  "vsp demo",
-		Devices: []string{dev.Addr().String()},
-		Link:    tlsconn.Config{Profile: tlsconn.ProfileLegacy, Pin: dev.Fingerprint()},
-		PTY:     pty.Config{Link: link},
-		Serial:  bridge.SerialSettings{Baud: 115200},
-	}, log.With("side", "vsp"))
+	// The port a file with these keys would give, by the same path.
+	p := &config.Port{Name: "demo", File: "vsp demo", Link: link, Device: dev.Addr().String(),
+		TLS: config.TLSLegacy, Trust: config.Trust{Pin: dev.Fingerprint()}}
+	if err := p.Validate(); err != nil {
+		return usageError{fmt.Errorf("demo: %w", err)}
+	}
+	spec, err := service.SpecFromConfig(p, service.Paths{LinkDir: linkDir})
+	if err != nil {
+		return err
+	}
+	link = spec.PTY.Link // a bare name, resolved
+	port, err := bridge.StartPort(spec, log.With("side", "vsp"))
 	if err != nil {
 		return err
 	}

@@ -240,7 +240,7 @@ func TestUsageErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"run", "--device", "nowhere"}, `device "nowhere"`},
+		{[]string{"run", "--device", "nowhere"}, `--device: missing port: want host:port, e.g. "10.1.0.1:1470", got "nowhere"`},
 		{[]string{"run", "--device", "127.0.0.1:1", "--tls", "old"}, "--tls"},
 		{[]string{"run", "--device", "127.0.0.1:1", "--pin", "sha256:zz"}, "--pin"},
 		{[]string{"run", "--device", "127.0.0.1:1", "--buffer", "lots"}, "--buffer"},

@@ -6,7 +6,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/vsp-dev/vsp/cmd/internal/clidocs"
-	"github.com/vsp-dev/vsp/pty"
+	"github.com/vsp-dev/vsp/service/config"
 )
 
 // docsNote is appended to the description in the generated reference only:
@@ -14,7 +14,8 @@ import (
 const docsNote = "\n\nDefault paths shown here are those used as root. As another user, vsp uses\n" +
 	"per-user paths: port files in $XDG_CONFIG_HOME/vsp/ports.d (~/.config/vsp/ports.d),\n" +
 	"the control socket $XDG_RUNTIME_DIR/vsp/vsp.sock, trusted devices in\n" +
-	"$XDG_STATE_HOME/vsp/known_devices, and tty links in $XDG_RUNTIME_DIR/vsp.\n\n" +
+	"$XDG_STATE_HOME/vsp/known_devices, tty links in $XDG_RUNTIME_DIR/vsp/dev and the\n" +
+	"settings file $XDG_CONFIG_HOME/vsp/vsp.toml (see `vsp config`).\n\n" +
 	"Exit status: 0 success, 1 error, 2 usage error (bad command line)."
 
 // genDocsCommand is the hidden `vsp gen-docs DIR` that `make docs` runs: it
@@ -26,9 +27,6 @@ func genDocsCommand(e *env) *cli.Command {
 		Usage:     "write the CLI reference (DIR/cli.md, DIR/man/vsp.1)",
 		ArgsUsage: "DIR",
 		Action: func(c *cli.Context) error {
-			if c.NArg() != 1 {
-				return usagef("gen-docs: want one argument, the docs directory")
-			}
 			files, err := cliDocs(e)
 			if err != nil {
 				return err
@@ -48,11 +46,12 @@ func renderDocs(app *cli.App) ([]clidocs.File, error) {
 	app.Description += docsNote
 	subst := map[string]string{}
 	if os.Geteuid() != 0 {
-		d := defaults()
-		subst[d.configDir] = "/etc/vsp/ports.d"
-		subst[d.socket] = "/run/vsp/vsp.sock"
-		subst[d.knownDevices] = "/var/lib/vsp/known_devices"
-		subst[pty.DefaultLinkDir()] = "/dev"
+		d := config.DefaultPaths()
+		subst[d.DaemonFile] = "/etc/vsp/vsp.toml"
+		subst[d.ConfigDir] = "/etc/vsp/ports.d"
+		subst[d.Socket] = "/run/vsp/vsp.sock"
+		subst[d.KnownDevices] = "/var/lib/vsp/known_devices"
+		subst[d.LinkDir] = "/dev"
 	}
 	return clidocs.Render(app, clidocs.Options{
 		MarkdownPath: "cli.md",

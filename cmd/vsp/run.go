@@ -1,19 +1,22 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"os/signal"
 	"path/filepath"
-	"strconv"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/vsp-dev/vsp/pty"
 	"github.com/vsp-dev/vsp/service"
 	"github.com/vsp-dev/vsp/service/bridge"
 	"github.com/vsp-dev/vsp/service/config"
-	"github.com/vsp-dev/vsp/tlsconn"
 )
 
 // portFlags are the flags that describe one port on the command line.
@@ -25,26 +28,26 @@ func portFlags() []cli.Flag {
 		&cli.StringFlag{Name: "device-mac", Usage: "with --listen: the `MAC` the device must send first (ezTCP Send MAC Address); others are refused"},
 		&cli.StringSliceFlag{Name: "allow-from", Usage: "with --listen: `ADDR` (IP or CIDR) a device may connect from; repeat for more (default: any, with a warning)"},
 		&cli.BoolFlag{Name: "replace-session", Usage: "with --listen: a new device session replaces the current one (default: refused unless it comes from the same --device-mac)"},
-		&cli.StringFlag{Name: "link", Usage: "tty symlink `PATH` the application opens (a bare name goes into " + pty.DefaultLinkDir() + ")", Value: "ttyVSP0", EnvVars: []string{"VSP_LINK"}},
-		&cli.StringFlag{Name: "tls", Usage: "TLS profile: off, legacy (TLS 1.0-1.2, AES256-SHA, small RSA keys: ezTCP) or modern (TLS 1.2+)", Value: "modern", EnvVars: []string{"VSP_TLS"}},
+		&cli.StringFlag{Name: "link", Usage: "tty symlink `PATH` the application opens (a bare name goes into --link-dir)", Value: "ttyVSP0", EnvVars: []string{"VSP_LINK"}},
+		&cli.StringFlag{Name: "tls", Usage: "TLS profile: off, legacy (TLS 1.0-1.2, AES256-SHA, small RSA keys: ezTCP) or modern (TLS 1.2+)", Value: config.DefaultTLS, EnvVars: []string{"VSP_TLS"}},
 		&cli.StringFlag{Name: "pin", Usage: "device certificate fingerprint `sha256:HEX` (see `vsp trust`)", EnvVars: []string{"VSP_PIN"}},
 		&cli.BoolFlag{Name: "insecure-no-verify", Usage: "accept any device certificate (DANGEROUS: anyone on the path can read and inject serial data)"},
 		&cli.StringFlag{Name: "trust", Usage: "certificate trust `MODE`: pin (with --pin), tofu (first certificate seen is recorded in --known-devices; a change is refused until `vsp trust --accept`), ca (with --ca-file) or insecure"},
 		&cli.StringFlag{Name: "ca-file", Usage: "PEM bundle of CA certificates for --trust ca"},
 		&cli.StringFlag{Name: "server-name", Usage: "name (or IP) the device certificate must carry with --trust ca; also sent as SNI"},
-		&cli.DurationFlag{Name: "dial-timeout", Usage: "TCP connect + TLS handshake timeout", Value: config.DefaultDialTimeout},
-		&cli.DurationFlag{Name: "keepalive-idle", Usage: "idle time before the first TCP keep-alive probe", Value: config.DefaultKeepAliveIdle},
-		&cli.DurationFlag{Name: "keepalive-interval", Usage: "time between TCP keep-alive probes", Value: config.DefaultKeepAliveInterval},
+		&cli.StringFlag{Name: "dial-timeout", Usage: "TCP connect + TLS handshake timeout", Value: config.DefaultDialTimeout.String()},
+		&cli.StringFlag{Name: "keepalive-idle", Usage: "idle time before the first TCP keep-alive probe", Value: config.DefaultKeepAliveIdle.String()},
+		&cli.StringFlag{Name: "keepalive-interval", Usage: "time between TCP keep-alive probes", Value: config.DefaultKeepAliveInterval.String()},
 		&cli.IntFlag{Name: "keepalive-count", Usage: "unanswered keep-alive probes before the link is dropped", Value: config.DefaultKeepAliveCount},
-		&cli.DurationFlag{Name: "user-timeout", Usage: "TCP_USER_TIMEOUT: drop the link when sent data stays unacknowledged this long", Value: config.DefaultUserTimeout},
-		&cli.DurationFlag{Name: "backoff-min", Usage: "first redial delay after an outage", Value: config.DefaultBackoffMin},
-		&cli.DurationFlag{Name: "backoff-max", Usage: "longest redial delay", Value: config.DefaultBackoffMax},
-		&cli.StringFlag{Name: "buffer", Usage: "outage buffer `SIZE` held while the link is down (e.g. 64KiB)", Value: "64KiB"},
-		&cli.StringFlag{Name: "stale-data", Usage: "device bytes arriving while no application has the port open: discard or keep", Value: "discard"},
+		&cli.StringFlag{Name: "user-timeout", Usage: "TCP_USER_TIMEOUT: drop the link when sent data stays unacknowledged this long", Value: config.DefaultUserTimeout.String()},
+		&cli.StringFlag{Name: "backoff-min", Usage: "first redial delay after an outage", Value: config.DefaultBackoffMin.String()},
+		&cli.StringFlag{Name: "backoff-max", Usage: "longest redial delay", Value: config.DefaultBackoffMax.String()},
+		&cli.StringFlag{Name: "buffer", Usage: "outage buffer `SIZE` held while the link is down (e.g. 64KiB)", Value: config.DefaultBuffer.String()},
+		&cli.StringFlag{Name: "stale-data", Usage: "device bytes arriving while no application has the port open: discard or keep", Value: config.DefaultStaleData},
 		&cli.StringFlag{Name: "owner", Usage: "owner `USER` of the tty"},
 		&cli.StringFlag{Name: "group", Usage: "group `GROUP` of the tty (e.g. dialout)"},
 		&cli.StringFlag{Name: "mode", Usage: "permission `MODE` of the tty, octal (e.g. 0660)"},
-		&cli.UintFlag{Name: "baud", Usage: "the device's configured serial speed; the port warns when the application sets another"},
+		&cli.UintFlag{Name: "baud", Usage: "the device's configured serial speed; the port warns when the application sets another", DefaultText: "not set: nothing is checked"},
 		&cli.BoolFlag{Name: "strict-serial", Usage: "hold data while the application's baud rate differs from --baud"},
 		&cli.BoolFlag{Name: "rfc2217", Usage: "negotiate RFC 2217 (Telnet COM Port Control) and forward the application's baud rate, stop bits and flow control to the device (plain TCP devices; not with SSL on an ezTCP)"},
 	}
@@ -52,10 +55,8 @@ func portFlags() []cli.Flag {
 
 func runCommand(e *env) *cli.Command {
 	flags := append(portFlags(),
-		configDirFlag(), socketFlag(), knownDevicesFlag(),
-		&cli.StringFlag{Name: "log-format", Usage: "log format: auto, text or json", Value: "auto", EnvVars: []string{"VSP_LOG_FORMAT"}},
-		&cli.BoolFlag{Name: "debug", Usage: "verbose logs"},
-	)
+		configDirFlag(), socketFlag(), knownDevicesFlag(), linkDirFlag(), settingFlag("metrics"))
+	flags = append(flags, logFlags()...)
 	return &cli.Command{
 		Name:  "run",
 		Usage: "run the daemon (every port file) or, with --device, one port in the foreground",
@@ -67,18 +68,14 @@ func runCommand(e *env) *cli.Command {
 			"Either way the tty stays up while the link is redialed with backoff after every outage.",
 		Flags: flags,
 		Action: func(c *cli.Context) error {
-			level := slog.LevelInfo
-			if c.Bool("debug") {
-				level = slog.LevelDebug
-			}
-			log, err := newLogger(e.stderr, c.String("log-format"), level)
+			log, err := e.settings.logger(e.stderr)
 			if err != nil {
 				return err
 			}
 			if len(c.StringSlice("device")) == 0 && c.String("listen") == "" {
-				return runDaemon(c, log)
+				return runDaemon(c, e, log)
 			}
-			spec, err := specFromFlags(c, "command line")
+			spec, err := runSpec(c)
 			if err != nil {
 				return err
 			}
@@ -98,114 +95,227 @@ func runCommand(e *env) *cli.Command {
 	}
 }
 
-// specFromFlags builds a port from the command line flags.
-func specFromFlags(c *cli.Context, source string) (bridge.PortSpec, error) {
-	var s bridge.PortSpec
-	s.Devices = c.StringSlice("device")
-	s.Listen = bridge.ListenSpec{
-		Addr:      c.String("listen"),
-		CertFile:  c.String("listen-cert"),
-		DeviceMAC: c.String("device-mac"),
-		AllowFrom: c.StringSlice("allow-from"),
-		Replace:   c.Bool("replace-session"),
-	}
-	if len(s.Devices) == 0 && s.Listen.Addr == "" {
-		return s, usagef("--device HOST:PORT (or --listen [HOST]:PORT) is required")
-	}
-	if s.Listen.Addr != "" && s.Listen.CertFile == "" {
-		s.Listen.CertFile = filepath.Join(filepath.Dir(c.String("known-devices")), filepath.Base(c.String("link"))+"-listen.pem")
-	}
-	s.Source = source
-	s.Name = filepath.Base(c.String("link"))
-	s.PTY.Link = linkPath(c.String("link"))
-	s.PTY.Owner = c.String("owner")
-	s.PTY.Group = c.String("group")
-	if m := c.String("mode"); m != "" {
-		v, err := parseMode(m)
-		if err != nil {
-			return s, usageError{fmt.Errorf("--mode: %w", err)}
-		}
-		s.PTY.Mode = v
-	}
-	prof, err := tlsconn.ParseProfile(c.String("tls"))
+// runSpec is the port `vsp run --device/--listen` runs: the port file the
+// flags describe (portFromFlags, as `vsp create` writes it), made into a
+// spec by service.SpecFromConfig exactly as the daemon does for a file. The
+// port is named after the link's base name.
+//
+// --listen-cert is the one run-only setting, applied after SpecFromConfig:
+// the daemon keeps a listening port's key and certificate in its state
+// directory (next to the known-devices file, NAME-listen.pem), where run
+// puts it too by default; a foreground run may need it elsewhere (a
+// read-only state directory, a certificate shared with another tool), a
+// daemon port has no such need, so it is not a port-file key.
+func runSpec(c *cli.Context) (bridge.PortSpec, error) {
+	link := c.String("link")
+	p, err := portFromFlags(c, "run", filepath.Base(link), link)
 	if err != nil {
-		return s, usageError{fmt.Errorf("--tls: %w", err)}
+		return bridge.PortSpec{}, err
 	}
-	s.Link.Profile = prof
-	if pin := c.String("pin"); pin != "" {
-		p, err := tlsconn.ParsePin(pin)
-		if err != nil {
-			return s, usageError{fmt.Errorf("--pin: %w", err)}
-		}
-		s.Link.Pin = p
-	}
-	s.Link.InsecureSkipVerify = c.Bool("insecure-no-verify")
-	s.Link.Trust = c.String("trust")
-	if s.Link.Trust == tlsconn.TrustInsecure {
-		s.Link.InsecureSkipVerify = true
-	}
-	if s.Link.Trust == tlsconn.TrustTOFU {
-		s.Link.KnownDevices = c.String("known-devices")
-	}
-	s.Link.CAFile = c.String("ca-file")
-	s.Link.ServerName = c.String("server-name")
-	s.Link.DialTimeout = c.Duration("dial-timeout")
-	s.Link.KeepAlive = tlsconn.KeepAlive{
-		Idle:        c.Duration("keepalive-idle"),
-		Interval:    c.Duration("keepalive-interval"),
-		Count:       c.Int("keepalive-count"),
-		UserTimeout: c.Duration("user-timeout"),
-	}
-	s.Bridge.Backoff = tlsconn.Backoff{Min: c.Duration("backoff-min"), Max: c.Duration("backoff-max")}
-	n, err := config.ParseByteSize(c.String("buffer"))
+	spec, err := service.SpecFromConfig(p, service.Paths{LinkDir: c.String("link-dir"), KnownDevices: c.String("known-devices")})
 	if err != nil {
-		return s, usageError{fmt.Errorf("--buffer: %w", err)}
+		return bridge.PortSpec{}, usageError{err}
 	}
-	s.Bridge.Buffer = int(n)
-	switch pol := bridge.StalePolicy(c.String("stale-data")); pol {
-	case bridge.StaleDiscard, bridge.StaleKeep:
-		s.Bridge.StaleData = pol
+	if c.IsSet("listen-cert") {
+		if p.Listen == "" {
+			return bridge.PortSpec{}, usagef("--listen-cert: only with --listen")
+		}
+		spec.Listen.CertFile = c.String("listen-cert")
+	}
+	return spec, nil
+}
+
+// portFromFlags builds a port file's structure from the port flags: the one
+// path from flags to a port. `vsp create` encodes it into a file, `vsp run`
+// makes it a spec as the daemon does a loaded file (runSpec). Only the flags
+// given are set: the rest stay zero, which config reads as its defaults.
+// Every value goes through config's parser and Validate, so a flag and the
+// key it stands for take the same values with the same error, which names
+// the flag (keyFlags).
+func portFromFlags(c *cli.Context, cmd, name, link string) (*config.Port, error) {
+	p := &config.Port{Name: name, File: "command line"}
+	var bad []error // values config's parsers refused; then Validate's findings
+	devs := c.StringSlice("device")
+	switch len(devs) {
+	case 0:
+		if c.String("listen") == "" {
+			return nil, usagef("%s: --device HOST:PORT (or --listen [HOST]:PORT) is required", cmd)
+		}
+	case 1:
+		p.Device = devs[0]
 	default:
-		return s, usagef("--stale-data: want discard or keep, got %q", pol)
+		p.Devices = devs
 	}
-	s.Serial.Baud = uint32(c.Uint("baud"))
-	s.StrictSerial = c.Bool("strict-serial")
-	if s.StrictSerial && s.Serial.Baud == 0 {
-		return s, usagef("--strict-serial needs --baud (the device's configured speed)")
+	p.Listen = c.String("listen")
+	p.DeviceMAC = c.String("device-mac")
+	p.AllowFrom = c.StringSlice("allow-from")
+	p.ReplaceSession = c.Bool("replace-session")
+	p.Link = link
+	if link != "" && !filepath.IsAbs(link) && strings.ContainsRune(link, '/') {
+		// On the command line a relative path is relative to the
+		// current directory; a port file takes absolute paths only.
+		abs, err := filepath.Abs(link)
+		if err != nil {
+			return nil, usagef("--link: %v", err)
+		}
+		p.Link = abs
 	}
-	s.RFC2217 = c.Bool("rfc2217")
-	if s.RFC2217 && s.StrictSerial {
-		return s, usagef("--strict-serial has no effect with --rfc2217: the application's settings are forwarded to the device")
+	p.TLS = c.String("tls")
+	p.Trust.Pin = c.String("pin")
+	if c.Bool("insecure-no-verify") {
+		p.Trust.Mode = config.TrustInsecure
 	}
-	if err := s.Validate(); err != nil {
-		return s, usageError{err}
+	if c.IsSet("trust") {
+		p.Trust.Mode = c.String("trust")
 	}
-	return s, nil
+	p.Trust.CAFile = c.String("ca-file")
+	p.Trust.ServerName = c.String("server-name")
+	for _, d := range []struct {
+		flag string
+		dst  *time.Duration
+	}{
+		{"dial-timeout", &p.Net.DialTimeout},
+		{"keepalive-idle", &p.Net.KeepAliveIdle},
+		{"keepalive-interval", &p.Net.KeepAliveInterval},
+		{"user-timeout", &p.Net.UserTimeout},
+		{"backoff-min", &p.Net.BackoffMin},
+		{"backoff-max", &p.Net.BackoffMax},
+	} {
+		if c.IsSet(d.flag) {
+			v, err := config.ParseDuration(c.String(d.flag))
+			if err != nil {
+				bad = append(bad, flagError(d.flag, err))
+			}
+			*d.dst = v
+		}
+	}
+	if c.IsSet("keepalive-count") {
+		p.Net.KeepAliveCount = c.Int("keepalive-count")
+	}
+	if c.IsSet("buffer") {
+		n, err := config.ParseByteSize(c.String("buffer"))
+		if err != nil {
+			bad = append(bad, flagError("buffer", err))
+		}
+		p.Buffer = n
+	}
+	p.StaleData = c.String("stale-data")
+	p.TTY.Owner = c.String("owner")
+	p.TTY.Group = c.String("group")
+	if c.IsSet("mode") {
+		m, err := config.ParseMode(c.String("mode"))
+		if err != nil {
+			bad = append(bad, flagError("mode", err))
+		}
+		p.TTY.Mode = m
+	}
+	p.Serial.Baud = int(min(c.Uint("baud"), 1<<31-1)) // 0: not set
+	p.StrictSerial = c.Bool("strict-serial")
+	p.RFC2217 = c.Bool("rfc2217")
+	if err := p.Validate(); err != nil {
+		bad = append(bad, flagErrors(err))
+	}
+	if len(bad) > 0 {
+		return nil, usageError{errors.Join(bad...)}
+	}
+	return p, nil
 }
 
-// linkPath puts a bare link name into the default link directory.
-func linkPath(l string) string {
-	if l == "" || filepath.IsAbs(l) || filepath.Base(l) != l {
-		return l
-	}
-	return filepath.Join(pty.DefaultLinkDir(), l)
+// keyFlags maps each port-file key to the flag that sets it, so that
+// config's errors about a port built from flags name the flag. [serial]
+// keys other than baud have no flag.
+var keyFlags = map[string]string{
+	"":                       "link", // the port name: run names the port after the link
+	"link":                   "link",
+	"device":                 "device",
+	"devices":                "device",
+	"listen":                 "listen",
+	"device_mac":             "device-mac",
+	"allow_from":             "allow-from",
+	"replace_session":        "replace-session",
+	"tls":                    "tls",
+	"buffer":                 "buffer",
+	"stale_data":             "stale-data",
+	"rfc2217":                "rfc2217",
+	"strict_serial":          "strict-serial",
+	"trust.mode":             "trust",
+	"trust.pin":              "pin",
+	"trust.ca_file":          "ca-file",
+	"trust.server_name":      "server-name",
+	"net.dial_timeout":       "dial-timeout",
+	"net.keepalive_idle":     "keepalive-idle",
+	"net.keepalive_interval": "keepalive-interval",
+	"net.keepalive_count":    "keepalive-count",
+	"net.user_timeout":       "user-timeout",
+	"net.backoff_min":        "backoff-min",
+	"net.backoff_max":        "backoff-max",
+	"tty.owner":              "owner",
+	"tty.group":              "group",
+	"tty.mode":               "mode",
+	"serial.baud":            "baud",
 }
 
-// parseMode reads an octal permission such as 0660.
-func parseMode(m string) (os.FileMode, error) {
-	v, err := strconv.ParseUint(m, 8, 32)
-	if err != nil || v > 0o777 {
-		return 0, fmt.Errorf("want an octal permission like 0660, got %q", m)
+// flagErrors restates config's errors about a port built from flags with
+// the flag in place of the key: "--pin: invalid pin ...", the same reason a
+// port file gets after "file:line: trust.pin: ".
+func flagErrors(err error) error {
+	errs := config.Errors(err)
+	if len(errs) == 0 {
+		return err
 	}
-	return os.FileMode(v), nil
+	out := make([]error, len(errs))
+	for i, e := range errs {
+		key := e.Key
+		if j := strings.IndexByte(key, '['); j >= 0 {
+			key = key[:j] // devices[1]
+		}
+		flag, ok := keyFlags[key]
+		if !ok {
+			flag = key
+		}
+		out[i] = fmt.Errorf("--%s: %s", flag, keysAsFlags.Replace(e.Err.Error()))
+	}
+	return errors.Join(out...)
 }
 
-func runDaemon(c *cli.Context, log *slog.Logger) error {
-	paths := service.Paths{KnownDevices: c.String("known-devices")}
+// keysAsFlags rewrites the settings a reason mentions (`with tls = "off"`)
+// as flags (`with --tls "off"`).
+var keysAsFlags = func() *strings.Replacer {
+	keys := make([]string, 0, len(keyFlags))
+	for k := range keyFlags {
+		if k != "" {
+			keys = append(keys, k)
+		}
+	}
+	slices.SortFunc(keys, func(a, b string) int { return len(b) - len(a) }) // longest first
+	var pairs []string
+	for _, k := range keys {
+		pairs = append(pairs, k+" = ", "--"+keyFlags[k]+" ")
+	}
+	return strings.NewReplacer(pairs...)
+}()
+
+// flagError reports a flag value that config's parser refused, worded as
+// for the key in a file.
+func flagError(flag string, err error) error {
+	return fmt.Errorf("--%s: %s", flag, strings.TrimPrefix(err.Error(), "config: "))
+}
+
+// runDaemon runs the daemon with the settings in effect; SIGHUP re-reads
+// the settings file.
+func runDaemon(c *cli.Context, e *env, log *slog.Logger) error {
+	s := e.settings
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	d, err := service.NewDaemon(service.DaemonConfig{
-		ConfigDir: c.String("config-dir"),
-		Socket:    c.String("socket"),
-		Load:      service.FileLoader(paths),
+		ConfigDir:      s.get("config_dir"),
+		Socket:         s.get("socket"),
+		Load:           service.FileLoader(service.Paths{LinkDir: s.get("link_dir"), KnownDevices: s.get("known_devices")}),
+		Metrics:        s.get("metrics"),
+		Settings:       s.list,
+		Reload:         hup,
+		ReloadSettings: func() (string, []service.Setting, error) { return s.reload(log) },
 	}, log)
 	if err != nil {
 		return err

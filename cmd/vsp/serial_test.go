@@ -271,6 +271,8 @@ stale_data = "keep"
 
 [serial]
 baud = 19200
+data_bits = 8
+parity = "none"
 `, link, addr))
 	app := openApp(t, link)
 	setAppSerial(t, app, 57600, true, true)

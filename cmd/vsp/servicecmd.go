@@ -100,7 +100,7 @@ func serviceCommand(e *env) *cli.Command {
 					if p := c.String("executable"); p != "" && !filepath.IsAbs(p) {
 						return usagef("--executable: want an absolute path, got %q", p)
 					}
-					u, err := unitFromFlags(c)
+					u, err := unitFromFlags(c, e)
 					if err != nil {
 						return err
 					}
@@ -112,9 +112,10 @@ func serviceCommand(e *env) *cli.Command {
 	}
 }
 
-// unitFromFlags is the unit for this binary and the service flags.
+// unitFromFlags is the unit for this binary and the settings given by flag
+// or environment; the daemon reads the others from the settings file.
 // (--executable, where the command has it, replaces this binary's path).
-func unitFromFlags(c *cli.Context) (unitConfig, error) {
+func unitFromFlags(c *cli.Context, e *env) (unitConfig, error) {
 	exe := c.String("executable")
 	if exe == "" {
 		var err error
@@ -127,8 +128,8 @@ func unitFromFlags(c *cli.Context) (unitConfig, error) {
 	}
 	return unitConfig{
 		Exe:       exe,
-		Args:      runArgs(c.IsSet, c.String),
-		ReadWrite: writablePaths(c.IsSet, c.String),
+		Args:      e.settings.explicitArgs(), // the rest from the settings file
+		ReadWrite: writablePaths(e.settings.explicitValue),
 		User:      c.Bool("user"),
 	}, nil
 }
@@ -141,7 +142,7 @@ func serviceAction(c *cli.Context, e *env, action string) error {
 				"under your own supervisor instead")
 		}
 	}
-	u, err := unitFromFlags(c)
+	u, err := unitFromFlags(c, e)
 	if err != nil {
 		return err
 	}

@@ -9,20 +9,36 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/vsp-dev/vsp/service"
+	"github.com/vsp-dev/vsp/service/bridge"
 )
 
 func statusCommand(e *env) *cli.Command {
 	return &cli.Command{
 		Name:      "status",
-		Usage:     "show everything known about one port",
-		ArgsUsage: "NAME",
+		Usage:     "show everything known about one port, or with --daemon about the daemon and its settings",
+		ArgsUsage: "[NAME]", // NAME, or none with --daemon (checked below)
 		Flags: []cli.Flag{
 			socketFlag(),
+			&cli.BoolFlag{Name: "daemon", Usage: "show the daemon: its settings in effect, where each comes from, when they were loaded and the last reload error"},
 			&cli.BoolFlag{Name: "json", Usage: "print JSON"},
 		},
 		Action: func(c *cli.Context) error {
+			if c.Bool("daemon") {
+				if c.NArg() > 0 {
+					return usagef("status --daemon: unexpected argument %q", c.Args().First())
+				}
+				info, err := newControl(c.String("socket")).daemon(c.Context)
+				if err != nil {
+					return err
+				}
+				if c.Bool("json") {
+					return printJSON(e.stdout, info)
+				}
+				printDaemon(e.stdout, info, time.Now())
+				return nil
+			}
 			if c.NArg() != 1 {
-				return usagef("status: want one port NAME")
+				return usagef("status: want one port NAME, or --daemon")
 			}
 			name := c.Args().First()
 			st, ok, err := newControl(c.String("socket")).port(c.Context, name)
@@ -83,9 +99,7 @@ func printStatus(w io.Writer, s service.PortState, now time.Time) {
 	}
 	row("app open", fmt.Sprint(s.AppOpen))
 	row("app settings", s.AppSettings)
-	if s.DeviceSerial.Baud != 0 {
-		row("device serial", fmt.Sprintf("%d bit/s", s.DeviceSerial.Baud))
-	}
+	row("device serial", deviceSerial(s.DeviceSerial))
 	if r := s.RFC2217; r != nil {
 		row("rfc2217", r.State)
 		row("  requested", r.Requested)
@@ -100,4 +114,29 @@ func printStatus(w io.Writer, s service.PortState, now time.Time) {
 		row("last error", s.LastError+" at "+s.LastErrorAt.Format(time.RFC3339))
 	}
 	row("error", s.Error)
+}
+
+// deviceSerial shows the device line's settings as configured ([serial],
+// --baud): only what was set; vsp cannot know the rest.
+func deviceSerial(s bridge.SerialSettings) string {
+	if s == (bridge.SerialSettings{}) {
+		return "not set"
+	}
+	parts := []string{"speed not set"}
+	if s.Baud != 0 {
+		parts[0] = fmt.Sprintf("%d bit/s", s.Baud)
+	}
+	if s.DataBits != 0 {
+		parts = append(parts, fmt.Sprintf("%d data bits", s.DataBits))
+	}
+	if s.Parity != "" {
+		parts = append(parts, "parity "+s.Parity)
+	}
+	if s.StopBits != 0 {
+		parts = append(parts, fmt.Sprintf("%d stop bits", s.StopBits))
+	}
+	if s.Flow != "" {
+		parts = append(parts, "flow "+s.Flow)
+	}
+	return strings.Join(parts, ", ")
 }

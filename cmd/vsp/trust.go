@@ -35,9 +35,6 @@ func trustCommand(e *env) *cli.Command {
 			configDirFlag(), knownDevicesFlag(),
 		},
 		Action: func(c *cli.Context) error {
-			if c.NArg() != 1 {
-				return usagef("trust: want one device address HOST:PORT")
-			}
 			addr := c.Args().First()
 			prof, err := tlsconn.ParseProfile(c.String("tls"))
 			if err != nil {

@@ -13,9 +13,9 @@ import (
 type unitConfig struct {
 	// Exe is the absolute path of the vsp binary.
 	Exe string
-	// Args are `vsp run` flags beyond the defaults; none for the package,
-	// whose daemon uses the root defaults (/etc/vsp/ports.d, /run/vsp,
-	// /var/lib/vsp).
+	// Args are `vsp run` flags for the settings given to `vsp service` by
+	// flag or environment; none for the package, whose daemon takes its
+	// settings from /etc/vsp/vsp.toml and the root defaults.
 	Args []string
 	// ReadWrite are directories, besides /dev and the unit's own runtime
 	// and state directories, that the daemon writes (a --socket or
@@ -58,7 +58,6 @@ func systemdUnit(u unitConfig) string {
 	w("WatchdogSec=30s")
 	w("ExecStart=%s", exec)
 	w("ExecReload=/bin/kill -HUP $MAINPID")
-	w("Environment=VSP_LOG_FORMAT=json")
 	w("# on-failure covers a non-zero exit, a crash (signal, core dump), a watchdog")
 	w("# timeout and a start timeout; a clean exit (stop) is not restarted. Soon:")
 	w("# the applications wait. More than 5 starts in 10 s (a crash loop) fail the")
@@ -130,27 +129,22 @@ func systemdUnit(u unitConfig) string {
 	return b.String()
 }
 
-// runArgs are the `vsp run` flags a unit passes: only those the
-// administrator set, so the daemon's own defaults stay in one place.
-func runArgs(set func(string) bool, get func(string) string) []string {
-	var args []string
-	for _, f := range []string{"config-dir", "socket", "known-devices"} {
-		if set(f) {
-			args = append(args, "--"+f, get(f))
-		}
-	}
-	return args
-}
-
-// writablePaths are the directories of a --socket or --known-devices the
-// administrator set: the sandbox makes them writable ("-": fine if missing).
-// The defaults are in the unit's RuntimeDirectory= and StateDirectory=.
-func writablePaths(set func(string) bool, get func(string) string) []string {
+// writablePaths are the directories the daemon writes that the administrator
+// named by flag or environment: the control socket's and the known-devices
+// file's directories and the link directory. The sandbox makes them writable
+// ("-": fine if missing); the defaults are in the unit's RuntimeDirectory=,
+// StateDirectory= and /dev.
+func writablePaths(explicit func(key string) (string, bool)) []string {
 	var out []string
-	for _, f := range []string{"socket", "known-devices"} {
-		if set(f) && get(f) != "" {
-			out = append(out, "-"+filepath.Dir(get(f)))
+	for _, k := range []string{"socket", "known_devices", "link_dir"} {
+		v, ok := explicit(k)
+		if !ok || v == "" {
+			continue
 		}
+		if k != "link_dir" {
+			v = filepath.Dir(v)
+		}
+		out = append(out, "-"+v)
 	}
 	return out
 }

@@ -1,6 +1,3 @@
-// Package testenv holds helpers shared by the tests of every package:
-// locating the third-party programs used as real peers (and pyserial's
-// RFC 2217 PortManager), and building the project's binaries.
 package testenv
 
 import (

@@ -100,6 +100,14 @@ type Stats struct {
 	Session      tlsconn.Info `json:"session,omitzero"`
 }
 
+// counters are a port's byte and event counts (see Stats). They belong to
+// the port, not to one bridge: Port.Restart hands them to the bridge that
+// follows, so a reload of the port file keeps them, and only deleting the
+// port resets them.
+type counters struct {
+	toDevice, toApp, lost, discarded, connects atomic.Uint64
+}
+
 // Bridge copies bytes both ways between an Endpoint and a link that it
 // dials, drops and redials for as long as it runs. The endpoint is never
 // closed by the bridge: an application on the port never sees the link go.
@@ -123,7 +131,7 @@ type Bridge struct {
 	lastConnect time.Time
 	info        tlsconn.Info
 
-	toDevice, toApp, lost, discarded, connects atomic.Uint64
+	*counters
 
 	rbuf []byte // deviceToApp's buffer; only linkLoop's goroutine uses it
 
@@ -155,9 +163,10 @@ func NewBridge(ep Endpoint, dial Dialer, cfg BridgeConfig, log *slog.Logger) *Br
 	}
 	return &Bridge{
 		ep: ep, dial: dial, cfg: cfg, log: log,
-		wake:  make(chan struct{}, 1),
-		ring:  newRing(cfg.Buffer),
-		state: StateConnecting,
+		wake:     make(chan struct{}, 1),
+		ring:     newRing(cfg.Buffer),
+		state:    StateConnecting,
+		counters: new(counters),
 	}
 }
 

@@ -28,7 +28,12 @@ func AdoptPort(spec PortSpec, log *slog.Logger, master, slave *os.File, queued [
 	if err != nil {
 		return nil, fmt.Errorf("bridge: port %s: %w", spec.Name, err)
 	}
-	p, err := startOn(spec, log, tty, queued)
+	// appSet: the earlier process may have seen the application set the
+	// tty's settings, and the application will not set them again; so the
+	// adopted tty's settings count as the application's (with RFC 2217 and
+	// no [serial] baud they are sent to the device, even if they are only
+	// the tty's initial 9600 8N1).
+	p, err := startOn(spec, log, tty, queued, true, nil)
 	if err != nil {
 		_ = tty.Release() // the kept fds decide what becomes of the tty
 		return nil, err

@@ -3,6 +3,7 @@ package bridge
 import (
 	"context"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -28,8 +29,9 @@ type ListenSpec struct {
 	// another, or nothing within MACTimeout, are rejected; the 14 bytes are
 	// not passed to the application. A new session from the same MAC
 	// replaces the current one (which is presumably dead: the device
-	// only reconnects after losing its session).
-	DeviceMAC string
+	// only reconnects after losing its session). It is parsed by
+	// config.ParseMAC, the one parser of a MAC address.
+	DeviceMAC net.HardwareAddr
 	// Replace lets any new session replace the current one. Without it (and
 	// without a matching DeviceMAC) a second session is refused while one
 	// is up.
@@ -47,15 +49,9 @@ const macTimeout = 5 * time.Second
 // macLen is what an ezTCP sends with Send MAC Address: 12 hex digits, CR LF.
 const macLen = 14
 
-// NormalizeMAC returns mac as 12 upper-case hex digits (the form an ezTCP
-// sends), accepting "00:30:f9:00:00:01", "00-30-F9-00-00-01" or
-// "0030F9000001".
-func NormalizeMAC(mac string) (string, error) {
-	s := strings.ToUpper(strings.NewReplacer(":", "", "-", "", ".", "").Replace(strings.TrimSpace(mac)))
-	if len(s) != 12 || strings.Trim(s, "0123456789ABCDEF") != "" {
-		return "", fmt.Errorf("bridge: MAC address %q: want 6 hex bytes such as 00:30:f9:00:00:01", mac)
-	}
-	return s, nil
+// wireMAC is mac as an ezTCP sends it: 12 upper-case hex digits.
+func wireMAC(mac net.HardwareAddr) string {
+	return strings.ToUpper(hex.EncodeToString(mac))
 }
 
 // session is an accepted, verified device link waiting for the bridge.
@@ -84,12 +80,8 @@ type listener struct {
 
 func newListener(spec ListenSpec, server tlsconn.ServerConfig, log *slog.Logger) (*listener, error) {
 	l := &listener{spec: spec, server: server, log: log, next: make(chan session, 1)}
-	if spec.DeviceMAC != "" {
-		m, err := NormalizeMAC(spec.DeviceMAC)
-		if err != nil {
-			return nil, err
-		}
-		l.mac = m
+	if len(spec.DeviceMAC) > 0 {
+		l.mac = wireMAC(spec.DeviceMAC)
 	}
 	if err := server.Validate(); err != nil {
 		return nil, fmt.Errorf("bridge: listen %s: %w", spec.Addr, err)
@@ -209,10 +201,8 @@ func (s *PortSpec) validateListen() error {
 	if _, _, err := net.SplitHostPort(s.Listen.Addr); err != nil {
 		return fmt.Errorf("bridge: port %s: listen %q: %w", s.Name, s.Listen.Addr, err)
 	}
-	if s.Listen.DeviceMAC != "" {
-		if _, err := NormalizeMAC(s.Listen.DeviceMAC); err != nil {
-			return fmt.Errorf("bridge: port %s: %w", s.Name, err)
-		}
+	if n := len(s.Listen.DeviceMAC); n != 0 && n != 6 {
+		return fmt.Errorf("bridge: port %s: device MAC %v: want 6 bytes, got %d", s.Name, s.Listen.DeviceMAC, n)
 	}
 	p, err := tlsconn.ParseProfile(string(s.Link.Profile))
 	if err != nil {

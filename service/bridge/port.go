@@ -86,6 +86,7 @@ type Port struct {
 	runErr   error
 	app      pty.Settings
 	appKnown bool
+	appSet   bool // the application has changed the tty's settings (kept across Restart)
 	mismatch string
 
 	rfc *rfcForwarder // nil unless spec.RFC2217
@@ -97,6 +98,11 @@ type Port struct {
 // StartPort opens the port's PTY and starts bridging it to the device. The
 // Port runs until Close.
 func StartPort(spec PortSpec, log *slog.Logger) (*Port, error) {
+	return startPort(spec, log, nil)
+}
+
+// startPort is StartPort continuing the counts in n (nil: from zero).
+func startPort(spec PortSpec, log *slog.Logger, n *counters) (*Port, error) {
 	if err := spec.Validate(); err != nil {
 		return nil, err
 	}
@@ -115,7 +121,7 @@ func StartPort(spec PortSpec, log *slog.Logger) (*Port, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bridge: port %s: %w", spec.Name, err)
 	}
-	p, err := startOn(spec, log, tty, nil)
+	p, err := startOn(spec, log, tty, nil, false, n)
 	if err != nil {
 		tty.Close()
 		return nil, err
@@ -125,23 +131,30 @@ func StartPort(spec PortSpec, log *slog.Logger) (*Port, error) {
 
 // startOn starts the port's link, bridge and watchers on an open tty;
 // queued is what an earlier bridge on the same tty still held for the
-// device. On error the tty is left open for the caller.
-func startOn(spec PortSpec, log *slog.Logger, tty *pty.Port, queued []byte) (*Port, error) {
+// device, appSet whether the application changed the tty's settings under
+// it, and n the counts the port's bridges had so far (nil: none). On error
+// the tty is left open for the caller.
+func startOn(spec PortSpec, log *slog.Logger, tty *pty.Port, queued []byte, appSet bool, n *counters) (*Port, error) {
 	var err error
-	p := &Port{spec: spec, log: log, tty: tty, start: time.Now()}
+	p := &Port{spec: spec, log: log, tty: tty, start: time.Now(), appSet: appSet}
 	if spec.Listen.Addr != "" {
 		if p.listener, err = startListener(spec, log); err != nil {
 			return nil, err
 		}
 	}
 	p.bridge = NewBridge(tty, p.dial, spec.Bridge, log)
+	if n != nil {
+		p.bridge.counters = n
+	}
 	p.bridge.queue(queued)
 	if st, err := tty.Settings(); err == nil {
 		p.app = st
 		p.appKnown = true
 	}
 	if spec.RFC2217 {
-		p.rfc = newRFCForwarder(spec.Serial, p.app, 0, log)
+		// The tty holds the application's settings, or [serial]'s, or
+		// else only the pty's default, which nobody chose: not sent.
+		p.rfc = newRFCForwarder(spec.Serial, p.app, appSet || spec.Serial.Baud != 0, 0, log)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
@@ -228,6 +241,7 @@ func (p *Port) watch(ctx context.Context) {
 				p.mu.Lock()
 				p.app = ev.Settings
 				p.appKnown = true
+				p.appSet = true
 				p.mu.Unlock()
 				p.log.Info("application changed serial settings", "settings", ev.Settings.String())
 				p.checkSerial()
@@ -357,7 +371,9 @@ func (p *Port) Close() error {
 }
 
 // Restart replaces p, which must be running, with a port running spec.
-// When the tty's own settings (link, owner, group, mode) are unchanged, the
+// The port's counters (bytes each way, connects, possibly lost, discarded)
+// carry on: they belong to the port, not to one configuration. When the
+// tty's own settings (link, owner, group, mode) are unchanged, the
 // new port takes over p's tty and what p's outage buffer held, so an
 // application that has the port open sees a pause, never a hang-up
 // (DESIGN rule 1); otherwise p is closed and a new tty opened. If spec
@@ -371,9 +387,10 @@ func (p *Port) Restart(spec PortSpec, log *slog.Logger) (*Port, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	n := p.bridge.counters
 	if !samePTY(p.spec.PTY, spec.PTY) {
 		_ = p.Close()
-		return StartPort(spec, log)
+		return startPort(spec, log, n)
 	}
 	var queued []byte
 	p.closeOnce.Do(func() {
@@ -383,11 +400,14 @@ func (p *Port) Restart(spec PortSpec, log *slog.Logger) (*Port, error) {
 		p.closeErr = errRestarted
 		p.log.Info("port restarting with its new configuration; the tty stays open", "queued", len(queued))
 	})
-	np, err := startOn(spec, log.With("port", spec.Name), p.tty, queued)
+	p.mu.Lock()
+	appSet := p.appSet
+	p.mu.Unlock()
+	np, err := startOn(spec, log.With("port", spec.Name), p.tty, queued, appSet, n)
 	if err == nil {
 		return np, nil
 	}
-	back, berr := startOn(p.spec, p.log, p.tty, queued)
+	back, berr := startOn(p.spec, p.log, p.tty, queued, appSet, n)
 	if berr != nil {
 		_ = p.tty.Close()
 		return nil, errors.Join(err, fmt.Errorf("bridge: port %s: restoring the previous configuration: %w", p.spec.Name, berr))

@@ -54,6 +54,7 @@ type rfcForwarder struct {
 
 	mu      sync.Mutex
 	app     pty.Settings
+	known   bool            // app was set by the application or by [serial] (wantedSettings)
 	client  *rfc2217.Client // current link; nil while down
 	sent    rfc2217.Settings
 	state   string
@@ -62,8 +63,8 @@ type rfcForwarder struct {
 	lastErr string
 }
 
-func newRFCForwarder(cfg SerialSettings, app pty.Settings, timeout time.Duration, log *slog.Logger) *rfcForwarder {
-	return &rfcForwarder{log: log, cfg: cfg, app: app, timeout: timeout, state: RFC2217Down}
+func newRFCForwarder(cfg SerialSettings, app pty.Settings, known bool, timeout time.Duration, log *slog.Logger) *rfcForwarder {
+	return &rfcForwarder{log: log, cfg: cfg, app: app, known: known, timeout: timeout, state: RFC2217Down}
 }
 
 // wrap negotiates COM-PORT-OPTION on a new link and sends the wanted
@@ -102,7 +103,7 @@ func (f *rfcForwarder) sendLocked(why string) {
 	if cl == nil {
 		return
 	}
-	want := wantedSettings(f.app, f.cfg)
+	want := wantedSettings(f.app, f.known, f.cfg)
 	msgs := settingsDiff(f.sent, want)
 	if len(msgs) == 0 {
 		return
@@ -137,6 +138,7 @@ func (f *rfcForwarder) appChanged(s pty.Settings) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.app = s
+	f.known = true
 	f.sendLocked("application")
 }
 

@@ -338,16 +338,20 @@ func TestSettingsDiff(t *testing.T) {
 
 func TestWantedSettings(t *testing.T) {
 	for _, tc := range []struct {
-		app  pty.Settings
-		cfg  SerialSettings
-		want string
+		app   pty.Settings
+		known bool
+		cfg   SerialSettings
+		want  string
 	}{
-		{pty.Settings{Baud: 9600, StopBits: 1}, SerialSettings{}, "9600 ??1 flow=none"},
-		{pty.Settings{Baud: 250000, StopBits: 2, RTSCTS: true}, SerialSettings{DataBits: 7, Parity: "even"}, "250000 7E2 flow=rtscts"},
-		{pty.Settings{Baud: 0, StopBits: 1, XONXOFF: true}, SerialSettings{DataBits: 8, Parity: "none"}, "? 8N1 flow=xonxoff"},
+		{pty.Settings{Baud: 9600, StopBits: 1}, true, SerialSettings{}, "9600 ??1 flow=none"},
+		{pty.Settings{Baud: 250000, StopBits: 2, RTSCTS: true}, true, SerialSettings{DataBits: 7, Parity: "even"}, "250000 7E2 flow=rtscts"},
+		{pty.Settings{Baud: 0, StopBits: 1, XONXOFF: true}, true, SerialSettings{DataBits: 8, Parity: "none"}, "? 8N1 flow=xonxoff"},
+		// the tty's default, nobody's choice: nothing but [serial]'s
+		{pty.Settings{Baud: 9600, StopBits: 1}, false, SerialSettings{}, "? ??? flow=?"},
+		{pty.Settings{Baud: 9600, StopBits: 1}, false, SerialSettings{DataBits: 7, Parity: "odd"}, "? 7O? flow=?"},
 	} {
-		if got := formatSettings(wantedSettings(tc.app, tc.cfg)); got != tc.want {
-			t.Errorf("wantedSettings(%v, %+v) = %q, want %q", tc.app, tc.cfg, got, tc.want)
+		if got := formatSettings(wantedSettings(tc.app, tc.known, tc.cfg)); got != tc.want {
+			t.Errorf("wantedSettings(%v, %v, %+v) = %q, want %q", tc.app, tc.known, tc.cfg, got, tc.want)
 		}
 	}
 }

@@ -12,7 +12,8 @@ import (
 // line's configured speed, stop bits and flow control, so that an
 // application that never sets termios sees what the device runs at (and the
 // mismatch guard does not fire for it). Without a configured speed the pty
-// package's default (9600) applies.
+// package's default (9600 8N1, as a fresh serial tty) applies: the tty's
+// initial speed only, never reported as the device's, which stays "not set".
 func ptyInitial(s SerialSettings) pty.Settings {
 	if s.Baud == 0 {
 		return pty.Settings{}
@@ -31,13 +32,19 @@ func ptyInitial(s SerialSettings) pty.Settings {
 // bits and flow control as the application set them on the PTY, character
 // size and parity from the port's configuration (the Linux pty driver
 // erases the application's; see pty/LIMITS.md). Zero fields are not sent.
-func wantedSettings(app pty.Settings, cfg SerialSettings) rfc2217.Settings {
+// Without known (the application has set nothing yet and [serial] baud is
+// not set, so the tty holds only its default 9600 8N1) speed, stop bits and
+// flow control are not sent either: nobody chose them.
+func wantedSettings(app pty.Settings, known bool, cfg SerialSettings) rfc2217.Settings {
 	var w rfc2217.Settings
-	w.BaudRate = app.Baud // 0 (B0, hang up) is not a speed: not sent
 	if cfg.DataBits >= 5 && cfg.DataBits <= 8 {
 		w.DataSize = cfg.DataBits
 	}
 	w.Parity = parityCode(cfg.Parity)
+	if !known {
+		return w
+	}
+	w.BaudRate = app.Baud // 0 (B0, hang up) is not a speed: not sent
 	switch app.StopBits {
 	case 1:
 		w.StopBits = rfc2217.StopBits1

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -33,13 +34,6 @@ type Paths struct {
 // per-user link directory.
 func DefaultPaths() Paths {
 	return defaultPaths(os.Geteuid(), os.Getenv)
-}
-
-// DefaultDirs returns the default port directory and control socket path
-// (see DefaultPaths).
-func DefaultDirs() (configDir, socketPath string) {
-	p := DefaultPaths()
-	return p.ConfigDir, p.Socket
 }
 
 func defaultPaths(uid int, getenv func(string) string) Paths {
@@ -87,9 +81,16 @@ func tmpDir(getenv func(string) string) string {
 
 // Log formats and levels for Daemon.
 const (
+	LogAuto = "auto" // the default: text on a terminal, JSON otherwise; not a file value
 	LogText = "text"
 	LogJSON = "json"
 )
+
+// DaemonKeys returns the keys of the daemon settings file, in the order the
+// documentation lists them.
+func DaemonKeys() []string {
+	return []string{"config_dir", "socket", "link_dir", "known_devices", "log_format", "log_level", "metrics"}
+}
 
 // Daemon holds the daemon-wide settings from the optional file
 // /etc/vsp/vsp.toml (see DefaultPaths), with defaults applied:
@@ -98,20 +99,43 @@ const (
 //	socket        = "/run/vsp/vsp.sock"
 //	link_dir      = "/dev"
 //	known_devices = "/var/lib/vsp/known_devices"
-//	log_format    = "text"       # text | json
+//	log_format    = "auto"       # text | json; auto (unset) = text on a terminal, JSON otherwise
 //	log_level     = "info"       # debug | info | warn | error
 //	metrics       = ""           # host:port for Prometheus /metrics; "" = off
 //
 // Paths must be absolute.
 type Daemon struct {
-	File         string // the file read, for messages
-	ConfigDir    string // config_dir
-	Socket       string // socket
-	LinkDir      string // link_dir
-	KnownDevices string // known_devices
-	LogFormat    string // log_format: LogText or LogJSON
-	LogLevel     string // log_level: debug, info, warn or error
-	Metrics      string // metrics: listen address, "" = off
+	File         string         // the file read, for messages
+	Exists       bool           // the file was there; false: every value is a default
+	Lines        map[string]int // the line of each key the file sets
+	ConfigDir    string         // config_dir
+	Socket       string         // socket
+	LinkDir      string         // link_dir
+	KnownDevices string         // known_devices
+	LogFormat    string         // log_format: LogAuto, LogText or LogJSON
+	LogLevel     string         // log_level: debug, info, warn or error
+	Metrics      string         // metrics: listen address, "" = off
+}
+
+// Value returns the value of one of DaemonKeys().
+func (c *Daemon) Value(key string) string {
+	switch key {
+	case "config_dir":
+		return c.ConfigDir
+	case "socket":
+		return c.Socket
+	case "link_dir":
+		return c.LinkDir
+	case "known_devices":
+		return c.KnownDevices
+	case "log_format":
+		return c.LogFormat
+	case "log_level":
+		return c.LogLevel
+	case "metrics":
+		return c.Metrics
+	}
+	return ""
 }
 
 var daemonSpecs = []spec{
@@ -128,19 +152,25 @@ var daemonSpecs = []spec{
 // Linux (sun_path is 108 bytes including the terminating NUL).
 const maxSocketPath = 107
 
-// LoadDaemon reads the daemon-wide settings file at path. A missing file
-// is not an error: it yields the defaults. Errors are *Error values with
-// file:line, joined when there are several.
-func LoadDaemon(path string) (*Daemon, error) {
+// LoadDaemon reads the daemon-wide settings file at path, with defaults
+// for the current user (DefaultPaths). A missing file is an error only
+// when mustExist is set (a file named explicitly); otherwise it yields the
+// defaults. Errors are *Error values with file:line, joined when there are
+// several.
+func LoadDaemon(path string, mustExist bool) (*Daemon, error) {
 	data, err := readFile(path)
+	exists := err == nil
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			data = nil
-		} else {
+		if mustExist || !errors.Is(err, fs.ErrNotExist) {
 			return nil, err
 		}
+		data = nil
 	}
-	return ParseDaemon(path, data, DefaultPaths())
+	d, err := ParseDaemon(path, data, DefaultPaths())
+	if d != nil {
+		d.Exists = exists
+	}
+	return d, err
 }
 
 // ParseDaemon decodes a daemon settings file, filling unset keys from def.
@@ -151,6 +181,7 @@ func ParseDaemon(file string, data []byte, def Paths) (*Daemon, error) {
 	}
 	c := &Daemon{
 		File:         file,
+		Lines:        map[string]int{},
 		ConfigDir:    d.str("config_dir"),
 		Socket:       d.str("socket"),
 		LinkDir:      d.str("link_dir"),
@@ -158,6 +189,11 @@ func ParseDaemon(file string, data []byte, def Paths) (*Daemon, error) {
 		LogFormat:    d.str("log_format"),
 		LogLevel:     d.str("log_level"),
 		Metrics:      d.str("metrics"),
+	}
+	for _, k := range DaemonKeys() {
+		if d.has(k) {
+			c.Lines[k] = d.ix.lookup(k).line
+		}
 	}
 	v := validator{file: file, ix: d.ix, skip: d.bad}
 	for _, f := range []struct {
@@ -178,24 +214,48 @@ func ParseDaemon(file string, data []byte, def Paths) (*Daemon, error) {
 			v.errorf(f.key, ErrInvalid, "want a clean absolute path, got %q", *f.val)
 		}
 	}
-	if len(c.Socket) > maxSocketPath {
-		v.errorf("socket", ErrInvalid, "path is %d bytes; a Unix socket path can have at most %d", len(c.Socket), maxSocketPath)
+	if !d.has("log_format") {
+		c.LogFormat = LogAuto
+	} else {
+		v.enum("log_format", c.LogFormat, LogText, LogJSON)
 	}
-	if c.LogFormat == "" && !d.has("log_format") {
-		c.LogFormat = LogText
-	}
-	v.enum("log_format", c.LogFormat, LogText, LogJSON)
-	if c.LogLevel == "" && !d.has("log_level") {
+	if !d.has("log_level") {
 		c.LogLevel = "info"
 	}
-	v.enum("log_level", c.LogLevel, "debug", "info", "warn", "error")
-	if c.Metrics != "" {
-		if err := checkHostPort(c.Metrics, true); err != nil {
-			v.errorf("metrics", ErrInvalid, "%v", err)
+	for _, k := range []string{"socket", "log_level", "metrics"} {
+		if d.has(k) {
+			if err := CheckDaemonValue(k, c.Value(k)); err != nil {
+				v.errorf(k, ErrInvalid, "%v", err)
+			}
 		}
 	}
 	if errs := append(d.errs, v.errs...); len(errs) > 0 {
 		return nil, joinErrors(errs)
 	}
 	return c, nil
+}
+
+// CheckDaemonValue checks a value of a daemon setting given on the command
+// line or in the environment, with the rules of the settings file except
+// that paths may be relative and log_format may be "auto".
+func CheckDaemonValue(key, val string) error {
+	switch key {
+	case "socket":
+		if len(val) > maxSocketPath {
+			return fmt.Errorf("path is %d bytes; a Unix socket path can have at most %d", len(val), maxSocketPath)
+		}
+	case "log_format":
+		if val != LogAuto && val != LogText && val != LogJSON {
+			return fmt.Errorf("want one of %s, %s, %s; got %q", LogAuto, LogText, LogJSON, val)
+		}
+	case "log_level":
+		if val != "debug" && val != "info" && val != "warn" && val != "error" {
+			return fmt.Errorf("want one of debug, info, warn, error; got %q", val)
+		}
+	case "metrics":
+		if val != "" {
+			return checkHostPort(val, true)
+		}
+	}
+	return nil
 }

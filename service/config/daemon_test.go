@@ -19,7 +19,7 @@ var testPaths = Paths{
 
 func TestParseDaemon(t *testing.T) {
 	defaults := Daemon{File: "d.toml", ConfigDir: "/etc/vsp/ports.d", Socket: "/run/vsp/vsp.sock", LinkDir: "/dev",
-		KnownDevices: "/var/lib/vsp/known_devices", LogFormat: LogText, LogLevel: "info"}
+		KnownDevices: "/var/lib/vsp/known_devices", LogFormat: LogAuto, LogLevel: "info", Lines: map[string]int{}}
 	for _, tc := range []struct {
 		name string
 		doc  string
@@ -30,7 +30,14 @@ func TestParseDaemon(t *testing.T) {
 		{name: "comments only", doc: "# nothing\n", want: defaults},
 		{name: "everything", doc: "config_dir = \"/srv/vsp/ports\"\nsocket = \"/run/v.sock\"\nlink_dir = \"/dev/vsp\"\nknown_devices = \"/srv/vsp/known\"\nlog_format = \"json\"\nlog_level = \"debug\"\nmetrics = \"127.0.0.1:9750\"\n",
 			want: Daemon{File: "d.toml", ConfigDir: "/srv/vsp/ports", Socket: "/run/v.sock", LinkDir: "/dev/vsp", KnownDevices: "/srv/vsp/known",
-				LogFormat: LogJSON, LogLevel: "debug", Metrics: "127.0.0.1:9750"}},
+				LogFormat: LogJSON, LogLevel: "debug", Metrics: "127.0.0.1:9750",
+				Lines: map[string]int{"config_dir": 1, "socket": 2, "link_dir": 3, "known_devices": 4, "log_format": 5, "log_level": 6, "metrics": 7}}},
+		{name: "some keys", doc: "# vsp\n\nlog_level = \"warn\"\nmetrics = \":9750\"\n",
+			want: Daemon{File: "d.toml", ConfigDir: "/etc/vsp/ports.d", Socket: "/run/vsp/vsp.sock", LinkDir: "/dev",
+				KnownDevices: "/var/lib/vsp/known_devices", LogFormat: LogAuto, LogLevel: "warn", Metrics: ":9750",
+				Lines: map[string]int{"log_level": 3, "metrics": 4}}},
+		{name: "auto is not a file value", doc: "log_format = \"auto\"\n",
+			errs: []string{`d.toml:1:1: log_format: want one of text, json; got "auto"`}},
 		{name: "errors", doc: "socket = \"vsp.sock\"\nlog_fromat = \"json\"\nlog_level = \"verbose\"\nmetrics = \"9750\"\nlink_dir = 1\n",
 			errs: []string{
 				`d.toml:1:1: socket: want a clean absolute path, got "vsp.sock"`,
@@ -67,23 +74,26 @@ func TestParseDaemon(t *testing.T) {
 func TestLoadDaemon(t *testing.T) {
 	dir := t.TempDir()
 	missing := filepath.Join(dir, "vsp.toml")
-	d, err := LoadDaemon(missing)
+	d, err := LoadDaemon(missing, false)
 	if err != nil {
 		t.Fatalf("LoadDaemon(missing): %v", err)
 	}
 	def := DefaultPaths()
-	if d.ConfigDir != def.ConfigDir || d.Socket != def.Socket || d.LogFormat != LogText || d.File != missing {
+	if d.ConfigDir != def.ConfigDir || d.Socket != def.Socket || d.LogFormat != LogAuto || d.File != missing || d.Exists {
 		t.Errorf("LoadDaemon(missing) = %+v", d)
+	}
+	if _, err := LoadDaemon(missing, true); !errors.Is(err, ErrRead) || !strings.Contains(err.Error(), missing) {
+		t.Errorf("LoadDaemon(missing, mustExist) = %v", err)
 	}
 	if err := os.WriteFile(missing, []byte("log_format = \"xml\"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err = LoadDaemon(missing)
+	_, err = LoadDaemon(missing, false)
 	var e *Error
 	if !errors.As(err, &e) || e.File != missing || e.Line != 1 || e.Key != "log_format" {
 		t.Errorf("LoadDaemon(bad) = %v", err)
 	}
-	if _, err := LoadDaemon(dir); !errors.Is(err, ErrRead) {
+	if _, err := LoadDaemon(dir, false); !errors.Is(err, ErrRead) {
 		t.Errorf("LoadDaemon(dir) = %v", err)
 	}
 }
@@ -110,8 +120,28 @@ func TestDefaultPaths(t *testing.T) {
 			}
 		})
 	}
-	c, s := DefaultDirs()
-	if p := DefaultPaths(); c != p.ConfigDir || s != p.Socket || !filepath.IsAbs(c) || !filepath.IsAbs(s) {
-		t.Errorf("DefaultDirs = %q, %q", c, s)
+}
+
+func TestCheckDaemonValue(t *testing.T) {
+	for _, tc := range []struct {
+		key, val, err string
+	}{
+		{"log_format", "auto", ""},
+		{"log_format", "json", ""},
+		{"log_format", "xml", `want one of auto, text, json; got "xml"`},
+		{"log_level", "debug", ""},
+		{"log_level", "trace", `want one of debug, info, warn, error; got "trace"`},
+		{"metrics", "", ""},
+		{"metrics", "127.0.0.1:9750", ""},
+		{"metrics", ":9750", ""},
+		{"metrics", "9750", "missing port"},
+		{"socket", "rel/vsp.sock", ""},
+		{"socket", "/" + strings.Repeat("s", 107), "at most 107"},
+		{"config_dir", "ports.d", ""},
+	} {
+		err := CheckDaemonValue(tc.key, tc.val)
+		if (err == nil) != (tc.err == "") || (err != nil && !strings.Contains(err.Error(), tc.err)) {
+			t.Errorf("CheckDaemonValue(%s, %q) = %v, want %q", tc.key, tc.val, err, tc.err)
+		}
 	}
 }

@@ -25,8 +25,10 @@ import (
 //  3. The generic map is checked against a schema: unknown keys (with a
 //     "did you mean") and wrong types are collected, all of them.
 
-// maxFileSize bounds what Load reads: configuration files are small, and
-// this keeps a mistaken path such as /dev/zero from eating memory.
+// maxFileSize bounds what Load and LoadDaemon read (1 MiB): configuration
+// files are a few hundred bytes, and the cap keeps a mistaken file, such as
+// a log someone renamed to .toml, from eating memory. A bigger file is an
+// error (docs/configuration.md, "Port files").
 const maxFileSize = 1 << 20
 
 // kind is the TOML shape a schema key accepts.
@@ -497,13 +499,9 @@ func (d *document) duration(dotted string) time.Duration {
 	if !d.has(dotted) {
 		return 0
 	}
-	t, err := time.ParseDuration(s)
+	t, err := ParseDuration(s)
 	if err != nil {
-		d.errorf(dotted, ErrInvalid, `want a duration such as "5s", "250ms" or "1m30s", got %q`, s)
-		return 0
-	}
-	if t <= 0 {
-		d.errorf(dotted, ErrInvalid, "want a positive duration, got %q", s)
+		d.errorf(dotted, ErrInvalid, "%v", err)
 		return 0
 	}
 	return t
@@ -555,28 +553,16 @@ func (d *document) mode(dotted string) uint32 {
 		}
 		m = uint64(v)
 	case string:
-		var err error
-		if m, err = parseMode(v); err != nil {
+		fm, err := ParseMode(v)
+		if err != nil {
 			d.errorf(dotted, ErrInvalid, "%s", err.Error())
 			return 0
 		}
+		m = uint64(fm)
 	}
 	if m == 0 {
 		d.errorf(dotted, ErrInvalid, "mode 0 would make the port unusable; want e.g. \"0660\", or leave the key out for the default")
 		return 0
 	}
 	return uint32(m)
-}
-
-// parseMode parses "0660", "660" or "0o660".
-func parseMode(s string) (uint64, error) {
-	t := strings.TrimPrefix(strings.TrimPrefix(s, "0o"), "0O")
-	m, err := strconv.ParseUint(t, 8, 32)
-	if t == "" || err != nil || strings.ContainsAny(t, "+-_") {
-		return 0, fmt.Errorf(`want an octal mode such as "0660", got %q`, s)
-	}
-	if m > 0o777 {
-		return 0, fmt.Errorf(`want at most "0777" (no setuid, setgid or sticky bits), got %q`, s)
-	}
-	return m, nil
 }

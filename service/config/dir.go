@@ -3,11 +3,9 @@ package config
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 )
 
@@ -18,7 +16,8 @@ const Ext = ".toml"
 // anything not ending in ".toml", hidden files (".x.toml", Emacs lock files
 // ".#x.toml"), and editor or package-manager leftovers (Emacs "#x.toml#",
 // Vim ".x.toml.swp", "x.toml~", "*.tmp", "*.bak", "*.dpkg-new", "*.rpmnew"...,
-// all of which do not end in ".toml").
+// all of which do not end in ".toml"). It is the one rule: the daemon applies
+// it to its directory scan and to every file event.
 func Ignored(name string) bool {
 	return !strings.HasSuffix(name, Ext) || strings.HasPrefix(name, ".") || strings.HasPrefix(name, "#") || name == Ext
 }
@@ -29,89 +28,41 @@ func NameOf(path string) string {
 	return strings.TrimSuffix(filepath.Base(path), Ext)
 }
 
-// LoadDir loads every port file in dir (see Ignored for what is skipped).
-//
-// ports holds the ports that are valid; failed holds, by port name, the
-// error of every port file that is not (an *Error or a join of them). A
-// port appears in exactly one of the two maps. Ports that conflict with each
-// other — the same link, or overlapping listen addresses — all go to
-// failed, each error naming the other file: a supervisor keeps running the
-// last good configuration of a failed port, so adding a conflicting file
-// never takes over a running port. err is set only when dir itself cannot
-// be read.
-func LoadDir(dir string) (ports map[string]*Port, failed map[string]error, err error) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, nil, fmt.Errorf("config: read port directory: %w", err)
-	}
-	ports = map[string]*Port{}
-	failed = map[string]error{}
-	for _, e := range entries { // sorted by name
-		if Ignored(e.Name()) {
-			continue
-		}
-		path := filepath.Join(dir, e.Name())
-		if e.Type()&fs.ModeSymlink != 0 || !e.Type().IsRegular() {
-			fi, err := os.Stat(path)
-			if err != nil {
-				if errors.Is(err, fs.ErrNotExist) {
-					continue // dangling symlink or removed meanwhile
-				}
-			} else if !fi.Mode().IsRegular() {
-				continue // a directory called x.toml, a fifo...
-			}
-		}
-		p, err := Load(path)
-		if err != nil {
-			failed[NameOf(path)] = err
-			continue
-		}
-		ports[p.Name] = p
-	}
-	for name, err := range conflicts(ports) {
-		delete(ports, name)
-		failed[name] = err
-	}
-	return ports, failed, nil
-}
-
-// conflicts finds ports that cannot run side by side.
-func conflicts(ports map[string]*Port) map[string]error {
-	names := make([]string, 0, len(ports))
-	for n := range ports {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	errs := map[string][]*Error{}
-	add := func(p *Port, key string, kind error, format string, args ...any) {
+// Conflicts reports what keeps port p from running beside the ports in
+// others: the same link, or listen addresses that compete for one TCP port
+// (see listenOverlap). Links are compared as given, cleaned: a caller whose
+// ports may have bare link names resolves them first (LinkPath), so that
+// "ttyVSP0" and "/dev/ttyVSP0" are one link when the link directory is
+// /dev. A port in others with p's name is skipped. The result is nil or
+// *Error values (joined when there are several), each at p's key and naming
+// the other port and its file:line, so an administrator sees both files.
+// The relation is symmetric: a conflicts with b exactly when b conflicts
+// with a.
+func Conflicts(p *Port, others []*Port) error {
+	var errs []*Error
+	add := func(key, format string, args ...any) {
 		pos := p.pos.lookup(key)
-		errs[p.Name] = append(errs[p.Name], &Error{File: p.File, Line: pos.line, Col: pos.col, Key: key, Err: reasonf(kind, format, args...)})
+		errs = append(errs, &Error{File: p.File, Line: pos.line, Col: pos.col, Key: key, Err: reasonf(ErrConflict, format, args...)})
 	}
-	where := func(p *Port, key string) string {
-		pos := p.pos.lookup(key)
+	where := func(q *Port, key string) string {
+		pos := q.pos.lookup(key)
 		if pos.line == 0 {
-			return p.File
+			return q.File
 		}
-		return fmt.Sprintf("%s:%d:%d", p.File, pos.line, pos.col)
+		return fmt.Sprintf("%s:%d:%d", q.File, pos.line, pos.col)
 	}
-	for i, a := range names {
-		for _, b := range names[i+1:] {
-			pa, pb := ports[a], ports[b]
-			if filepath.Clean(pa.Link) == filepath.Clean(pb.Link) {
-				add(pa, "link", ErrConflict, "%q is also the link of port %q (%s)", pa.Link, b, where(pb, "link"))
-				add(pb, "link", ErrConflict, "%q is also the link of port %q (%s)", pb.Link, a, where(pa, "link"))
-			}
-			if pa.Listen != "" && pb.Listen != "" && listenOverlap(pa.Listen, pb.Listen) {
-				add(pa, "listen", ErrConflict, "%q overlaps the listen address %q of port %q (%s)", pa.Listen, pb.Listen, b, where(pb, "listen"))
-				add(pb, "listen", ErrConflict, "%q overlaps the listen address %q of port %q (%s)", pb.Listen, pa.Listen, a, where(pa, "listen"))
-			}
+	for _, q := range others {
+		if q.Name == p.Name {
+			continue
+		}
+		if p.Link != "" && filepath.Clean(p.Link) == filepath.Clean(q.Link) {
+			add("link", "%q is also the link of port %q (%s)", p.Link, q.Name, where(q, "link"))
+		}
+		if p.Listen != "" && q.Listen != "" && listenOverlap(p.Listen, q.Listen) {
+			add("listen", "%q overlaps the listen address %q of port %q (%s)", p.Listen, q.Listen, q.Name, where(q, "listen"))
 		}
 	}
-	out := map[string]error{}
-	for n, e := range errs {
-		out[n] = joinErrors(e)
-	}
-	return out
+	return joinErrors(errs)
 }
 
 // listenOverlap reports whether two listen addresses would compete for the
@@ -129,7 +80,7 @@ func listenOverlap(a, b string) bool {
 // WriteAtomic replaces path with data so that readers (and the daemon's
 // file watch) see either the old file or the new one, never a partial one:
 // it writes a hidden temporary file in the same directory (".<name>.tmp-*",
-// which LoadDir ignores), sets perm exactly (regardless of umask), syncs
+// which Ignored skips), sets perm exactly (regardless of umask), syncs
 // it, renames it over path and syncs the directory. On failure path is left
 // as it was and the temporary file is removed. If path is a symlink, the
 // link itself is replaced by a regular file.

@@ -6,7 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"sort"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -20,89 +20,73 @@ func writeFiles(t *testing.T, dir string, files map[string]string) {
 	}
 }
 
-func keys[M ~map[string]V, V any](m M) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
-func TestLoadDir(t *testing.T) {
+// Two ports conflict when they share a link (compared cleaned) or their
+// listen addresses overlap; the error is at the port's own key and names
+// the other file:line.
+func TestConflicts(t *testing.T) {
 	dir := t.TempDir()
-	port := func(link, dev string) string {
-		return "# comment\nlink = \"" + link + "\"\ndevice = \"" + dev + "\"\ntls = \"off\"\n"
-	}
-	listen := func(link, addr string) string {
-		return "link = \"" + link + "\"\ntls = \"off\"\nlisten = \"" + addr + "\"\n"
-	}
-	writeFiles(t, dir, map[string]string{
-		"a.toml":          port("/dev/ttyVSP0", "10.0.0.1:1470"),
-		"b.toml":          port("/dev/ttyVSP0", "10.0.0.2:1470"), // same link as a
-		"c.toml":          port("/dev/ttyVSP2", "10.0.0.3:1470"),
-		"d.toml":          "link = 5\n",
-		"e.toml":          listen("/dev/ttyVSP4", ":1470"),
-		"f.toml":          listen("/dev/ttyVSP5", "127.0.0.1:1470"), // overlaps e's wildcard
-		"g.toml":          listen("/dev/ttyVSP6", "127.0.0.1:1471"),
-		"bad name.toml":   port("/dev/ttyVSP7", "10.0.0.7:1470"),
-		".hidden.toml":    "garbage",
-		".#c.toml":        "garbage",
-		"#c.toml#":        "garbage",
-		"c.toml~":         "garbage",
-		".c.toml.swp":     "garbage",
-		"c.toml.tmp":      "garbage",
-		"c.toml.bak":      "garbage",
-		"c.toml.dpkg-new": "garbage",
-		"README":          "garbage",
-		".toml":           "garbage",
-	})
-	if err := os.Mkdir(filepath.Join(dir, "sub.toml"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink("c.toml", filepath.Join(dir, "h.toml")); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink("nowhere.toml", filepath.Join(dir, "dangling.toml")); err != nil {
-		t.Fatal(err)
-	}
-
-	ports, failed, err := LoadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, want := keys(ports), []string{"g"}; !reflect.DeepEqual(got, want) {
-		t.Errorf("ports = %q, want %q", got, want)
-	}
-	// h is a symlink to c: same link, so both fail.
-	if got, want := keys(failed), []string{"a", "b", "bad name", "c", "d", "e", "f", "h"}; !reflect.DeepEqual(got, want) {
-		t.Errorf("failed = %q, want %q", got, want)
-	}
-	pa, pb := filepath.Join(dir, "a.toml"), filepath.Join(dir, "b.toml")
-	wantErr := map[string]string{
-		"a": pa + `:2:1: link: "/dev/ttyVSP0" is also the link of port "b" (` + pb + `:2:1)`,
-		"b": pb + `:2:1: link: "/dev/ttyVSP0" is also the link of port "a" (` + pa + `:2:1)`,
-		"e": filepath.Join(dir, "e.toml") + `:3:1: listen: ":1470" overlaps the listen address "127.0.0.1:1470" of port "f" (` + filepath.Join(dir, "f.toml") + `:3:1)`,
-		"d": filepath.Join(dir, "d.toml") + `:1:1: link: want a string, got integer 5 (the tty symlink path; TCP link tuning is the [net] table)`,
-	}
-	for name, want := range wantErr {
-		if got := failed[name].Error(); !strings.HasPrefix(got, want) {
-			t.Errorf("failed[%q] = %q, want prefix %q", name, got, want)
+	port := func(name, body string) *Port {
+		t.Helper()
+		path := filepath.Join(dir, name+".toml")
+		if err := os.WriteFile(path, []byte("# comment\n"+body), 0o644); err != nil {
+			t.Fatal(err)
 		}
-	}
-	for name, err := range failed {
-		if !errors.Is(err, ErrConflict) && !errors.Is(err, ErrType) && !errors.Is(err, ErrName) && !errors.Is(err, ErrMissing) {
-			t.Errorf("failed[%q] = %v: unexpected kind", name, err)
+		p, err := Load(path)
+		if err != nil {
+			t.Fatal(err)
 		}
+		return p
+	}
+	dial := func(name, link string) *Port {
+		return port(name, "link = \""+link+"\"\ndevice = \"10.0.0.1:1470\"\ntls = \"off\"\n")
+	}
+	listen := func(name, link, addr string) *Port {
+		return port(name, "link = \""+link+"\"\ntls = \"off\"\nlisten = \""+addr+"\"\n")
+	}
+	at := func(name string, line int) string {
+		return filepath.Join(dir, name+".toml") + ":" + strconv.Itoa(line) + ":1"
+	}
+	a := dial("a", "/dev/ttyVSP0")
+	for _, tc := range []struct {
+		p      *Port
+		others []*Port
+		want   []string // the messages, in order; none = no conflict
+	}{
+		{dial("b", "/dev/ttyVSP0"), []*Port{a},
+			[]string{at("b", 2) + `: link: "/dev/ttyVSP0" is also the link of port "a" (` + at("a", 2) + ")"}},
+		{dial("b", "/dev/ttyVSP1"), []*Port{a}, nil},
+		{a, []*Port{a}, nil}, // itself, as when a running port's file is reloaded
+		{listen("e", "/dev/ttyE", ":1470"), []*Port{listen("f", "/dev/ttyF", "127.0.0.1:1470"), a},
+			[]string{at("e", 4) + `: listen: ":1470" overlaps the listen address "127.0.0.1:1470" of port "f" (` + at("f", 4) + ")"}},
+		{listen("e", "/dev/ttyVSP0", "127.0.0.1:1471"), []*Port{listen("f", "/dev/ttyF", "127.0.0.1:1470"), a},
+			[]string{at("e", 2) + `: link: "/dev/ttyVSP0" is also the link of port "a" (` + at("a", 2) + ")"}},
+		{listen("e", "/dev/ttyF", ":1470"), []*Port{listen("f", "/dev/ttyF", "127.0.0.1:1470")},
+			[]string{at("e", 2) + `: link: "/dev/ttyF" is also the link of port "f" (` + at("f", 2) + ")",
+				at("e", 4) + `: listen: ":1470" overlaps the listen address "127.0.0.1:1470" of port "f" (` + at("f", 4) + ")"}},
+		// A port built in code has no lines: its file alone is named.
+		{&Port{Name: "c", File: "c.toml", Link: "/dev/ttyVSP0"}, []*Port{a},
+			[]string{`c.toml: link: "/dev/ttyVSP0" is also the link of port "a" (` + at("a", 2) + ")"}},
+		{dial("b", "/dev/ttyVSP0"), []*Port{{Name: "c", File: "c.toml", Link: "/dev/ttyVSP0"}},
+			[]string{at("b", 2) + `: link: "/dev/ttyVSP0" is also the link of port "c" (c.toml)`}},
+	} {
+		err := Conflicts(tc.p, tc.others)
+		var got []string
 		for _, e := range Errors(err) {
-			if NameOf(e.File) != name {
-				t.Errorf("failed[%q] has an error for file %q", name, e.File)
+			got = append(got, e.Error())
+			if !errors.Is(e, ErrConflict) {
+				t.Errorf("Conflicts(%s): %v is not ErrConflict", tc.p.Name, e)
 			}
 		}
-	}
-
-	if _, _, err := LoadDir(filepath.Join(dir, "nope")); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("LoadDir(missing) err = %v", err)
+		if !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("Conflicts(%s, ...):\n got %q\nwant %q", tc.p.Name, got, tc.want)
+		}
+		// Symmetric: each other port conflicts with p exactly when p
+		// conflicts with it.
+		for _, q := range tc.others {
+			if (Conflicts(tc.p, []*Port{q}) == nil) != (Conflicts(q, []*Port{tc.p}) == nil) {
+				t.Errorf("Conflicts(%s, %s) and Conflicts(%s, %s) disagree", tc.p.Name, q.Name, q.Name, tc.p.Name)
+			}
+		}
 	}
 }
 

@@ -29,10 +29,25 @@
 // are positioned by go-toml; values checked after decoding are positioned
 // by an index of key locations built with go-toml's unstable parser.
 //
+// Load is the one port-file loader: it reads only a regular file of at most
+// 1 MiB and refuses anything else (FIFO, socket, device, directory) at once,
+// without blocking. Ignored is the one rule for which directory entries are
+// not port files, and Conflicts the one check for two ports that cannot run
+// side by side (the same link, overlapping listen addresses); the daemon
+// uses all three.
+//
 // A Port built in code (rather than parsed) follows the usual vsp
 // convention: zero fields mean the default. Validate and Encode treat them
 // so, and SetDefaults fills them in.
 //
-// The package is a leaf: plain types only, no other vsp package. The
-// daemon maps a Port onto the pty and tlsconn configurations.
+// Each key has one parser, shared with its command-line flag: sizes
+// (ParseByteSize), durations (ParseDuration), tty modes (ParseMode) and MAC
+// addresses (ParseMAC) live here; certificate pins and TLS profile names are
+// parsed by tlsconn (ParsePin, ParseProfile), whose values they are and
+// which needs them itself (known-devices file, `vsp trust`), and the trust
+// mode names are tlsconn's constants. So the package imports tlsconn, a
+// package with no vsp imports but internal/rawio, and nothing else of vsp:
+// it stays below the daemon and the bridge. The daemon maps a Port onto the
+// pty, tlsconn and bridge configurations (service.SpecFromConfig), for a
+// file and for `vsp run --device` alike.
 package config

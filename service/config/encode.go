@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/vsp-dev/vsp/tlsconn"
 )
 
 // Encode returns the port as a TOML file: a header comment, then only the
@@ -61,9 +63,9 @@ func (p *Port) Encode() ([]byte, error) {
 	}
 
 	w.table("trust")
-	pin, _ := NormalizePin(q.Trust.Pin)
-	if q.Trust.Pin == "" {
-		pin = ""
+	pin := ""
+	if q.Trust.Pin != "" {
+		pin, _ = tlsconn.ParsePin(q.Trust.Pin) // validated above
 	}
 	if !(q.Trust.Mode == TrustPin && pin != "") {
 		w.str("mode", q.Trust.Mode, "")
@@ -89,11 +91,11 @@ func (p *Port) Encode() ([]byte, error) {
 	}
 
 	w.table("serial")
-	w.integer("baud", q.Serial.Baud, DefaultBaud)
-	w.integer("data_bits", q.Serial.DataBits, DefaultDataBits)
-	w.str("parity", q.Serial.Parity, DefaultParity)
-	w.integer("stop_bits", q.Serial.StopBits, DefaultStopBits)
-	w.str("flow", q.Serial.Flow, DefaultFlow)
+	w.integer("baud", q.Serial.Baud, 0) // [serial]: not set unless given
+	w.integer("data_bits", q.Serial.DataBits, 0)
+	w.str("parity", q.Serial.Parity, "")
+	w.integer("stop_bits", q.Serial.StopBits, 0)
+	w.str("flow", q.Serial.Flow, "")
 	return b.Bytes(), nil
 }
 

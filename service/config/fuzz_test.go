@@ -68,6 +68,7 @@ func FuzzParseDaemon(f *testing.F) {
 	f.Add("")
 	f.Add("config_dir = \"/srv/vsp/ports\"\nsocket = \"/run/v.sock\"\nlog_format = \"json\"\nmetrics = \":9750\"\n")
 	f.Add("socket = \"vsp.sock\"\nlog_fromat = \"json\"\n")
+	f.Add("# x\n\nlog_level = \"warn\"\nlink_dir = \"/dev/vsp\"\n")
 	f.Fuzz(func(t *testing.T, doc string) {
 		d, err := ParseDaemon("d.toml", []byte(doc), testPaths)
 		if err != nil {
@@ -75,6 +76,17 @@ func FuzzParseDaemon(f *testing.F) {
 				t.Fatal("settings and error both returned")
 			}
 			checkErrorTree(t, err, "d.toml")
+			return
+		}
+		for k, line := range d.Lines {
+			if line < 1 || d.Value(k) == "" && k != "metrics" {
+				t.Fatalf("key %s: line %d, value %q", k, line, d.Value(k))
+			}
+		}
+		for _, k := range DaemonKeys() {
+			if _, set := d.Lines[k]; !set && k != "metrics" && d.Value(k) == "" {
+				t.Fatalf("unset key %s has no default", k)
+			}
 		}
 	})
 }

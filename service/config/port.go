@@ -11,19 +11,22 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"time"
+
+	"github.com/vsp-dev/vsp/tlsconn"
 )
 
 // Values of the enumerated keys.
 const (
-	TLSOff    = "off"    // plain TCP
-	TLSLegacy = "legacy" // TLS 1.0+ with the RSA-kex CBC suites ezTCP-class devices speak
-	TLSModern = "modern" // TLS 1.2+ with forward-secret AEAD suites
+	TLSOff    = string(tlsconn.ProfileOff)    // plain TCP
+	TLSLegacy = string(tlsconn.ProfileLegacy) // TLS 1.0+ with the RSA-kex CBC suites ezTCP-class devices speak
+	TLSModern = string(tlsconn.ProfileModern) // TLS 1.2+ with forward-secret AEAD suites
 
-	TrustPin      = "pin"      // the device certificate must match Trust.Pin
-	TrustTOFU     = "tofu"     // learn the device's pin on first contact, then require it
-	TrustCA       = "ca"       // verify the chain against Trust.CAFile and the name
-	TrustInsecure = "insecure" // accept any certificate: encryption without authentication
+	TrustPin      = tlsconn.TrustPin      // the device certificate must match Trust.Pin
+	TrustTOFU     = tlsconn.TrustTOFU     // learn the device's pin on first contact, then require it
+	TrustCA       = tlsconn.TrustCA       // verify the chain against Trust.CAFile and the name
+	TrustInsecure = tlsconn.TrustInsecure // accept any certificate: encryption without authentication
 
 	StaleKeep    = "keep"    // hold device bytes that arrive while the app has the port closed
 	StaleDiscard = "discard" // drop them, as a real UART with nobody reading would
@@ -53,11 +56,9 @@ const (
 	DefaultBackoffMin        = 100 * time.Millisecond
 	DefaultBackoffMax        = time.Second
 	DefaultTTYMode           = os.FileMode(0o660)
-	DefaultBaud              = 115200
-	DefaultDataBits          = 8
-	DefaultParity            = ParityNone
-	DefaultStopBits          = 1
-	DefaultFlow              = FlowNone
+	// [serial] has no defaults: vsp cannot know what the device's line
+	// runs at, so a key left out stays "not set" (zero) and nothing is
+	// checked or sent for it.
 
 	MinBuffer = 1 * KiB
 	MaxBuffer = 64 * MiB
@@ -123,13 +124,14 @@ type TTY struct {
 }
 
 // Serial is the [serial] table: the serial settings the device's line
-// actually runs at.
+// actually runs at, as configured on the device. Each field is zero (not
+// set) unless given: there is no default, since only the device knows.
 type Serial struct {
-	Baud     int    // baud: 50..4000000
-	DataBits int    // data_bits: 5..8
-	Parity   string // parity: none, even, odd, mark or space
-	StopBits int    // stop_bits: 1 or 2
-	Flow     string // flow: none, rtscts or xonxoff
+	Baud     int    // baud: 50..4000000; 0 = not set
+	DataBits int    // data_bits: 5..8; 0 = not set
+	Parity   string // parity: none, even, odd, mark or space; "" = not set
+	StopBits int    // stop_bits: 1 or 2; 0 = not set
+	Flow     string // flow: none, rtscts or xonxoff; "" = not set
 }
 
 // portSpecs is the schema of a port file.
@@ -196,34 +198,98 @@ var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
 func ValidName(name string) bool { return nameRE.MatchString(name) }
 
 // Load reads the port file at path and returns the port it describes, named
-// after the file. Errors are *Error values (joined when there are several),
-// each with the file and line.
+// after the file. It is the one loader for port files: the daemon uses it
+// at start-up and on every reload. Only a regular file of at most
+// maxFileSize bytes is read (see readFile); anything else — a FIFO, a
+// socket, a device, a directory, a file that cannot be read — is an *Error
+// for path, returned at once, never a wait. Errors are *Error values (joined
+// when there are several), each with the file and line.
 func Load(path string) (*Port, error) {
 	data, err := readFile(path)
 	if err != nil {
 		return nil, err
 	}
-	return Parse(strings.TrimSuffix(filepath.Base(path), ".toml"), path, data)
+	return Parse(NameOf(path), path, data)
 }
 
+// readFile reads a configuration file: a regular file (a symlink is
+// followed) of at most maxFileSize bytes. The path is checked before it is
+// opened, so that no device is ever opened (opening a serial line, for
+// one, raises its modem lines); the open itself is non-blocking, without
+// becoming the controlling terminal, and the opened file is checked again
+// (readOpened), so that a FIFO or device swapped in meanwhile is refused
+// too and never blocks. Every problem is an *Error for path.
 func readFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	fi, err := os.Stat(path)
 	if err != nil {
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err // the path is already in the message
-		}
-		return nil, &Error{File: path, Err: fmt.Errorf("%w: %w", ErrRead, err)}
+		return nil, readError(path, err)
+	}
+	if err := regular(path, fi); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0) // O_CLOEXEC: always added by os
+	if err != nil {
+		return nil, readError(path, err)
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
+	return readOpened(path, f)
+}
+
+// readOpened reads f, opened from path, if it is a regular file of at most
+// maxFileSize bytes.
+func readOpened(path string, f *os.File) ([]byte, error) {
+	fi, err := f.Stat()
 	if err != nil {
-		return nil, &Error{File: path, Err: fmt.Errorf("%w: %w", ErrRead, err)}
+		return nil, readError(path, err)
+	}
+	if err := regular(path, fi); err != nil {
+		return nil, err
+	}
+	tooBig := &Error{File: path, Err: reasonf(ErrRead, "file is larger than %d bytes (1 MiB); is this really a configuration file?", maxFileSize)}
+	if fi.Size() > maxFileSize {
+		return nil, tooBig
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1)) // it may grow meanwhile
+	if err != nil {
+		return nil, readError(path, err)
 	}
 	if len(data) > maxFileSize {
-		return nil, &Error{File: path, Err: reasonf(ErrRead, "file is larger than %d bytes; is this really a configuration file?", maxFileSize)}
+		return nil, tooBig
 	}
 	return data, nil
+}
+
+// readError is err, from reading path, as an *Error of kind ErrRead that
+// still matches err's cause (fs.ErrNotExist, fs.ErrPermission...).
+func readError(path string, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err // the path is already in the message
+	}
+	return &Error{File: path, Err: fmt.Errorf("%w: %w", ErrRead, err)}
+}
+
+// regular refuses, as an *Error for path, a file that is not a regular
+// file.
+func regular(path string, fi fs.FileInfo) error {
+	m := fi.Mode()
+	if m.IsRegular() {
+		return nil
+	}
+	what := "not a regular file"
+	switch {
+	case m.IsDir():
+		what = "a directory"
+	case m&fs.ModeNamedPipe != 0:
+		what = "a FIFO (named pipe)"
+	case m&fs.ModeSocket != 0:
+		what = "a socket"
+	case m&fs.ModeCharDevice != 0:
+		what = "a character device"
+	case m&fs.ModeDevice != 0:
+		what = "a block device"
+	}
+	return &Error{File: path, Err: reasonf(ErrRead, "%s, not a regular file: a configuration file must be a plain file (a symlink to one is fine)", what)}
 }
 
 // Parse decodes data as the port file of the port called name, applies the
@@ -297,7 +363,9 @@ func Parse(name, file string, data []byte) (*Port, error) {
 	if len(errs) > 0 {
 		return nil, joinErrors(errs)
 	}
-	p.Trust.Pin, _ = NormalizePin(p.Trust.Pin)
+	if p.Trust.Pin != "" {
+		p.Trust.Pin, _ = tlsconn.ParsePin(p.Trust.Pin) // validated above
+	}
 	return p, nil
 }
 
@@ -342,11 +410,6 @@ func (p *Port) SetDefaults() {
 	if p.TTY.Mode == 0 {
 		p.TTY.Mode = DefaultTTYMode
 	}
-	defInt(&p.Serial.Baud, DefaultBaud)
-	defInt(&p.Serial.DataBits, DefaultDataBits)
-	def(&p.Serial.Parity, DefaultParity)
-	defInt(&p.Serial.StopBits, DefaultStopBits)
-	def(&p.Serial.Flow, DefaultFlow)
 }
 
 // Addrs returns the device addresses to dial in order: Devices, or Device
@@ -452,8 +515,8 @@ func (p *Port) validate(skip map[string]bool) []*Error {
 	if q.DeviceMAC != "" {
 		if q.Listen == "" {
 			v.errorf("device_mac", ErrConflict, "only with listen: it is the MAC a connecting device must send first")
-		} else if !validMAC(q.DeviceMAC) {
-			v.errorf("device_mac", ErrInvalid, "want 6 hex bytes such as \"00:30:f9:00:00:01\", got %q", q.DeviceMAC)
+		} else if _, err := ParseMAC(q.DeviceMAC); err != nil {
+			v.errorf("device_mac", ErrInvalid, "%v", err)
 		}
 	}
 	if len(q.AllowFrom) > 0 && q.Listen == "" {
@@ -470,7 +533,9 @@ func (p *Port) validate(skip map[string]bool) []*Error {
 		v.errorf("replace_session", ErrConflict, "only with listen: it decides what a second device session does")
 	}
 
-	v.enum("tls", q.TLS, TLSOff, TLSLegacy, TLSModern)
+	if _, err := tlsconn.ParseProfile(q.TLS); err != nil {
+		v.errorf("tls", ErrInvalid, "%s", reasonOf(err))
+	}
 	if q.Buffer < MinBuffer || q.Buffer > MaxBuffer {
 		v.errorf("buffer", ErrInvalid, "want %v..%v, got %v", MinBuffer, MaxBuffer, q.Buffer)
 	}
@@ -506,12 +571,25 @@ func (p *Port) validate(skip map[string]bool) []*Error {
 		v.errorf("tty.mode", ErrInvalid, "want permission bits only, at most 0777, got %#o", uint32(q.TTY.Mode))
 	}
 
-	// [serial]
-	v.intRange("serial.baud", q.Serial.Baud, minBaud, maxBaud)
-	v.intRange("serial.data_bits", q.Serial.DataBits, minDataBits, maxDataBits)
-	v.enum("serial.parity", q.Serial.Parity, ParityNone, ParityEven, ParityOdd, ParityMark, ParitySpace)
-	v.intRange("serial.stop_bits", q.Serial.StopBits, minStopBits, maxStopBits)
-	v.enum("serial.flow", q.Serial.Flow, FlowNone, FlowRTSCTS, FlowXONXOFF)
+	// [serial]: each key only when set.
+	if q.Serial.Baud != 0 {
+		v.intRange("serial.baud", q.Serial.Baud, minBaud, maxBaud)
+	}
+	if q.Serial.DataBits != 0 {
+		v.intRange("serial.data_bits", q.Serial.DataBits, minDataBits, maxDataBits)
+	}
+	if q.Serial.Parity != "" {
+		v.enum("serial.parity", q.Serial.Parity, ParityNone, ParityEven, ParityOdd, ParityMark, ParitySpace)
+	}
+	if q.Serial.StopBits != 0 {
+		v.intRange("serial.stop_bits", q.Serial.StopBits, minStopBits, maxStopBits)
+	}
+	if q.Serial.Flow != "" {
+		v.enum("serial.flow", q.Serial.Flow, FlowNone, FlowRTSCTS, FlowXONXOFF)
+	}
+	if q.StrictSerial && q.Serial.Baud == 0 && !q.RFC2217 {
+		v.errorf("strict_serial", ErrMissing, "needs serial.baud, the device's configured speed, to compare the application's with")
+	}
 	return v.errs
 }
 
@@ -541,8 +619,8 @@ func (v *validator) trust(q *Port) {
 		return // already reported
 	}
 	if t.Pin != "" && (t.Mode == "" || t.Mode == TrustPin) {
-		if _, err := NormalizePin(t.Pin); err != nil {
-			v.errorf("trust.pin", ErrInvalid, "%v", err)
+		if _, err := tlsconn.ParsePin(t.Pin); err != nil {
+			v.errorf("trust.pin", ErrInvalid, "%s", reasonOf(err))
 		}
 	}
 	if t.CAFile != "" && strings.ContainsRune(t.CAFile, 0) {
@@ -683,19 +761,10 @@ func (v *validator) account(key, s string) {
 	}
 }
 
-// validMAC reports whether s is a MAC address: 12 hex digits, optionally
-// separated by ':', '-' or '.'.
-func validMAC(s string) bool {
-	h := strings.NewReplacer(":", "", "-", "", ".", "").Replace(s)
-	if len(h) != 12 {
-		return false
-	}
-	for _, c := range strings.ToLower(h) {
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return false
-		}
-	}
-	return true
+// reasonOf is the message of an error from a parser of another package
+// without that package's prefix: a *Error already says where the value is.
+func reasonOf(err error) string {
+	return strings.TrimPrefix(err.Error(), "tlsconn: ")
 }
 
 // checkLink validates the tty symlink path.

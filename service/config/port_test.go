@@ -36,8 +36,8 @@ func want(mod func(*Port)) *Port {
 			BackoffMin:        100 * time.Millisecond,
 			BackoffMax:        time.Second,
 		},
-		TTY:    TTY{Mode: 0o660},
-		Serial: Serial{Baud: 115200, DataBits: 8, Parity: ParityNone, StopBits: 1, Flow: FlowNone},
+		TTY: TTY{Mode: 0o660},
+		// Serial: not set; there is no default for the device's line.
 	}
 	if mod != nil {
 		mod(p)
@@ -219,7 +219,7 @@ var errorCases = []struct {
 	{"listen port 0", "link = \"/dev/ttyVSP0\"\ntls = \"off\"\nlisten = \":0\"\n",
 		[]string{`p.toml:3:1: listen: want a port number 1..65535, got "0" in ":0"`}, ErrInvalid},
 	{"tls enum", minimal + "tls = \"tls1.2\"\n",
-		[]string{`p.toml:4:1: tls: want one of off, legacy, modern; got "tls1.2"`}, ErrInvalid},
+		[]string{`p.toml:4:1: tls: invalid TLS profile "tls1.2": want off, legacy or modern`}, ErrInvalid},
 	{"buffer too small", minimal + "buffer = 100\n",
 		[]string{`p.toml:4:1: buffer: want 1KiB..64MiB, got 100B`}, ErrInvalid},
 	{"buffer too large", minimal + "buffer = \"128MiB\"\n",
@@ -231,7 +231,7 @@ var errorCases = []struct {
 	{"stale_data enum", minimal + "stale_data = \"drop\"\n",
 		[]string{`p.toml:4:1: stale_data: want one of keep, discard; got "drop"`}, ErrInvalid},
 	{"bad pin", "link = \"/dev/ttyVSP0\"\ndevice = \"10.1.0.1:1470\"\n\n[trust]\nmode = \"pin\"\n\npin = \"abc\"\n",
-		[]string{`p.toml:7:1: trust.pin: want sha256:<64 hex digits>, got "abc"`}, ErrInvalid},
+		[]string{`p.toml:7:1: trust.pin: invalid pin "abc": want sha256:<64 hex digits>, got 3 hex digits`}, ErrInvalid},
 	{"TLS without trust", "link = \"/dev/ttyVSP0\"\ndevice = \"10.1.0.1:1470\"\ntls = \"legacy\"\n",
 		[]string{`p.toml:3:1: trust.mode: required with tls = "legacy": set trust.pin = "sha256:…" (recommended), or trust.mode = "tofu", "ca" or "insecure"`}, ErrMissing},
 	{"mode pin without pin", "link = \"/dev/ttyVSP0\"\ndevice = \"10.1.0.1:1470\"\n[trust]\nmode = \"pin\"\n",
@@ -288,6 +288,8 @@ var errorCases = []struct {
 		}, ErrInvalid},
 	{"rfc2217 with strict_serial", "link = \"/dev/ttyVSP0\"\ndevice = \"10.1.0.1:1470\"\ntls = \"off\"\nrfc2217 = true\nstrict_serial = true\n",
 		[]string{`p.toml:5:1: strict_serial: has no effect with rfc2217 = true (line 4): the app's serial settings are forwarded to the device, so they always match`}, ErrConflict},
+	{"strict_serial without a speed to compare", "link = \"/dev/ttyVSP0\"\ndevice = \"10.1.0.1:1470\"\ntls = \"off\"\nstrict_serial = true\n[serial]\nparity = \"even\"\n",
+		[]string{`p.toml:4:1: strict_serial: needs serial.baud, the device's configured speed, to compare the application's with`}, ErrMissing},
 	{"many problems at once, in file order", "link = \"/dev/ttyVSP0\"\ndevice = \"10.1.0.1\"\ntls = \"off\"\nbufer = \"1MiB\"\n[serial]\nbaud = 0\n",
 		[]string{
 			`p.toml:2:1: device: missing port: want host:port, e.g. "10.1.0.1:1470", got "10.1.0.1"`,
@@ -335,7 +337,7 @@ func TestErrorFields(t *testing.T) {
 	if e.File != "/etc/vsp/ports.d/plc1.toml" || e.Line != 7 || e.Col != 1 || e.Key != "trust.pin" || !errors.Is(e, ErrInvalid) {
 		t.Errorf("got %#v", e)
 	}
-	const msg = `/etc/vsp/ports.d/plc1.toml:7:1: trust.pin: want sha256:<64 hex digits>, got "abc"`
+	const msg = `/etc/vsp/ports.d/plc1.toml:7:1: trust.pin: invalid pin "abc": want sha256:<64 hex digits>, got 3 hex digits`
 	if e.Error() != msg {
 		t.Errorf("Error() = %q, want %q", e.Error(), msg)
 	}
@@ -396,7 +398,7 @@ func TestValidateBuilt(t *testing.T) {
 		`devices: cannot be used together with device: use device for one address, devices for a failover list, or listen when the device connects to us`,
 		`device: missing port: want host:port, e.g. "10.1.0.1:1470", got "h"`,
 		`devices: want at least one address`,
-		`tls: want one of off, legacy, modern; got "on"`,
+		`tls: invalid TLS profile "on": want off, legacy or modern`,
 		`serial.baud: want 50..4000000, got 7`,
 	}
 	if got := strings.Split(err.Error(), "\n"); !reflect.DeepEqual(got, want) {

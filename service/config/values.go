@@ -2,11 +2,14 @@ package config
 
 import (
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // ByteSize is a size in bytes. In files it is an integer, or a string with
@@ -66,41 +69,50 @@ func ParseByteSize(s string) (ByteSize, error) {
 	return ByteSize(n) * mult, nil
 }
 
-// NormalizePin checks a certificate pin (the SHA-256 fingerprint of the
-// device certificate's DER encoding) and returns it as "sha256:" followed by
-// 64 lowercase hex digits. It accepts what tlsconn.ParsePin accepts: upper-
-// or lowercase hex, an optional "sha256:", "sha256=", "sha-256:" or
-// "SHA256 Fingerprint=" prefix in any case, and bytes separated by colons,
-// so the output of `openssl x509 -noout -fingerprint -sha256` can be pasted
-// as it is.
-func NormalizePin(s string) (string, error) {
-	bad := fmt.Errorf("want sha256:<64 hex digits>, got %q", s)
-	t := strings.ToLower(strings.TrimSpace(s))
-	for _, p := range []string{"sha256 fingerprint=", "sha256:", "sha256=", "sha-256:"} {
-		if strings.HasPrefix(t, p) {
-			t = t[len(p):]
-			break
-		}
+// ParseMode parses a tty permission written in octal: "0660", "660" or
+// "0o660". It is the one parser of a mode, for the tty.mode key and the
+// --mode flag. Mode 0 is refused (nobody could open the tty), as are bits
+// above 0777.
+func ParseMode(s string) (os.FileMode, error) {
+	t := strings.TrimPrefix(strings.TrimPrefix(s, "0o"), "0O")
+	m, err := strconv.ParseUint(t, 8, 32)
+	if t == "" || err != nil || strings.ContainsAny(t, "+-_") {
+		return 0, fmt.Errorf(`want an octal mode such as "0660", got %q`, s)
 	}
-	if strings.Contains(t, ":") {
-		parts := strings.Split(t, ":")
-		if len(parts) != pinHexLen/2 {
-			return "", bad
-		}
-		for _, p := range parts {
-			if len(p) != 2 {
-				return "", bad
-			}
-		}
-		t = strings.Join(parts, "")
+	if m > 0o777 {
+		return 0, fmt.Errorf(`want at most "0777" (no setuid, setgid or sticky bits), got %q`, s)
 	}
-	if len(t) != pinHexLen {
-		return "", bad
+	if m == 0 {
+		return 0, errors.New(`mode 0 would make the port unusable; want e.g. "0660", or leave it out for the default`)
 	}
-	if _, err := hex.DecodeString(t); err != nil {
-		return "", bad
+	return os.FileMode(m), nil
+}
+
+// ParseMAC parses a device MAC address: 12 hex digits in either case,
+// optionally grouped by ':', '-' or '.' ("00:30:f9:00:00:01",
+// "00-30-F9-00-00-01", "0030.f900.0001", "0030F9000001"). It is the one
+// parser of a MAC, for the device_mac key and the --device-mac flag; the
+// bridge receives the parsed address.
+func ParseMAC(s string) (net.HardwareAddr, error) {
+	h := strings.NewReplacer(":", "", "-", "", ".", "").Replace(strings.TrimSpace(s))
+	b, err := hex.DecodeString(h)
+	if err != nil || len(b) != 6 {
+		return nil, fmt.Errorf("want 6 hex bytes such as \"00:30:f9:00:00:01\", got %q", s)
 	}
-	return "sha256:" + t, nil
+	return net.HardwareAddr(b), nil
+}
+
+// ParseDuration parses a positive Go duration ("5s", "250ms", "1m30s"): the
+// one parser of the duration keys and their flags.
+func ParseDuration(s string) (time.Duration, error) {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf(`want a duration such as "5s", "250ms" or "1m30s", got %q`, s)
+	}
+	if d <= 0 {
+		return 0, fmt.Errorf("want a positive duration, got %q", s)
+	}
+	return d, nil
 }
 
 // checkHostPort validates "host:port": the port is a number 1..65535, the

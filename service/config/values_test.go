@@ -1,8 +1,11 @@
 package config
 
 import (
+	"fmt"
+	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseByteSize(t *testing.T) {
@@ -47,36 +50,139 @@ func TestParseByteSize(t *testing.T) {
 	}
 }
 
-func TestNormalizePin(t *testing.T) {
-	colons := strings.TrimSuffix(strings.Repeat("AB:", 32), ":")
-	for _, tc := range []struct {
-		in string
-		ok bool
-	}{
-		{pin, true},
-		{pinHex, true},
-		{"SHA256:" + strings.ToUpper(pinHex), true},
-		{"sha256:" + colons, true},
-		{colons, true},
-		{" " + pin + " ", true},
-		{"SHA256 Fingerprint=" + colons, true}, // openssl x509 -noout -fingerprint -sha256
-		{"sha256=" + pinHex, true},
-		{"SHA-256:" + pinHex, true},
-		{"sha256:" + strings.Replace(colons, "AB:AB", "ABA:B", 1), false},
-		{"md5:" + pinHex, false},
-		{"sha256:" + pinHex[:62], false},
-		{"sha256:" + pinHex + "ab", false},
-		{"sha256:" + pinHex[:63] + "g", false},
-		{"sha1:" + pinHex, false},
-		{"sha256::" + colons, false},
-		{colons + ":", false},
-		{"", false},
-	} {
-		got, err := NormalizePin(tc.in)
-		if tc.ok != (err == nil) || (tc.ok && got != pin) {
-			t.Errorf("NormalizePin(%q) = %q, %v", tc.in, got, err)
+var modeCases = []struct {
+	in   string
+	want os.FileMode // 0 = error
+}{
+	{"0660", 0o660},
+	{"660", 0o660},
+	{"0o600", 0o600},
+	{"0O777", 0o777},
+	{"0", 0},
+	{"0000", 0},
+	{"", 0},
+	{"0o", 0},
+	{"01000", 0},
+	{"4755", 0},
+	{"0668", 0},
+	{"-660", 0},
+	{"+660", 0},
+	{"0_660", 0},
+	{"rw-rw----", 0},
+}
+
+func TestParseMode(t *testing.T) {
+	for _, tc := range modeCases {
+		got, err := ParseMode(tc.in)
+		if got != tc.want || (err == nil) != (tc.want != 0) {
+			t.Errorf("ParseMode(%q) = %#o, %v; want %#o", tc.in, got, err, tc.want)
 		}
 	}
+}
+
+func FuzzParseMode(f *testing.F) {
+	for _, tc := range modeCases {
+		f.Add(tc.in)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		m, err := ParseMode(s)
+		if err != nil {
+			if m != 0 {
+				t.Fatalf("ParseMode(%q) = %#o with error %v", s, m, err)
+			}
+			return
+		}
+		if m == 0 || m&^0o777 != 0 {
+			t.Fatalf("ParseMode(%q) = %#o", s, m)
+		}
+		if again, err := ParseMode(fmt.Sprintf("%04o", uint32(m))); err != nil || again != m {
+			t.Fatalf("ParseMode round trip: %q -> %#o -> %#o, %v", s, m, again, err)
+		}
+	})
+}
+
+var macCases = []struct {
+	in, want string // want "" = error
+}{
+	{"00:30:f9:00:00:01", "00:30:f9:00:00:01"},
+	{"00-30-F9-00-00-01", "00:30:f9:00:00:01"},
+	{"0030f9000001", "00:30:f9:00:00:01"},
+	{" 0030.F900.0001 ", "00:30:f9:00:00:01"},
+	{"", ""},
+	{"00:30:f9:00:00", ""},
+	{"00:30:f9:00:00:0g", ""},
+	{"00:30:f9:00:00:01:02", ""},
+	{"0x0030f9000001", ""},
+}
+
+func TestParseMAC(t *testing.T) {
+	for _, tc := range macCases {
+		got, err := ParseMAC(tc.in)
+		if (err == nil) != (tc.want != "") || (err == nil && got.String() != tc.want) {
+			t.Errorf("ParseMAC(%q) = %v, %v; want %q", tc.in, got, err, tc.want)
+		}
+		if err != nil && !strings.Contains(err.Error(), "want 6 hex bytes") {
+			t.Errorf("error %q does not say what is wanted", err)
+		}
+	}
+}
+
+func FuzzParseMAC(f *testing.F) {
+	for _, tc := range macCases {
+		f.Add(tc.in)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		m, err := ParseMAC(s)
+		if err != nil {
+			return
+		}
+		if len(m) != 6 {
+			t.Fatalf("ParseMAC(%q) = %v", s, m)
+		}
+		if again, err := ParseMAC(m.String()); err != nil || again.String() != m.String() {
+			t.Fatalf("not idempotent: %q -> %v -> %v, %v", s, m, again, err)
+		}
+	})
+}
+
+func TestParseDuration(t *testing.T) {
+	for _, tc := range []struct {
+		in      string
+		want    time.Duration
+		wantErr string
+	}{
+		{in: "5s", want: 5 * time.Second},
+		{in: "250ms", want: 250 * time.Millisecond},
+		{in: "1m30s", want: 90 * time.Second},
+		{in: "0s", wantErr: "positive"},
+		{in: "-1s", wantErr: "positive"},
+		{in: "5", wantErr: "want a duration"},
+		{in: "", wantErr: "want a duration"},
+		{in: "5 s", wantErr: "want a duration"},
+	} {
+		got, err := ParseDuration(tc.in)
+		if got != tc.want || tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+			t.Errorf("ParseDuration(%q) = %v, %v; want %v, %q", tc.in, got, err, tc.want, tc.wantErr)
+		}
+	}
+}
+
+func FuzzParseDuration(f *testing.F) {
+	for _, s := range []string{"5s", "0s", "-1s", "1h2m3.5s", "5"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		d, err := ParseDuration(s)
+		if err != nil {
+			return
+		}
+		if d <= 0 {
+			t.Fatalf("ParseDuration(%q) = %v", s, d)
+		}
+		if again, err := ParseDuration(d.String()); err != nil || again != d {
+			t.Fatalf("round trip: %q -> %v -> %v, %v", s, d, again, err)
+		}
+	})
 }
 
 func TestCheckHostPort(t *testing.T) {
@@ -140,4 +246,25 @@ func TestSuggest(t *testing.T) {
 			t.Errorf("suggest(%q) = %q, want %q", tc.path, got, tc.want)
 		}
 	}
+}
+
+func FuzzParseByteSize(f *testing.F) {
+	for _, s := range []string{"65536", "64KiB", "1 MiB", "512b", "3k", "", "9223372036854775807GiB"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n, err := ParseByteSize(s)
+		if err != nil {
+			if n != 0 || !strings.HasPrefix(err.Error(), "config: ") {
+				t.Fatalf("ParseByteSize(%q) = %v, %v", s, n, err)
+			}
+			return
+		}
+		if n < 0 {
+			t.Fatalf("ParseByteSize(%q) = %v", s, n)
+		}
+		if back, err := ParseByteSize(n.String()); err != nil || back != n {
+			t.Fatalf("round trip: %q -> %v -> %v, %v", s, n, back, err)
+		}
+	})
 }
