@@ -21,7 +21,7 @@
 #      .deb again, and stopped with SIGSTOP until the watchdog (3 s in a
 #      test drop-in) restarts it: no EIO, no POLLHUP, no read of 0 bytes,
 #      every byte comes back; it prints the time from each event to the
-#      first byte echoed again;
+#      first byte echoed again; `systemctl reload` keeps the process;
 #   c. stop means stop: `systemctl stop vsp` hangs the application up, and
 #      deleting a port file takes its fds out of the store (the store does
 #      not grow over add/delete cycles);
@@ -248,6 +248,13 @@ event "SIGKILL" crash inct systemctl kill --kill-whom=main --signal=SIGKILL vsp
 event "systemctl restart" graceful inct systemctl restart vsp
 event "dpkg -i (same .deb)" graceful inct dpkg -i /var/tmp/vsp.deb
 event "SIGSTOP until the watchdog" crash inct systemctl kill --kill-whom=main --signal=SIGSTOP vsp
+# systemctl reload: SIGHUP re-reads the settings; the same process goes on.
+pid=$(mainpid)
+inct systemctl reload vsp
+waitfor "vsp logging the settings reload" 20 sh -c "nsenter -t $PID1 -m -u -i -p -- journalctl -u vsp _PID=$pid --no-pager | grep -q 'settings reloaded'"
+[ "$(mainpid)" = "$pid" ] || fail "systemctl reload replaced the vsp process ($pid -> $(mainpid))"
+probe_failed "systemctl reload"
+say "b. systemctl reload: same process $pid, no hang-up"
 touch "$R/var/tmp/probe.stop"
 waitfor "the application's last bytes" 90 grep -q '^done\|^FAIL' "$WORK/probe.log"
 wait "$PROBE" || { cat "$WORK/probe.log" >&2; fail "the application failed"; }

@@ -43,7 +43,7 @@ func TestServiceUnit(t *testing.T) {
 			name: "package",
 			args: []string{"--user=false", "--executable", "/usr/bin/vsp"},
 			want: []string{"Type=notify", "NotifyAccess=main", "WatchdogSec=30s", "ExecStart=/usr/bin/vsp run",
-				"ExecReload=/bin/kill -HUP $MAINPID", "Restart=on-failure", "FileDescriptorStoreMax=4096",
+				`ExecReload=/bin/sh -c "kill -HUP ${MAINPID}"`, "Restart=on-failure", "FileDescriptorStoreMax=4096",
 				"RuntimeDirectory=vsp", "RuntimeDirectoryPreserve=restart", "StateDirectory=vsp",
 				"CapabilityBoundingSet=CAP_CHOWN CAP_FOWNER CAP_DAC_READ_SEARCH", "ProtectSystem=strict", "ReadWritePaths=/dev",
 				"NoNewPrivileges=yes", "WantedBy=multi-user.target"},
