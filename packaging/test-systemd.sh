@@ -19,7 +19,8 @@
 #      writing and reading all the time, while vsp is killed with SIGKILL,
 #      restarted with `systemctl restart`, upgraded by installing the same
 #      .deb again, and stopped with SIGSTOP until the watchdog (3 s in a
-#      test drop-in) restarts it: no EIO, no POLLHUP, no read of 0 bytes,
+#      test drop-in) restarts it (the application pauses through the two
+#      crashes as explained at event()): no EIO, no POLLHUP, no read of 0 bytes,
 #      every byte comes back; it prints the time from each event to the
 #      first byte echoed again; `systemctl reload` keeps the process;
 #   c. stop means stop: `systemctl stop vsp` hangs the application up, and
@@ -210,27 +211,31 @@ N0=$(fdstore)
 quiesced_after() {
 	awk -v l="$1" 'NR > l && /^progress/ { split($2, w, "="); split($3, r, "="); if (w[2] == r[2]) { ok = 1; exit } } END { exit !ok }' "$WORK/probe.log"
 }
-# event NAME graceful|crash COMMAND...: run the event, wait for a new main
-# process and bytes echoed after it, and record the time to the first echo.
-# Before a crash the application pauses until its bytes came back, and
+# event NAME graceful|crash|hung COMMAND...: run the event, wait for a new
+# main process and bytes echoed after it, and record the time to the first
+# echo. Before a crash the application pauses until its bytes came back, and
 # writes again right after the kill: bytes in flight inside a killed
 # process are lost (the outage buffer; TLS state), everything the
 # application writes while vsp is down waits in the pty and must come back.
-# A graceful restart hands everything over: the application never pauses.
+# A hung vsp is killed by the watchdog with SIGABRT (and SIGCONT): it runs
+# on while Go prints every goroutine's stack, and whatever it reads from the
+# pty then is lost with it, so the application pauses until the new process
+# is there. A graceful restart hands everything over: no pause at all.
 event() {
 	name=$1 kind=$2
 	shift 2
 	old=$(mainpid)
 	before=$(probe_read)
-	if [ "$kind" = crash ]; then
+	if [ "$kind" != graceful ]; then
 		lines=$(wc -l <"$WORK/probe.log")
 		touch "$R/var/tmp/probe.pause"
 		waitfor "$name: the application's bytes back before the crash" 20 quiesced_after "$lines"
 	fi
 	t=$(now_ns)
 	"$@" >"$WORK/event.log" 2>&1 || { cat "$WORK/event.log"; fail "$name: $*"; }
-	rm -f "$R/var/tmp/probe.pause"
+	[ "$kind" = hung ] || rm -f "$R/var/tmp/probe.pause"
 	waitfor "$name: a new vsp process" 60 sh -c "p=\$(nsenter -t $PID1 -m -u -i -p -- systemctl show -P MainPID vsp); [ \"\$p\" != 0 ] && [ \"\$p\" != $old ]"
+	rm -f "$R/var/tmp/probe.pause"
 	waitfor "$name: vsp active again" 60 sh -c "[ \"\$(nsenter -t $PID1 -m -u -i -p -- systemctl is-active vsp)\" = active ]"
 	waitfor "$name: bytes echoed again" 30 echoed_after "$(wc -l <"$WORK/probe.log")"
 	probe_failed "$name"
@@ -239,15 +244,20 @@ event() {
 	ms=$(awk -v t="$t" '$1 == "gap" { split($3, e, "="); if (e[2] > t) { printf "%d", (e[2] - t) / 1e6; exit } }' "$WORK/probe.log")
 	silent=$(awk -v t="$t" '$1 == "gap" { split($3, e, "="); split($4, m, "="); if (e[2] > t) { print m[2]; exit } }' "$WORK/probe.log")
 	[ -n "$ms" ] || ms="<50" silent="<50"
+	if [ "$kind" = hung ]; then
+		# No silence while paused: count to the first echo after the pause.
+		ms=$(awk -v t="$t" '$1 == "resumed" { split($2, e, "="); if (e[2] > t) { printf "%d", (e[2] - t) / 1e6; exit } }' "$WORK/probe.log")
+		silent=paused
+	fi
 	n=$(fdstore)
 	[ "$n" = "$N0" ] || fail "$name: the fd store holds $n fds, had $N0"
 	printf '%-28s %8s %8s\n' "$name" "$ms" "$silent" >>"$WORK/figures"
-	say "b. $name: pid $old -> $(mainpid), no hang-up, first echo $ms ms after the event, $silent ms without an echo (read $before -> $(probe_read) bytes)"
+	say "b. $name: pid $old -> $(mainpid), no hang-up, first echo $ms ms after the event, silent for $silent ms (read $before -> $(probe_read) bytes)"
 }
 event "SIGKILL" crash inct systemctl kill --kill-whom=main --signal=SIGKILL vsp
 event "systemctl restart" graceful inct systemctl restart vsp
 event "dpkg -i (same .deb)" graceful inct dpkg -i /var/tmp/vsp.deb
-event "SIGSTOP until the watchdog" crash inct systemctl kill --kill-whom=main --signal=SIGSTOP vsp
+event "SIGSTOP until the watchdog" hung inct systemctl kill --kill-whom=main --signal=SIGSTOP vsp
 # systemctl reload: SIGHUP re-reads the settings; the same process goes on.
 pid=$(mainpid)
 inct systemctl reload vsp

@@ -10,7 +10,8 @@
 // time echoes resume after a silence of -gap or more (unix nanoseconds, to
 // time a restart against the moment it was caused), and at the end, after
 // the -stop file appears and the last bytes came back, "done written=N
-// read=N maxgap_ms=N"; every second "progress written=N read=N". A failure prints "FAIL: ..." and exits 1; with
+// read=N maxgap_ms=N"; every second "progress written=N read=N"; after a
+// -pause, "resumed echo=NS" at the first byte read back. A failure prints "FAIL: ..." and exits 1; with
 // -expect-hangup a hang-up is what it waits for ("hangup: ...", exit 0).
 // While the -pause file exists it writes nothing: a test lets the stream
 // drain before it crashes vsp, since bytes in flight inside a process that
@@ -70,6 +71,7 @@ func run(path, stop, pause string, chunk int, every, gap, drain time.Duration, e
 	var written, read, maxGap int64
 	last := time.Now() // last echo, or the start
 	progress := time.Now()
+	paused, resumed := false, false // resumed: the first echo after a pause is due
 	nextWrite := time.Now()
 	stopping := time.Time{}
 	out := make([]byte, chunk)
@@ -96,8 +98,13 @@ func run(path, stop, pause string, chunk int, every, gap, drain time.Duration, e
 		}
 		wantWrite := stopping.IsZero() && !now.Before(nextWrite)
 		if wantWrite && pause != "" {
-			if _, err := os.Stat(pause); err == nil {
+			_, err := os.Stat(pause)
+			switch {
+			case err == nil:
 				wantWrite = false
+				paused = true
+			case paused:
+				paused, resumed = false, true
 			}
 		}
 		ev := int16(unix.POLLIN)
@@ -136,6 +143,10 @@ func run(path, stop, pause string, chunk int, every, gap, drain time.Duration, e
 					read++
 				}
 				now := time.Now()
+				if resumed {
+					fmt.Printf("resumed echo=%d\n", now.UnixNano())
+					resumed = false
+				}
 				if d := now.Sub(last); d >= gap {
 					fmt.Printf("gap start=%d end=%d ms=%d\n", last.UnixNano(), now.UnixNano(), d.Milliseconds())
 					maxGap = max(maxGap, d.Milliseconds())
