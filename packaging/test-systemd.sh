@@ -252,7 +252,8 @@ event() {
 	n=$(fdstore)
 	[ "$n" = "$N0" ] || fail "$name: the fd store holds $n fds, had $N0"
 	printf '%-28s %8s %8s\n' "$name" "$ms" "$silent" >>"$WORK/figures"
-	say "b. $name: pid $old -> $(mainpid), no hang-up, first echo $ms ms after the event, silent for $silent ms (read $before -> $(probe_read) bytes)"
+	if [ "$silent" = paused ]; then quiet="the application paused"; else quiet="silent for $silent ms"; fi
+	say "b. $name: pid $old -> $(mainpid), no hang-up, first echo $ms ms after the event, $quiet (read $before -> $(probe_read) bytes)"
 }
 event "SIGKILL" crash inct systemctl kill --kill-whom=main --signal=SIGKILL vsp
 event "systemctl restart" graceful inct systemctl restart vsp
