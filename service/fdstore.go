@@ -11,8 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/vsp-dev/vsp/internal/sdnotify"
 	"github.com/vsp-dev/vsp/service/bridge"
 )
@@ -436,20 +434,6 @@ func (s *fdStore) storeRing(name string, queued []byte) {
 		return
 	}
 	s.log.Info("outage buffer handed over", "port", name, "bytes", len(queued))
-}
-
-// memfd returns an in-memory file holding b.
-func memfd(name string, b []byte) (*os.File, error) {
-	fd, err := unix.MemfdCreate(name, unix.MFD_CLOEXEC)
-	if err != nil {
-		return nil, fmt.Errorf("service: memfd: %w", err)
-	}
-	f := os.NewFile(uintptr(fd), name)
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("service: memfd: %w", err)
-	}
-	return f, nil
 }
 
 // readRing reads a handed-over outage buffer from its start (the stored
