@@ -82,3 +82,48 @@ func TestStatusLine(t *testing.T) {
 		}
 	}
 }
+
+func TestParseInherited(t *testing.T) {
+	fds := []inheritedFD{{"p.plc.m", 7}, {"p.a=b.s", 12}, {"p.x%3Ay.r", 3}}
+	v := formatInherited(42, fds)
+	got, err := parseInherited(v, 42)
+	if err != nil || len(got) != len(fds) {
+		t.Fatalf("parseInherited(%q) = %v, %v", v, got, err)
+	}
+	for i := range fds {
+		if got[i] != fds[i] {
+			t.Errorf("fd %d: %+v, want %+v", i, got[i], fds[i])
+		}
+	}
+	for _, bad := range []struct{ v, why string }{
+		{"43:p.plc.m=7", "another pid"},
+		{"x:p.plc.m=7", "bad pid"},
+		{"42:p.plc.m", "no fd"},
+		{"42:=7", "no name"},
+		{"42:p.plc.m=1", "stdio fd"},
+		{"42:p.plc.m=z", "bad fd"},
+	} {
+		if _, err := parseInherited(bad.v, 42); err == nil {
+			t.Errorf("parseInherited(%q) accepted (%s)", bad.v, bad.why)
+		}
+	}
+	if got, err := parseInherited("42", 42); err != nil || len(got) != 0 {
+		t.Errorf("no files: %v, %v", got, err)
+	}
+}
+
+func FuzzParseInherited(f *testing.F) {
+	f.Add("42:p.plc.m=7:p.plc.s=8")
+	f.Add("42:p.a=b.s=12")
+	f.Add("43:x")
+	f.Fuzz(func(t *testing.T, v string) {
+		fds, err := parseInherited(v, 42)
+		if err != nil {
+			return
+		}
+		again, err := parseInherited(formatInherited(42, fds), 42)
+		if err != nil || len(again) != len(fds) {
+			t.Fatalf("round trip of %q: %v, %v", v, again, err)
+		}
+	})
+}

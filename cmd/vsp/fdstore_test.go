@@ -511,3 +511,63 @@ func TestFDStoreLimits(t *testing.T) {
 		})
 	}
 }
+
+// TestReexecOnSIGUSR2: without a service manager, SIGUSR2 makes `vsp run`
+// re-execute its binary with every port's pty and outage buffer: same
+// process, same tty, no hang-up, and the bytes held for a down device are
+// delivered, in order, once it is back.
+func TestReexecOnSIGUSR2(t *testing.T) {
+	dev := testenv.NewDevice(t)
+	s := newSDStore(t) // for its paths and helpers; no NOTIFY_SOCKET here
+	link := filepath.Join(t.TempDir(), "ttyVSP0")
+	s.writePort("plc", fmt.Sprintf("link = %q\ndevice = %q\ntls = \"off\"\nstale_data = \"keep\"\n", link, dev.Addr()))
+	d := startProc(t, "vsp", "run", "--log-format", "json", "--config-dir", s.dir, "--socket", s.socket, "--known-devices", s.known)
+	d.waitLine(`"link up"`, 0, 20*time.Second)
+	app := openApp(t, link)
+	tty, _ := os.Readlink(link)
+	var want bytes.Buffer
+	write := func(b []byte) {
+		t.Helper()
+		if _, err := app.Write(b); err != nil {
+			t.Fatalf("application write: %v", err)
+		}
+		want.Write(b)
+	}
+	write([]byte("before: "))
+	dev.WaitGot(want.Bytes(), 10*time.Second)
+	addr := dev.Addr()
+	dev.Down()
+	s.waitState("plc", "the link down", func(st service.PortState) bool { return st.State != bridge.StateUp })
+	held := pattern(3000, 3)
+	write(held)
+	s.waitState("plc", "the bytes in the outage buffer", func(st service.PortState) bool { return st.Buffered == len(held) })
+
+	from := d.lineCount()
+	if err := d.cmd.Process.Signal(syscall.SIGUSR2); err != nil {
+		t.Fatal(err)
+	}
+	d.waitLine(`"re-executing"`, from, 10*time.Second)
+	d.waitLine(`"pty taken over from the previous vsp process, with its outage buffer"`, from, 20*time.Second)
+	d.waitLine(`"daemon running"`, from, 10*time.Second)
+	select {
+	case <-d.done:
+		t.Fatal("vsp exited instead of re-executing")
+	default:
+	}
+	noHangup(t, app, "after the re-execution")
+	write([]byte(" :after"))
+	dev.Up(addr)
+	dev.WaitGot(want.Bytes(), 20*time.Second)
+	if st, ok := s.status("plc"); !ok || st.TTY != tty {
+		t.Fatalf("after the re-execution the port runs on %q, want %s", st.TTY, tty)
+	}
+	if now, _ := os.Readlink(link); now != tty {
+		t.Fatalf("link points at %s, was %s", now, tty)
+	}
+	if err := d.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(link); err == nil {
+		t.Fatalf("link %s left after SIGINT", link)
+	}
+}
