@@ -395,6 +395,12 @@ func (s *fdStore) handOver(ents map[string]*entry) bool {
 		s.reexec(ents)
 		return true
 	}
+	if s.usr2 != nil {
+		signal.Stop(s.usr2)
+	}
+	if s.ticker != nil {
+		s.ticker.Stop()
+	}
 	if !s.n.Enabled() {
 		return false
 	}
