@@ -619,7 +619,7 @@ func (s *fdStore) prepareReexec() bool {
 // and are named in envInherited. It returns only if the execution failed;
 // the ptys then close when the process exits.
 func (s *fdStore) reexec(ents map[string]*entry) {
-	_ = s.n.Notify("RELOADING=1\nSTATUS=re-executing " + oneLineStatus(s.exe))
+	_ = s.n.Reloading("re-executing " + s.exe)
 	var mu sync.Mutex
 	var fds []inheritedFD
 	pass := func(name string, f *os.File) {
@@ -676,5 +676,3 @@ func (s *fdStore) reexec(ents map[string]*entry) {
 	err := execSelf(s.exe, fds)
 	s.log.Error("re-execution failed: every port hangs up as vsp exits", "err", err)
 }
-
-func oneLineStatus(s string) string { return strings.ReplaceAll(s, "\n", " ") }

@@ -446,6 +446,7 @@ func TestFDStoreInvalidFileKeepsPty(t *testing.T) {
 	s.writePort("plc", good)
 	d1 := s.start()
 	d1.waitLine(`"link up"`, 0, 20*time.Second)
+	s.ns.WaitVar(0, 10*time.Second, "READY", "1") // sent after the port's fds
 	app := openApp(t, link)
 	tty, _ := os.Readlink(link)
 	kill(t, d1)
