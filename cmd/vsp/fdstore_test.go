@@ -155,6 +155,8 @@ func terminate(t *testing.T, p *proc) {
 	select {
 	case <-p.done:
 	case <-time.After(20 * time.Second):
+		_ = p.cmd.Process.Signal(syscall.SIGQUIT) // its goroutines go to the output
+		<-p.done
 		t.Fatal("vsp did not exit within 20 s of SIGTERM")
 	}
 	if !p.cmd.ProcessState.Success() {
@@ -408,6 +410,7 @@ func TestFDStoreHandover(t *testing.T) {
 	dev.Up(addr)
 	dev.WaitGot(want.Bytes(), 20*time.Second)
 	noHangup(t, app, "after the restart")
+	s.ns.WaitVar(from, 10*time.Second, "READY", "1") // the mark goes just before
 	if got := s.stored(); got != "p.plc.m×1 p.plc.s×1" {
 		t.Fatalf("store holds %q after the restart; want the ring and the mark consumed", got)
 	}

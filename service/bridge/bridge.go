@@ -440,8 +440,16 @@ func (b *Bridge) linkLoop(ctx context.Context) error {
 			continue
 		}
 		start := time.Now()
-		b.connects.Add(1)
 		b.mu.Lock()
+		if ctx.Err() != nil {
+			// Run's stop callback has run already (it reads b.conn under
+			// b.mu) and would never close this link: deviceToApp would
+			// block on it forever.
+			b.mu.Unlock()
+			_ = conn.Close()
+			return nil
+		}
+		b.connects.Add(1)
 		b.conn = conn
 		b.meter = &linkMeter{}
 		b.info = info
