@@ -458,7 +458,11 @@ func (s *fdStore) storeRing(name string, queued []byte) {
 	f, err := memfd("vsp-ring-"+name, queued)
 	if err == nil {
 		s.mu.Lock()
-		err = s.storeLocked(fdName(name, fdRing), f)
+		if s.max > 0 && s.count+1 > s.max {
+			err = fmt.Errorf("service: systemd's file-descriptor store is full (FileDescriptorStoreMax=%d)", s.max)
+		} else {
+			err = s.storeLocked(fdName(name, fdRing), f)
+		}
 		s.mu.Unlock()
 		f.Close()
 	}
