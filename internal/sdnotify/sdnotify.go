@@ -58,6 +58,12 @@ func (n *Notifier) Stopping(status string) error {
 	return n.Notify(daemon.SdNotifyStopping + "\nSTATUS=" + oneLine(status))
 }
 
+// Reloading says the service is reloading (or re-executing itself), with a
+// status line; Ready ends it.
+func (n *Notifier) Reloading(status string) error {
+	return n.Notify(daemon.SdNotifyReloading + "\nSTATUS=" + oneLine(status))
+}
+
 // Watchdog keeps the service manager's watchdog from firing. Send it from
 // the loop whose liveness it vouches for, not from a goroutine of its own.
 func (n *Notifier) Watchdog() error { return n.Notify(daemon.SdNotifyWatchdog) }
