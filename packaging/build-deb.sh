@@ -63,6 +63,9 @@ done
 "$HOST/vsp" completion bash >"$STAGE/completion/vsp.bash"
 "$HOST/vsp" completion zsh >"$STAGE/completion/_vsp"
 "$HOST/vsp" completion fish >"$STAGE/completion/vsp.fish"
+# The unit comes from the same template `vsp service install` uses; the
+# daemon runs with the root defaults (/etc/vsp/ports.d, /run/vsp, /var/lib/vsp).
+"$HOST/vsp" service unit --user=false --executable /usr/bin/vsp >"$STAGE/vsp.service"
 
 case "$ARCH" in
 arm) DEBARCH=armhf ;;
