@@ -183,8 +183,16 @@ func (c *linkClaim) check(cfg *Config, prev record, tty string, euid int) (repla
 		return false, nil // already points at the (adopted) tty this Port holds
 	}
 	if cfg.LockDir == "" || int(st.Uid) != euid || prev.Link != cfg.Link || prev.TTY != target {
-		return false, fmt.Errorf("%w: %s (a symlink to %s; no record of it in %s); remove it or choose another link path",
-			ErrNotOurs, c.path, target, lockDirName(cfg.LockDir))
+		why := "no record of it in " + lockDirName(cfg.LockDir)
+		switch {
+		case cfg.LockDir == "":
+		case int(st.Uid) != euid:
+			why = "owned by uid " + strconv.FormatUint(uint64(st.Uid), 10)
+		case prev.Link == cfg.Link:
+			why = "changed since vsp made it to " + prev.TTY + " (record in " + cfg.LockDir + ")"
+		}
+		return false, fmt.Errorf("%w: %s (a symlink to %s; %s); remove it or choose another link path",
+			ErrNotOurs, c.path, target, why)
 	}
 	return true, nil // vsp's own, stale
 }

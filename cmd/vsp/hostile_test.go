@@ -147,6 +147,48 @@ func TestHostileSecondRun(t *testing.T) {
 	expectEcho(t, app, []byte("after\n"))
 }
 
+// TestHostileCrashRepair: after `vsp run` is killed (no clean-up) its link
+// points at a pty that is gone; the next vsp on the same link proves the
+// link its own by its record and repoints it, while a link someone changed
+// since is refused and left alone.
+func TestHostileCrashRepair(t *testing.T) {
+	sim := startEzsim(t, "--listen", "127.0.0.1:0", "--serial", "echo", "--console", "off")
+	for _, tamper := range []bool{false, true} {
+		t.Run("tampered="+strconv.FormatBool(tamper), func(t *testing.T) {
+			dir := t.TempDir()
+			link := filepath.Join(dir, "ttyVSP0")
+			sock := filepath.Join(dir, "run", "vsp.sock")
+			first := startVsp(t, link, "--device", sim.addr, "--tls", "off", "--socket", sock)
+			old, err := os.Readlink(link)
+			must(t, err)
+			kill(t, first)
+			// The kernel would hand the dead pty's number to the next
+			// pty: hold it, so the link is stale as after any crash.
+			spacer, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
+			must(t, err)
+			defer spacer.Close()
+			if tamper {
+				must(t, os.Remove(link))
+				must(t, os.Symlink("/dev/null", link))
+				out := runRefused(t, exec.Command(bins.Build(t, "vsp"), "run", "--link", link, "--device", sim.addr, "--tls", "off", "--socket", sock))
+				if !strings.Contains(out, "vsp did not make") {
+					t.Fatalf("a repointed link was not refused as someone else's:\n%s", out)
+				}
+				if got, _ := os.Readlink(link); got != "/dev/null" {
+					t.Fatalf("the repointed link changed: %q", got)
+				}
+				return
+			}
+			startVsp(t, link, "--device", sim.addr, "--tls", "off", "--socket", sock)
+			now, err := os.Readlink(link)
+			if err != nil || now == old {
+				t.Fatalf("after the restart the link is %q, %v; want repointed from the dead %s", now, err, old)
+			}
+			expectEcho(t, openApp(t, link), []byte("repaired\n"))
+		})
+	}
+}
+
 // TestHostileForeignSymlink: a symlink vsp did not make at the link path
 // (to a regular file) is refused; the symlink and its target are
 // untouched, also after vsp exits.
