@@ -63,10 +63,25 @@ func (d *Daemon) Info() DaemonInfo {
 	return info
 }
 
-// maxControlHeader bounds a control-socket request's line and headers. The
-// API takes GETs and reads no body (net/http discards at most 256 KiB of
-// an unread one, then closes the connection).
+// maxControlHeader bounds a request's line and headers, on the control
+// socket and the metrics address. Both take GETs and read no body
+// (net/http discards at most 256 KiB of an unread one, then closes the
+// connection).
 const maxControlHeader = 8 << 10
+
+// boundedServer serves h with every buffer and wait a client can fill
+// bounded: a client of the control socket or the metrics address is a peer
+// too (TestControlBounds).
+func boundedServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		MaxHeaderBytes:    maxControlHeader,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       time.Minute,
+	}
+}
 
 func startControl(d *Daemon, path, group string, log *slog.Logger) (*controlServer, error) {
 	// The socket's directory is the runtime directory (it holds the
@@ -110,17 +125,7 @@ func startControl(d *Daemon, path, group string, log *slog.Logger) (*controlServ
 	mux.Handle("GET /metrics", d.metricsHandle)
 
 	c := &controlServer{ln: ln, path: path, done: make(chan struct{}),
-		srv: &http.Server{
-			// A client of the socket is a peer too: requests are
-			// small GETs, so headers and slow clients are bounded
-			// (TestControlBounds).
-			Handler:           mux,
-			MaxHeaderBytes:    maxControlHeader,
-			ReadHeaderTimeout: 5 * time.Second,
-			ReadTimeout:       10 * time.Second,
-			WriteTimeout:      30 * time.Second,
-			IdleTimeout:       time.Minute,
-		}}
+		srv: boundedServer(mux)}
 	go func() {
 		defer close(c.done)
 		if err := c.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -164,7 +169,7 @@ func startMetrics(addr string, h http.Handler, log *slog.Logger) (*metricsServer
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", h)
 	m := &metricsServer{ln: ln, done: make(chan struct{}),
-		srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}}
+		srv: boundedServer(mux)}
 	go func() {
 		defer close(m.done)
 		if err := m.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
