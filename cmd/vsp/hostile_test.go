@@ -189,6 +189,41 @@ func TestHostileCrashRepair(t *testing.T) {
 	}
 }
 
+// TestHostilePortDirectory: the port directory and the port files decide
+// what the daemon does as root, so a directory on the way that another
+// user can change stops the daemon at start, and a port file others may
+// write is rejected (the daemon runs on without it), each naming the path
+// and why.
+func TestHostilePortDirectory(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "run", "vsp.sock")
+
+	shared := filepath.Join(dir, "shared")
+	must(t, os.Mkdir(shared, 0o777))
+	must(t, os.Chmod(shared, 0o777))
+	out := runRefused(t, exec.Command(bins.Build(t, "vsp"), "run", "--config-dir", filepath.Join(shared, "ports.d"), "--socket", sock))
+	if !strings.Contains(out, "refusing "+shared+": ") || !strings.Contains(out, "writable by all users") {
+		t.Fatalf("the refusal does not name %s and why:\n%s", shared, out)
+	}
+	if ents, _ := os.ReadDir(shared); len(ents) != 0 {
+		t.Fatalf("something was created in %s: %v", shared, ents)
+	}
+
+	ports := filepath.Join(dir, "ports.d")
+	must(t, os.Mkdir(ports, 0o755))
+	file := filepath.Join(ports, "p0.toml")
+	must(t, os.WriteFile(file, []byte("link = \""+filepath.Join(dir, "ttyP0")+"\"\ndevice = \""+freeAddr(t)+"\"\ntls = \"off\"\n"), 0o644))
+	must(t, os.Chmod(file, 0o666))
+	d := startProc(t, "vsp", "run", "--log-format", "json", "--config-dir", ports, "--socket", sock)
+	l, _ := d.waitLine("writable by group or others (mode 0666)", 0, 20*time.Second)
+	if !strings.Contains(l, file) {
+		t.Fatalf("the rejection does not name %s: %s", file, l)
+	}
+	if _, err := os.Lstat(filepath.Join(dir, "ttyP0")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the port of a file others may write was started: %v", err)
+	}
+}
+
 // TestHostileForeignSymlink: a symlink vsp did not make at the link path
 // (to a regular file) is refused; the symlink and its target are
 // untouched, also after vsp exits.

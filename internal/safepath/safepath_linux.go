@@ -234,7 +234,7 @@ func checkDir(fd int, path string, uid int) error {
 		if st.Mode&0o002 != 0 {
 			who = "all users"
 		}
-		return &Error{Path: path, Reason: fmt.Sprintf("directory writable by %s (mode %04o) and not sticky; other users could replace what vsp makes there", who, st.Mode&0o7777)}
+		return &Error{Path: path, Reason: fmt.Sprintf("directory writable by %s (mode %04o) and not sticky; other users could add, replace or remove what is in it", who, st.Mode&0o7777)}
 	}
 	return nil
 }

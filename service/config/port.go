@@ -239,13 +239,17 @@ func readFile(path string) ([]byte, error) {
 }
 
 // readOpened reads f, opened from path, if it is a regular file of at most
-// maxFileSize bytes.
+// maxFileSize bytes that only root or this process's user may write
+// (trustedFile).
 func readOpened(path string, f *os.File) ([]byte, error) {
 	fi, err := f.Stat()
 	if err != nil {
 		return nil, readError(path, err)
 	}
 	if err := regular(path, fi); err != nil {
+		return nil, err
+	}
+	if err := trustedFile(path, fi); err != nil {
 		return nil, err
 	}
 	tooBig := &Error{File: path, Err: reasonf(ErrRead, "file is larger than %d bytes (1 MiB); is this really a configuration file?", maxFileSize)}
