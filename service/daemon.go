@@ -476,6 +476,17 @@ func (d *Daemon) run(c candidate) (restarted bool) {
 		d.mu.Unlock()
 		return false
 	}
+	if e != nil && e.port != nil && bridge.OnlyTraceDiffers(e.port.Spec(), c.spec) {
+		e.fileErr, e.wants = nil, nil
+		e.holds = c.claims
+		p := e.port
+		d.mu.Unlock()
+		log.Info("port file changed: [trace] only; applied without a restart")
+		if err := p.SetTrace(c.spec.Trace); err != nil {
+			log.Error("trace file not written", "file", c.path, "err", err)
+		}
+		return false
+	}
 	var old *bridge.Port
 	var oldHolds *config.Port
 	if e != nil {

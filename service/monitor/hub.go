@@ -1,0 +1,122 @@
+package monitor
+
+import (
+	"bytes"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// QueueLen is how many records an observer's queue holds. An observer that
+// falls further behind loses records, and is told how many (KindDropped):
+// the byte path never waits for it.
+const QueueLen = 256
+
+// Hub hands a port's records to its observers. A port has one Hub for its
+// whole life (it survives Port.Restart). With no observer, Data and Event
+// cost one atomic load: the byte path does not slow down for a feature
+// nobody uses.
+type Hub struct {
+	port   string
+	active atomic.Bool // there is at least one observer
+
+	mu   sync.Mutex // orders records: each observer sees them in one order
+	subs []*Sub
+}
+
+// NewHub returns the hub of the port called port.
+func NewHub(port string) *Hub { return &Hub{port: port} }
+
+// Active reports whether anyone observes the port. A nil Hub has no
+// observers.
+func (h *Hub) Active() bool { return h != nil && h.active.Load() }
+
+// Data records p, which went in direction dir (ToDevice or ToApp). p is
+// copied only when someone observes.
+func (h *Hub) Data(dir string, p []byte) {
+	if !h.Active() || len(p) == 0 {
+		return
+	}
+	h.publish(Record{Kind: KindData, Dir: dir, Data: bytes.Clone(p)})
+}
+
+// Event records an event of the port; n is its byte count, if it has one.
+func (h *Hub) Event(k Kind, n uint64, detail string) {
+	if !h.Active() {
+		return
+	}
+	h.publish(Record{Kind: k, Bytes: n, Detail: detail})
+}
+
+func (h *Hub) publish(r Record) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	r.Time = time.Now()
+	r.Port = h.port
+	for _, s := range h.subs {
+		s.offer(r)
+	}
+}
+
+// Subscribe adds an observer. Its records arrive on Sub.C until
+// Sub.Close.
+func (h *Hub) Subscribe() *Sub {
+	s := &Sub{h: h, ch: make(chan Record, QueueLen)}
+	h.mu.Lock()
+	h.subs = append(h.subs, s)
+	h.active.Store(true)
+	h.mu.Unlock()
+	return s
+}
+
+// Sub is one observer of a Hub.
+type Sub struct {
+	h  *Hub
+	ch chan Record
+
+	// What the observer missed since its last record (guarded by h.mu).
+	lostBytes, lostRecords uint64
+}
+
+// C delivers the records, in order. A KindDropped record stands for those
+// the observer was too slow to take.
+func (s *Sub) C() <-chan Record { return s.ch }
+
+// offer queues r without ever waiting; h.mu is held.
+func (s *Sub) offer(r Record) {
+	if s.lostRecords > 0 {
+		d := Record{Time: r.Time, Port: r.Port, Kind: KindDropped, Bytes: s.lostBytes, Records: s.lostRecords}
+		select {
+		case s.ch <- d:
+			s.lostBytes, s.lostRecords = 0, 0
+		default:
+			s.miss(r)
+			return
+		}
+	}
+	select {
+	case s.ch <- r:
+	default:
+		s.miss(r)
+	}
+}
+
+func (s *Sub) miss(r Record) {
+	s.lostRecords++
+	s.lostBytes += uint64(len(r.Data))
+}
+
+// Close removes the observer; what its queue holds stays readable. It is
+// idempotent.
+func (s *Sub) Close() {
+	h := s.h
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for i, o := range h.subs {
+		if o == s {
+			h.subs = append(h.subs[:i:i], h.subs[i+1:]...)
+			break
+		}
+	}
+	h.active.Store(len(h.subs) > 0)
+}
