@@ -57,7 +57,7 @@ func (d *Daemon) serveMonitor(stop context.Context) http.HandlerFunc {
 		// One queue for every port: each port's records go through its
 		// own bounded queue (Sub) first, which is where a slow client's
 		// losses are counted.
-		merged := make(chan monitor.Record, monitor.QueueLen)
+		merged := make(chan monitor.Record, 16)
 		var wg sync.WaitGroup
 		for _, h := range hubs {
 			sub := h.Subscribe()
@@ -66,13 +66,12 @@ func (d *Daemon) serveMonitor(stop context.Context) http.HandlerFunc {
 				defer wg.Done()
 				defer sub.Close()
 				for {
+					rec, err := sub.Next(ctx)
+					if err != nil {
+						return
+					}
 					select {
-					case rec := <-sub.C():
-						select {
-						case merged <- rec:
-						case <-ctx.Done():
-							return
-						}
+					case merged <- rec:
 					case <-ctx.Done():
 						return
 					}
@@ -85,9 +84,15 @@ func (d *Daemon) serveMonitor(stop context.Context) http.HandlerFunc {
 		_ = rc.SetWriteDeadline(time.Time{}) // a stream has no end to wait for
 		w.Header().Set("Content-Type", "application/x-ndjson")
 		w.WriteHeader(http.StatusOK)
-		_ = rc.Flush()
 		enc := monitor.Encoder{Format: monitor.FormatJSON}
 		var buf []byte
+		for _, h := range hubs { // subscribed: from here on nothing is missed
+			buf = enc.Append(buf, monitor.Record{Time: time.Now(), Port: h.Port(), Kind: monitor.KindWatching})
+		}
+		if _, err := w.Write(buf); err != nil {
+			return
+		}
+		_ = rc.Flush()
 		for {
 			select {
 			case rec := <-merged:

@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"bytes"
+	"context"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,6 +27,9 @@ type Hub struct {
 
 // NewHub returns the hub of the port called port.
 func NewHub(port string) *Hub { return &Hub{port: port} }
+
+// Port returns the name of the hub's port.
+func (h *Hub) Port() string { return h.port }
 
 // Active reports whether anyone observes the port. A nil Hub has no
 // observers.
@@ -78,9 +82,41 @@ type Sub struct {
 	lostBytes, lostRecords uint64
 }
 
-// C delivers the records, in order. A KindDropped record stands for those
-// the observer was too slow to take.
-func (s *Sub) C() <-chan Record { return s.ch }
+// Next returns the next record, waiting for one until ctx ends. A
+// KindDropped record stands for those the observer was too slow to take,
+// in their place: it comes as soon as the observer has caught up, even if
+// the port is quiet by then.
+func (s *Sub) Next(ctx context.Context) (Record, error) {
+	select {
+	case r := <-s.ch:
+		return r, nil
+	default:
+	}
+	if r, ok := s.takeLoss(); ok {
+		return r, nil
+	}
+	select {
+	case r := <-s.ch:
+		return r, nil
+	case <-ctx.Done():
+		return Record{}, ctx.Err()
+	}
+}
+
+// takeLoss returns, once the queue is empty, the record of what the
+// observer missed. Nothing was queued after the loss (offer puts the
+// KindDropped record first), so it is in its place.
+func (s *Sub) takeLoss() (Record, bool) {
+	h := s.h
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if s.lostRecords == 0 || len(s.ch) > 0 {
+		return Record{}, false
+	}
+	r := Record{Time: time.Now(), Port: h.port, Kind: KindDropped, Bytes: s.lostBytes, Records: s.lostRecords}
+	s.lostBytes, s.lostRecords = 0, 0
+	return r, true
+}
 
 // offer queues r without ever waiting; h.mu is held.
 func (s *Sub) offer(r Record) {

@@ -27,6 +27,7 @@ const (
 	KindLost      Kind = "lost"      // Bytes counted as possibly lost
 	KindDiscarded Kind = "discarded" // Bytes from the device dropped: no application had the port open
 	KindDropped   Kind = "dropped"   // Bytes and Records this observer did not get: it was too slow
+	KindWatching  Kind = "watching"  // the first record of a monitor: it now sees everything the port does
 )
 
 // Directions of a KindData record.
@@ -153,7 +154,7 @@ func eventText(r Record) string {
 	b.WriteString(string(r.Kind))
 	switch r.Kind {
 	case KindDropped:
-		fmt.Fprintf(&b, " %d bytes not shown (%d records: this monitor was too slow)", r.Bytes, r.Records)
+		fmt.Fprintf(&b, " %d bytes not shown (%d records dropped: the reader fell behind)", r.Bytes, r.Records)
 	case KindHeld, KindReleased, KindLost, KindDiscarded:
 		if r.Bytes > 0 {
 			fmt.Fprintf(&b, " %d bytes", r.Bytes)

@@ -1,6 +1,7 @@
 package monitor
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -33,7 +34,8 @@ type Trace struct {
 	sub  *Sub
 	log  *slog.Logger
 	done chan struct{}
-	stop chan struct{}
+	ctx  context.Context
+	stop context.CancelFunc
 	once sync.Once
 
 	f    *os.File
@@ -61,8 +63,8 @@ func StartTrace(h *Hub, cfg TraceConfig, log *slog.Logger) (*Trace, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	t := &Trace{cfg: cfg, log: log, f: f, size: fi.Size(), sub: h.Subscribe(),
-		done: make(chan struct{}), stop: make(chan struct{})}
+	t := &Trace{cfg: cfg, log: log, f: f, size: fi.Size(), sub: h.Subscribe(), done: make(chan struct{})}
+	t.ctx, t.stop = context.WithCancel(context.Background())
 	go t.run()
 	return t, nil
 }
@@ -81,19 +83,19 @@ func (t *Trace) run() {
 		}
 	}
 	for {
-		select {
-		case r := <-t.sub.C():
-			write(r)
-		case <-t.stop:
-			for { // what was queued before Close
-				select {
-				case r := <-t.sub.C():
-					write(r)
-				default:
+		r, err := t.sub.Next(t.ctx)
+		if err != nil { // Close: write what was queued before it
+			closed, cancel := context.WithCancel(context.Background())
+			cancel() // Next with it returns only what is already there
+			for {
+				r, err := t.sub.Next(closed)
+				if err != nil {
 					return
 				}
+				write(r)
 			}
 		}
+		write(r)
 	}
 }
 
@@ -156,7 +158,7 @@ func (t *Trace) Close() error {
 	var err error
 	t.once.Do(func() {
 		t.sub.Close()
-		close(t.stop)
+		t.stop()
 		<-t.done
 		if t.f != nil {
 			err = t.f.Close()
