@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Kind says what a Record reports.
@@ -52,14 +53,63 @@ type Record struct {
 }
 
 // MarshalJSON fills Hex from Data.
-func (r Record) MarshalJSON() ([]byte, error) {
-	type plain Record
-	q := plain(r)
-	if len(r.Data) > 0 {
-		q.Hex = hex.EncodeToString(r.Data)
-		q.Bytes = uint64(len(r.Data))
+func (r Record) MarshalJSON() ([]byte, error) { return appendJSON(nil, r), nil }
+
+// appendJSON appends r as a JSON object, the form the field tags describe,
+// written by hand: records are encoded at the rate bytes cross the port.
+func appendJSON(buf []byte, r Record) []byte {
+	buf = append(buf, `{"time":"`...)
+	buf = r.Time.AppendFormat(buf, time.RFC3339Nano)
+	buf = append(buf, `","port":`...)
+	buf = appendJSONString(buf, r.Port)
+	buf = append(buf, `,"kind":`...)
+	buf = appendJSONString(buf, string(r.Kind))
+	if r.Dir != "" {
+		buf = append(buf, `,"dir":`...)
+		buf = appendJSONString(buf, r.Dir)
 	}
-	return json.Marshal(q)
+	n := r.Bytes
+	switch {
+	case len(r.Data) > 0:
+		buf = append(buf, `,"hex":"`...)
+		buf = hex.AppendEncode(buf, r.Data)
+		buf = append(buf, '"')
+		n = uint64(len(r.Data))
+	case r.Hex != "":
+		buf = append(buf, `,"hex":`...)
+		buf = appendJSONString(buf, r.Hex)
+	}
+	if n != 0 {
+		buf = append(buf, `,"bytes":`...)
+		buf = strconv.AppendUint(buf, n, 10)
+	}
+	if r.Records != 0 {
+		buf = append(buf, `,"records":`...)
+		buf = strconv.AppendUint(buf, r.Records, 10)
+	}
+	if r.Detail != "" {
+		buf = append(buf, `,"detail":`...)
+		buf = appendJSONString(buf, r.Detail)
+	}
+	return append(buf, '}')
+}
+
+// appendJSONString appends s as a JSON string; invalid UTF-8 becomes
+// U+FFFD, as encoding/json does.
+func appendJSONString(buf []byte, s string) []byte {
+	const digits = "0123456789abcdef"
+	buf = append(buf, '"')
+	for _, c := range s { // ranging a string turns invalid UTF-8 into U+FFFD
+		switch {
+		case c == '"' || c == '\\':
+			buf = append(buf, '\\', byte(c))
+		case c < 0x20:
+			buf = append(buf, '\\', 'u', '0', '0', digits[c>>4], digits[c&15])
+		default:
+			buf = utf8.AppendRune(buf, c)
+		}
+	}
+	return append(buf, '"')
 }
 
 // UnmarshalJSON fills Data from Hex.
@@ -114,28 +164,28 @@ type Encoder struct {
 // the extended buffer.
 func (e Encoder) Append(buf []byte, r Record) []byte {
 	if e.Format == FormatJSON {
-		b, err := json.Marshal(r)
-		if err != nil { // cannot happen: a Record has only plain fields
-			b = []byte(strconv.Quote(err.Error()))
-		}
-		return append(append(buf, b...), '\n')
+		return append(appendJSON(buf, r), '\n')
 	}
-	head := r.Time.Format(TimeLayout) + " "
+	start := len(buf)
+	buf = r.Time.AppendFormat(buf, TimeLayout)
+	buf = append(buf, ' ')
 	if e.ShowPort {
-		head += r.Port + " "
+		buf = append(append(buf, r.Port...), ' ')
 	}
 	if r.Kind != KindData {
-		head += eventText(r)
-		return append(append(buf, head...), '\n')
+		buf = append(buf, eventText(r)...)
+		return append(buf, '\n')
 	}
-	head += r.Dir + " "
+	buf = append(append(buf, r.Dir...), ' ')
 	if e.Format == FormatASCII {
-		buf = append(buf, head...)
 		buf = appendEscaped(buf, r.Data)
 		return append(buf, '\n')
 	}
+	head := len(buf) - start // each line starts with the same head
 	for off := 0; off < len(r.Data); off += 16 {
-		buf = append(buf, head...)
+		if off > 0 {
+			buf = append(buf, buf[start:start+head]...)
+		}
 		buf = appendHexLine(buf, off, r.Data[off:min(off+16, len(r.Data))])
 	}
 	return buf
@@ -173,7 +223,10 @@ func eventText(r Record) string {
 // one space, so a byte sequence can be grepped for.
 func appendHexLine(buf []byte, off int, p []byte) []byte {
 	const digits = "0123456789abcdef"
-	buf = fmt.Appendf(buf, "%08x ", off)
+	for shift := 28; shift >= 0; shift -= 4 {
+		buf = append(buf, digits[(off>>shift)&15])
+	}
+	buf = append(buf, ' ')
 	for i := range 16 {
 		if i < len(p) {
 			buf = append(buf, ' ', digits[p[i]>>4], digits[p[i]&15])

@@ -75,40 +75,47 @@ func (t *Trace) Config() TraceConfig { return t.cfg }
 func (t *Trace) run() {
 	defer close(t.done)
 	enc := Encoder{Format: t.cfg.Format}
-	var buf []byte
-	write := func(r Record) {
-		buf = enc.Append(buf[:0], r)
-		if err := t.write(buf); err != nil {
+	var rec, batch []byte
+	closed, cancel := context.WithCancel(context.Background())
+	cancel() // Next with it returns only what is already queued
+	warn := func(err error) {
+		if err != nil {
 			t.log.Warn("trace file", "file", t.cfg.File, "err", err)
 		}
 	}
 	for {
 		r, err := t.sub.Next(t.ctx)
-		if err != nil { // Close: write what was queued before it
-			closed, cancel := context.WithCancel(context.Background())
-			cancel() // Next with it returns only what is already there
-			for {
-				r, err := t.sub.Next(closed)
-				if err != nil {
-					return
-				}
-				write(r)
+		final := err != nil // Close: write what was queued before it
+		// One write for everything queued: a busy port costs one
+		// system call per batch, not per record.
+		for err == nil {
+			rec = enc.Append(rec[:0], r)
+			if t.cfg.MaxSize > 0 && t.size+int64(len(batch)+len(rec)) > t.cfg.MaxSize && t.size+int64(len(batch)) > 0 {
+				warn(t.write(batch))
+				batch = batch[:0]
+				warn(t.rotate())
 			}
+			batch = append(batch, rec...)
+			if len(batch) >= 64<<10 {
+				break
+			}
+			r, err = t.sub.Next(closed)
 		}
-		write(r)
+		warn(t.write(batch))
+		batch = batch[:0]
+		if final {
+			return
+		}
 	}
 }
 
-// write appends one encoded record, rotating first if it would make the
-// file larger than MaxSize.
+// write appends whole encoded records (run rotates between them).
 func (t *Trace) write(p []byte) error {
+	if len(p) == 0 {
+		return nil
+	}
 	if t.f == nil {
 		if err := t.reopen(); err != nil {
-			return err
-		}
-	}
-	if t.cfg.MaxSize > 0 && t.size > 0 && t.size+int64(len(p)) > t.cfg.MaxSize {
-		if err := t.rotate(); err != nil {
 			return err
 		}
 	}
@@ -120,8 +127,10 @@ func (t *Trace) write(p []byte) error {
 // rotate shifts file.i to file.i+1 (the oldest goes) and starts an empty
 // file.
 func (t *Trace) rotate() error {
-	_ = t.f.Close()
-	t.f = nil
+	if t.f != nil {
+		_ = t.f.Close()
+		t.f = nil
+	}
 	name := func(i int) string {
 		if i == 0 {
 			return t.cfg.File
