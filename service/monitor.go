@@ -87,7 +87,8 @@ func (d *Daemon) serveMonitor(stop context.Context) http.HandlerFunc {
 		enc := monitor.Encoder{Format: monitor.FormatJSON}
 		var buf []byte
 		for _, h := range hubs { // subscribed: from here on nothing is missed
-			buf = enc.Append(buf, monitor.Record{Time: time.Now(), Port: h.Port(), Kind: monitor.KindWatching})
+			buf = enc.Append(buf, monitor.Record{Time: time.Now(), Port: h.Port(), Kind: monitor.KindWatching,
+				Detail: "every byte and event of " + h.Port() + " from now on"})
 		}
 		if _, err := w.Write(buf); err != nil {
 			return

@@ -133,7 +133,9 @@ format = "json"
 		p.Trace = Trace{File: "/var/log/vsp/plc1.trace", MaxSize: MiB, MaxFiles: 3, Format: TraceJSON}
 	})},
 	{"trace defaults", minimal + "[trace]\nfile = \"/tmp/t.trace\"\n",
-		want(func(p *Port) { p.Trace = Trace{File: "/tmp/t.trace", MaxFiles: DefaultTraceFiles, Format: TraceHexdump} })},
+		want(func(p *Port) {
+			p.Trace = Trace{File: "/tmp/t.trace", MaxFiles: DefaultTraceFiles, Format: TraceHexdump}
+		})},
 	{"rfc2217", "link = \"/dev/ttyVSP0\"\ndevice = \"10.1.0.1:2217\"\ntls = \"off\"\nrfc2217 = true\n",
 		want(func(p *Port) { p.Device = "10.1.0.1:2217"; p.TLS = TLSOff; p.Trust = Trust{}; p.RFC2217 = true })},
 	{"BOM and CRLF", "\xef\xbb\xbflink = \"/dev/ttyVSP0\"\r\ndevice = \"10.1.0.1:1470\"\r\ntls = \"off\"\r\n",

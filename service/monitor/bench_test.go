@@ -19,3 +19,14 @@ func BenchmarkEncode(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkHubUnobserved: what the byte path pays per chunk when nobody
+// observes the port (one atomic load).
+func BenchmarkHubUnobserved(b *testing.B) {
+	h := NewHub("p")
+	p := make([]byte, 4096)
+	b.ReportAllocs()
+	for b.Loop() {
+		h.Data(ToDevice, p)
+	}
+}
