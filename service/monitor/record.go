@@ -4,7 +4,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -140,15 +139,6 @@ const (
 	FormatJSON    Format = "json"    // one JSON object a line
 )
 
-// ParseFormat checks a format name.
-func ParseFormat(s string) (Format, error) {
-	switch f := Format(s); f {
-	case FormatHexdump, FormatASCII, FormatJSON:
-		return f, nil
-	}
-	return "", fmt.Errorf("monitor: format %q: want hexdump, ascii or json", s)
-}
-
 // TimeLayout is the timestamp of text records: local time to the
 // microsecond.
 const TimeLayout = "2006-01-02 15:04:05.000000"
@@ -189,12 +179,6 @@ func (e Encoder) Append(buf []byte, r Record) []byte {
 		buf = appendHexLine(buf, off, r.Data[off:min(off+16, len(r.Data))])
 	}
 	return buf
-}
-
-// Write writes r's encoding to w.
-func (e Encoder) Write(w io.Writer, r Record) error {
-	_, err := w.Write(e.Append(nil, r))
-	return err
 }
 
 // eventText is an event record in words, starting with its kind.
