@@ -256,6 +256,9 @@ func TestTraceRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.waitState(t, "rot", 10*time.Second, func(s service.PortState) bool { return s.Trace == trace && s.State == bridge.StateUp })
+	if out := d.vsp(t, "status", "rot"); !strings.Contains(out, "trace:") || !strings.Contains(out, trace) {
+		t.Errorf("vsp status does not show the trace file:\n%s", out)
+	}
 	app := openApp(t, link)
 	for i := range 20 {
 		expectEcho(t, app, pattern(1000, byte(i)))
