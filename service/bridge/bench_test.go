@@ -268,11 +268,23 @@ func observedHub(b *testing.B) *monitor.Hub {
 }
 
 // BenchmarkBridgeObserved: the ping-pong and the stream with one monitor
-// and one trace file attached (docs/performance.md compares them with the
+// and one trace file attached, and with one monitor that never reads (docs/performance.md compares them with the
 // unobserved runs above).
 func BenchmarkBridgeObserved(b *testing.B) {
 	b.Run("pingpong/plain", func(b *testing.B) { benchPingPong(b, false, observedHub(b)) })
 	b.Run("stream/plain/32KiB", func(b *testing.B) { benchStream(b, false, 32<<10, observedHub(b)) })
+	b.Run("pingpong/plain/stalled", func(b *testing.B) { benchPingPong(b, false, stalledHub(b)) })
+	b.Run("stream/plain/32KiB/stalled", func(b *testing.B) { benchStream(b, false, 32<<10, stalledHub(b)) })
+}
+
+// stalledHub is a hub with one monitor that never reads (acceptance 3 of
+// issue 15): its queue fills at once, and from then on every record is
+// dropped and counted.
+func stalledHub(b *testing.B) *monitor.Hub {
+	h := monitor.NewHub("bench")
+	sub := h.Subscribe()
+	b.Cleanup(sub.Close)
+	return h
 }
 
 // BenchmarkRing: the outage buffer's queue and drain, 1 KiB at a time.

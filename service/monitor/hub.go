@@ -36,12 +36,27 @@ func (h *Hub) Port() string { return h.port }
 func (h *Hub) Active() bool { return h != nil && h.active.Load() }
 
 // Data records p, which went in direction dir (ToDevice or ToApp). p is
-// copied only when someone observes.
+// copied only when an observer has room for it: observers that have all
+// fallen behind cost the byte path no copy, only the count of what they
+// miss.
 func (h *Hub) Data(dir string, p []byte) {
 	if !h.Active() || len(p) == 0 {
 		return
 	}
-	h.publish(Record{Kind: KindData, Dir: dir, Data: bytes.Clone(p)})
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	room := false
+	for _, s := range h.subs {
+		room = room || len(s.ch) < cap(s.ch)
+	}
+	if !room {
+		for _, s := range h.subs {
+			s.lostRecords++
+			s.lostBytes += uint64(len(p))
+		}
+		return
+	}
+	h.publishLocked(Record{Kind: KindData, Dir: dir, Data: bytes.Clone(p)})
 }
 
 // Event records an event of the port; n is its byte count, if it has one.
@@ -55,6 +70,10 @@ func (h *Hub) Event(k Kind, n uint64, detail string) {
 func (h *Hub) publish(r Record) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.publishLocked(r)
+}
+
+func (h *Hub) publishLocked(r Record) {
 	r.Time = time.Now()
 	r.Port = h.port
 	for _, s := range h.subs {
