@@ -95,7 +95,7 @@ type Port struct {
 
 	rfc *rfcForwarder // nil unless spec.RFC2217
 
-	trace traceState // the trace file, if any (trace.go)
+	trace traceState // the trace file, if any (monitor.go)
 
 	failover failover  // a link to the primary device waiting to be used (failover.go)
 	listener *listener // non-nil in listen mode (listen.go)
