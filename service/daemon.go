@@ -498,6 +498,9 @@ func (d *Daemon) run(c candidate) (restarted bool) {
 	if old != nil {
 		log.Info("port file changed: restarting this port")
 		p, err = old.Restart(c.spec, d.log)
+		if p == nil {
+			old.Hub().Close() // the port is closed: its monitors end
+		}
 		if err != nil {
 			log.Error("cannot start port with the new configuration", "file", c.path, "err", err, "running", p != nil)
 		}
@@ -536,6 +539,7 @@ func (d *Daemon) remove(name string) bool {
 	}
 	d.log.Info("port file removed: deleting port", "port", name)
 	_ = e.port.Close()
+	e.port.Hub().Close() // its monitors end
 	return true
 }
 

@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"sort"
 	"strconv"
@@ -38,7 +39,8 @@ func (d *Daemon) hubs(names []string) (hubs []*monitor.Hub, missing []string) {
 // serveMonitor is GET /v1/monitor[?port=NAME...]: the records of the named
 // ports (all running ports when none is named), as they happen, one JSON
 // object a line (monitor.Record), until the client goes or the server
-// shuts down (stop). A client that reads too slowly loses records and gets
+// shuts down (stop), or every port it watches is deleted (a "gone" record
+// each). A client that reads too slowly loses records and gets
 // a "dropped" record saying how many; the ports never wait for it.
 func (d *Daemon) serveMonitor(stop context.Context) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
@@ -67,12 +69,17 @@ func (d *Daemon) serveMonitor(stop context.Context) http.HandlerFunc {
 				defer sub.Close()
 				for {
 					rec, err := sub.Next(ctx)
-					if err != nil {
+					if errors.Is(err, monitor.ErrGone) {
+						rec = monitor.Record{Time: time.Now(), Port: sub.Port(), Kind: monitor.KindGone, Detail: "the port was deleted"}
+					} else if err != nil {
 						return
 					}
 					select {
 					case merged <- rec:
 					case <-ctx.Done():
+						return
+					}
+					if rec.Kind == monitor.KindGone {
 						return
 					}
 				}
@@ -94,12 +101,19 @@ func (d *Daemon) serveMonitor(stop context.Context) http.HandlerFunc {
 			return
 		}
 		_ = rc.Flush()
+		gone := 0
 		for {
 			select {
 			case rec := <-merged:
 				buf = enc.Append(buf[:0], rec)
 				if _, err := w.Write(buf); err != nil {
 					return
+				}
+				if rec.Kind == monitor.KindGone {
+					if gone++; gone == len(hubs) { // nothing left to watch
+						_ = rc.Flush()
+						return
+					}
 				}
 				if len(merged) == 0 {
 					if err := rc.Flush(); err != nil {

@@ -26,7 +26,8 @@ func monitorCommand(e *env) *cli.Command {
 			"the port's events in order with them: open, close, settings, link-up, link-down\n" +
 			"(with the reason), held/released (outage buffer, serial mismatch guard), lost,\n" +
 			"discarded. With no NAME, or several, every (or each named) port is shown, each\n" +
-			"line with the port's name. Several monitors may watch one port. A monitor that\n" +
+			"line with the port's name. Several monitors may watch one port. A port deleted\n" +
+			"meanwhile ends with a \"gone\" record; when all are gone, so is the monitor. A monitor that\n" +
 			"reads too slowly never slows the port: it loses records and says how many\n" +
 			"(\"-- dropped N bytes not shown\"). Same access as `vsp status` (the control socket).",
 		Flags: []cli.Flag{
@@ -60,17 +61,27 @@ func monitorCommand(e *env) *cli.Command {
 			in := bufio.NewReader(body)
 			out := bufio.NewWriter(e.stdout)
 			var buf []byte
+			watching, gone := 0, 0
 			for {
 				line, err := in.ReadBytes('\n')
 				if err != nil {
 					if c.Context.Err() != nil {
 						return nil // interrupted: the normal end
 					}
-					return fmt.Errorf("monitor: the daemon ended the stream: %w", err)
+					if watching > 0 && gone == watching {
+						return out.Flush() // every port watched was deleted
+					}
+					return fmt.Errorf("monitor: the daemon ended the stream (stopped?): %w", err)
 				}
 				var r monitor.Record
 				if err := json.Unmarshal(line, &r); err != nil {
 					return fmt.Errorf("monitor: bad record from the daemon: %w", err)
+				}
+				switch r.Kind {
+				case monitor.KindWatching:
+					watching++
+				case monitor.KindGone:
+					gone++
 				}
 				buf = enc.Append(buf[:0], r)
 				if _, err := out.Write(buf); err != nil {

@@ -177,6 +177,24 @@ func TestMonitorAllPorts(t *testing.T) {
 			m.waitLine(" "+n+" dev>app 00000000  68 65 6c 6c 6f 20 "+fmt.Sprintf("%x %x", n[0], n[1]), 0, 10*time.Second)
 		}
 	}
+	// A deleted port ends with a "gone" record; the monitor goes on with
+	// the other, and ends when both are gone.
+	d.vsp(t, "delete", "pb")
+	for _, m := range []*proc{all, named} {
+		m.waitLine(" pb -- gone: the port was deleted", 0, 10*time.Second)
+	}
+	d.vsp(t, "delete", "pa")
+	for _, m := range []*proc{all, named} {
+		m.waitLine(" pa -- gone", 0, 10*time.Second)
+		select {
+		case <-m.done:
+			if !m.cmd.ProcessState.Success() {
+				t.Errorf("vsp monitor after its ports were deleted: %s", m.cmd.ProcessState)
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("vsp monitor still runs after every port it watched was deleted")
+		}
+	}
 	_, errOut, err := d.try(t, "monitor", "nosuch")
 	if err == nil || !strings.Contains(errOut, `no running port "nosuch"`) {
 		t.Errorf("vsp monitor nosuch: err %v, stderr %q; want an error naming the port", err, errOut)
@@ -263,19 +281,17 @@ func TestTraceRotation(t *testing.T) {
 	for i := range 20 {
 		expectEcho(t, app, pattern(1000, byte(i)))
 	}
+	// Taking [trace] out closes the trace (live, as any [trace] change),
+	// after writing what was queued: the files are final then.
+	if err := os.WriteFile(file, orig, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d.waitState(t, "rot", 10*time.Second, func(s service.PortState) bool { return s.Trace == "" })
 	files := []string{trace, trace + ".1", trace + ".2"}
-	awaitNil(t, 10*time.Second, func() error {
-		for _, f := range files {
-			if _, err := os.Stat(f); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
 	if _, err := os.Lstat(trace + ".3"); !os.IsNotExist(err) {
 		t.Errorf("%s.3 exists (%v): max_files = 3 keeps three files", trace, err)
 	}
-	for _, f := range files[1:] { // complete files (the current one may grow meanwhile)
+	for _, f := range files {
 		fi, err := os.Stat(f)
 		if err != nil {
 			t.Fatal(err)

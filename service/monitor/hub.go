@@ -3,6 +3,7 @@ package monitor
 import (
 	"bytes"
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,10 +24,21 @@ type Hub struct {
 
 	mu   sync.Mutex // orders records: each observer sees them in one order
 	subs []*Sub
+
+	gone     chan struct{} // closed by Close: the port is no more
+	goneOnce sync.Once
 }
 
+// ErrGone is what Sub.Next returns, once the queue is empty, for a port
+// that was deleted (Hub.Close).
+var ErrGone = errors.New("monitor: the port was deleted")
+
 // NewHub returns the hub of the port called port.
-func NewHub(port string) *Hub { return &Hub{port: port} }
+func NewHub(port string) *Hub { return &Hub{port: port, gone: make(chan struct{})} }
+
+// Close says the port is gone for good: its observers get what is queued,
+// then ErrGone. It is idempotent.
+func (h *Hub) Close() { h.goneOnce.Do(func() { close(h.gone) }) }
 
 // Port returns the name of the hub's port.
 func (h *Hub) Port() string { return h.port }
@@ -119,6 +131,16 @@ func (s *Sub) Next(ctx context.Context) (Record, error) {
 		return r, nil
 	case <-ctx.Done():
 		return Record{}, ctx.Err()
+	case <-s.h.gone:
+		select { // the port may have recorded more before it went
+		case r := <-s.ch:
+			return r, nil
+		default:
+		}
+		if r, ok := s.takeLoss(); ok {
+			return r, nil
+		}
+		return Record{}, ErrGone
 	}
 }
 
@@ -136,6 +158,9 @@ func (s *Sub) takeLoss() (Record, bool) {
 	s.lostBytes, s.lostRecords = 0, 0
 	return r, true
 }
+
+// Port returns the name of the observed port.
+func (s *Sub) Port() string { return s.h.port }
 
 // offer queues r without ever waiting; h.mu is held.
 func (s *Sub) offer(r Record) {

@@ -209,3 +209,21 @@ func TestOpenTraceFile(t *testing.T) {
 		t.Errorf("another user's file: %v", err)
 	}
 }
+
+// Close: an observer gets what was queued, then ErrGone.
+func TestHubClose(t *testing.T) {
+	h := NewHub("p")
+	s := h.Subscribe()
+	defer s.Close()
+	h.Data(ToApp, []byte("last"))
+	h.Close()
+	h.Close() // idempotent
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if r, err := s.Next(ctx); err != nil || string(r.Data) != "last" {
+		t.Fatalf("first: %+v %v", r, err)
+	}
+	if _, err := s.Next(ctx); err != ErrGone {
+		t.Fatalf("after the queue: %v, want ErrGone", err)
+	}
+}

@@ -28,6 +28,7 @@ const (
 	KindDiscarded Kind = "discarded" // Bytes from the device dropped: no application had the port open
 	KindDropped   Kind = "dropped"   // Bytes and Records this observer did not get: it was too slow
 	KindWatching  Kind = "watching"  // the first record of a monitor: it now sees everything the port does
+	KindGone      Kind = "gone"      // the last record of a port: it was deleted
 )
 
 // Directions of a KindData record.
