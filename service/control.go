@@ -25,6 +25,7 @@ import (
 //	GET /v1/ports         every port's PortState, as a JSON array
 //	GET /v1/ports/{name}  one port's PortState (404 if unknown)
 //	GET /v1/daemon        the daemon's own facts and settings
+//	GET /v1/monitor       live records of every port, or of ?port=NAME (repeatable): JSON lines (monitor.go)
 //	GET /metrics          Prometheus metrics for every port
 //
 // The same GET /metrics, and nothing else, is served over TCP on the
@@ -98,9 +99,12 @@ func startControl(d *Daemon, path, group string, log *slog.Logger) (*controlServ
 		writeJSON(w, http.StatusOK, d.Info())
 	})
 	mux.Handle("GET /metrics", d.metricsHandle)
+	streams, endStreams := context.WithCancel(context.Background())
+	mux.HandleFunc("GET /v1/monitor", d.serveMonitor(streams)) // monitor.go
 
 	c := &controlServer{ln: ln, path: path, done: make(chan struct{}),
 		srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}}
+	c.srv.RegisterOnShutdown(endStreams)
 	go func() {
 		defer close(c.done)
 		if err := c.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -115,6 +119,9 @@ func (c *controlServer) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	err := c.srv.Shutdown(ctx)
+	if err != nil {
+		_ = c.srv.Close() // a monitor stream blocked on a client that does not read
+	}
 	<-c.done
 	_ = os.Remove(c.path)
 	return err
