@@ -26,6 +26,7 @@ import (
 //	GET /v1/ports         every port's PortState, as a JSON array
 //	GET /v1/ports/{name}  one port's PortState (404 if unknown)
 //	GET /v1/daemon        the daemon's own facts and settings
+//	GET /v1/monitor       live records of every port, or of ?port=NAME (repeatable): JSON lines (monitor.go)
 //	GET /metrics          Prometheus metrics for every port
 //
 // The same GET /metrics, and nothing else, is served over TCP on the
@@ -69,16 +70,16 @@ func (d *Daemon) Info() DaemonInfo {
 // connection).
 const maxControlHeader = 8 << 10
 
-// boundedServer serves h with every buffer and wait a client can fill
+// boundedServer serves h with what a client can make the server hold
 // bounded: a client of the control socket or the metrics address is a peer
-// too (TestControlBounds).
+// too (TestControlBounds). No ReadTimeout or WriteTimeout: they would cut
+// GET /v1/monitor's long-lived streams (which bound what a slow reader
+// costs themselves: monitor.go); requests have no body to read.
 func boundedServer(h http.Handler) *http.Server {
 	return &http.Server{
 		Handler:           h,
 		MaxHeaderBytes:    maxControlHeader,
 		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       time.Minute,
 	}
 }
@@ -123,9 +124,12 @@ func startControl(d *Daemon, path, group string, log *slog.Logger) (*controlServ
 		writeJSON(w, http.StatusOK, d.Info())
 	})
 	mux.Handle("GET /metrics", d.metricsHandle)
+	streams, endStreams := context.WithCancel(context.Background())
+	mux.HandleFunc("GET /v1/monitor", d.serveMonitor(streams)) // monitor.go
 
 	c := &controlServer{ln: ln, path: path, done: make(chan struct{}),
 		srv: boundedServer(mux)}
+	c.srv.RegisterOnShutdown(endStreams)
 	go func() {
 		defer close(c.done)
 		if err := c.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -140,6 +144,9 @@ func (c *controlServer) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	err := c.srv.Shutdown(ctx)
+	if err != nil {
+		_ = c.srv.Close() // a monitor stream blocked on a client that does not read
+	}
 	<-c.done
 	_ = os.Remove(c.path)
 	return err

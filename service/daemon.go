@@ -489,6 +489,17 @@ func (d *Daemon) run(c candidate) (restarted bool) {
 		d.mu.Unlock()
 		return false
 	}
+	if e != nil && e.port != nil && bridge.OnlyTraceDiffers(e.port.Spec(), c.spec) {
+		e.fileErr, e.wants = nil, nil
+		e.holds = c.claims
+		p := e.port
+		d.mu.Unlock()
+		log.Info("port file changed: [trace] only; applied without a restart")
+		if err := p.SetTrace(c.spec.Trace); err != nil {
+			log.Error("trace file not written", "file", c.path, "err", err)
+		}
+		return false
+	}
 	var old *bridge.Port
 	var oldHolds *config.Port
 	if e != nil {
@@ -500,6 +511,9 @@ func (d *Daemon) run(c candidate) (restarted bool) {
 	if old != nil {
 		log.Info("port file changed: restarting this port")
 		p, err = old.Restart(c.spec, d.log)
+		if p == nil {
+			old.Hub().Close() // the port is closed: its monitors end
+		}
 		if err != nil {
 			log.Error("cannot start port with the new configuration", "file", c.path, "err", err, "running", p != nil)
 		}
@@ -538,6 +552,7 @@ func (d *Daemon) remove(name string) bool {
 	}
 	d.log.Info("port file removed: deleting port", "port", name)
 	_ = e.port.Close()
+	e.port.Hub().Close() // its monitors end
 	return true
 }
 

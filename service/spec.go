@@ -7,6 +7,7 @@ import (
 	"github.com/vsp-dev/vsp/pty"
 	"github.com/vsp-dev/vsp/service/bridge"
 	"github.com/vsp-dev/vsp/service/config"
+	"github.com/vsp-dev/vsp/service/monitor"
 	"github.com/vsp-dev/vsp/tlsconn"
 )
 
@@ -91,6 +92,10 @@ func SpecFromConfig(p *config.Port, paths config.Paths) (bridge.PortSpec, error)
 		},
 		StrictSerial: p.StrictSerial,
 		RFC2217:      p.RFC2217,
+	}
+	if p.Trace.File != "" {
+		s.Trace = monitor.TraceConfig{File: p.Trace.File, MaxSize: int64(p.Trace.MaxSize),
+			MaxFiles: p.Trace.MaxFiles, Format: monitor.Format(p.Trace.Format)}
 	}
 	if p.Listen != "" { // the device connects to us (listen.go)
 		stateDir := filepath.Dir(p.File) // the persistent state directory, for the listen certificate

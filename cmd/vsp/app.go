@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"strings"
 
@@ -75,6 +76,7 @@ func newApp(e *env) *cli.App {
 			deleteCommand(e),
 			listCommand(e),
 			statusCommand(e),
+			monitorCommand(e),
 			trustCommand(e),
 			serviceCommand(e),
 			demoCommand(e),
@@ -112,6 +114,9 @@ func checkArgs(cmd *cli.Command, name string) {
 		hi++
 		if !strings.HasPrefix(w, "[") {
 			lo++
+		}
+		if strings.HasSuffix(strings.TrimSuffix(w, "]"), "...") { // "[NAME...]": any number
+			hi = math.MaxInt
 		}
 	}
 	action := cmd.Action

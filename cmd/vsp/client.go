@@ -41,10 +41,7 @@ func (c *control) get(ctx context.Context, path string, v any) (bool, error) {
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
-			return false, fmt.Errorf("%w (no daemon on %s; start it with `vsp run` in the foreground or `vsp service install && vsp service start`)", errNoDaemon, c.socket)
-		}
-		return false, fmt.Errorf("control socket %s: %w", c.socket, err)
+		return false, c.connError(err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusNotFound {
@@ -58,6 +55,14 @@ func (c *control) get(ctx context.Context, path string, v any) (bool, error) {
 		return false, fmt.Errorf("control socket %s: bad answer: %w", c.socket, err)
 	}
 	return true, nil
+}
+
+// connError explains a failed request to the control socket.
+func (c *control) connError(err error) error {
+	if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
+		return fmt.Errorf("%w (no daemon on %s; start it with `vsp run` in the foreground or `vsp service install && vsp service start`)", errNoDaemon, c.socket)
+	}
+	return fmt.Errorf("control socket %s: %w", c.socket, err)
 }
 
 func (c *control) ports(ctx context.Context) ([]service.PortState, error) {

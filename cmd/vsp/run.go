@@ -49,6 +49,7 @@ func portFlags() []cli.Flag {
 		&cli.StringFlag{Name: "mode", Usage: "permission `MODE` of the tty, octal (e.g. 0660)"},
 		&cli.UintFlag{Name: "baud", Usage: "the device's configured serial speed; the port warns when the application sets another", DefaultText: "not set: nothing is checked"},
 		&cli.BoolFlag{Name: "strict-serial", Usage: "hold data while the application's baud rate differs from --baud"},
+		&cli.StringFlag{Name: "trace", Usage: "write the port's bytes and events, as `vsp monitor` shows them, to `FILE` (created 0600; see [trace] in docs/configuration.md)"},
 		&cli.BoolFlag{Name: "rfc2217", Usage: "negotiate RFC 2217 (Telnet COM Port Control) and forward the application's baud rate, stop bits and flow control to the device (plain TCP devices; not with SSL on an ezTCP)"},
 	}
 }
@@ -213,6 +214,13 @@ func portFromFlags(c *cli.Context, cmd, name, link string) (*config.Port, error)
 	p.Serial.Baud = int(min(c.Uint("baud"), 1<<31-1)) // 0: not set
 	p.StrictSerial = c.Bool("strict-serial")
 	p.RFC2217 = c.Bool("rfc2217")
+	if f := c.String("trace"); f != "" {
+		abs, err := filepath.Abs(f) // relative to the current directory
+		if err != nil {
+			bad = append(bad, flagError("trace", err))
+		}
+		p.Trace.File = abs
+	}
 	if err := p.Validate(); err != nil {
 		bad = append(bad, flagErrors(err))
 	}
@@ -254,6 +262,7 @@ var keyFlags = map[string]string{
 	"tty.group":              "group",
 	"tty.mode":               "mode",
 	"serial.baud":            "baud",
+	"trace.file":             "trace",
 }
 
 // flagErrors restates config's errors about a port built from flags with

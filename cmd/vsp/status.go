@@ -110,6 +110,8 @@ func printStatus(w io.Writer, s service.PortState, now time.Time) {
 	}
 	row("serial mismatch", s.Mismatch)
 	row("held", s.Held)
+	row("trace", s.Trace)
+	row("trace error", s.TraceError)
 	if s.LastError != "" {
 		row("last error", s.LastError+" at "+s.LastErrorAt.Format(time.RFC3339))
 	}

@@ -13,6 +13,7 @@ import (
 	"math/big"
 	"net"
 	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vsp-dev/vsp/pty"
+	"github.com/vsp-dev/vsp/service/monitor"
 	"github.com/vsp-dev/vsp/tlsconn"
 
 	"github.com/vsp-dev/vsp/internal/testenv"
@@ -101,7 +103,7 @@ func newBenchEcho(tb testing.TB, useTLS bool) *benchEcho {
 // startBenchBridge runs a bridge from a fresh PTY to e and returns the
 // application's side of the PTY (raw mode), once the link is up and the
 // bridge has seen the application open the port.
-func startBenchBridge(tb testing.TB, e *benchEcho) *os.File {
+func startBenchBridge(tb testing.TB, e *benchEcho, hub *monitor.Hub) *os.File {
 	tb.Helper()
 	p, err := pty.Open(pty.Config{}, nil)
 	if err != nil {
@@ -112,7 +114,7 @@ func startBenchBridge(tb testing.TB, e *benchEcho) *os.File {
 		cfg = tlsconn.Config{Profile: tlsconn.ProfileLegacy, Pin: e.fp}
 	}
 	addr := e.ln.Addr().String()
-	b, f := runBridgeApp(tb, p, p, func(ctx context.Context) (net.Conn, tlsconn.Info, error) {
+	b, f := runBridgeApp(tb, p, p, hub, func(ctx context.Context) (net.Conn, tlsconn.Info, error) {
 		return tlsconn.Dial(ctx, addr, cfg, nil)
 	})
 	testenv.Eventually(tb, 10*time.Second, "the link up and the application seen open", func() bool {
@@ -122,11 +124,12 @@ func startBenchBridge(tb testing.TB, e *benchEcho) *os.File {
 }
 
 // runBridgeApp runs a bridge between ep (the pty p, or a wrapper of it) and
-// the links dial opens, opens p's application side (raw mode) and returns
+// the links dial opens, observed through hub (nil: not), opens p's application side (raw mode) and returns
 // both. Cleanup closes the application side, stops the bridge and closes p.
-func runBridgeApp(tb testing.TB, p *pty.Port, ep Endpoint, dial Dialer) (*Bridge, *os.File) {
+func runBridgeApp(tb testing.TB, p *pty.Port, ep Endpoint, hub *monitor.Hub, dial Dialer) (*Bridge, *os.File) {
 	tb.Helper()
 	b := NewBridge(ep, dial, BridgeConfig{}, nil)
+	b.hub = hub // nil: unobserved
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- b.Run(ctx) }()
@@ -151,8 +154,8 @@ func runBridgeApp(tb testing.TB, p *pty.Port, ep Endpoint, dial Dialer) (*Bridge
 	return b, f
 }
 
-func benchPingPong(b *testing.B, useTLS bool) {
-	f := startBenchBridge(b, newBenchEcho(b, useTLS))
+func benchPingPong(b *testing.B, useTLS bool, hub *monitor.Hub) {
+	f := startBenchBridge(b, newBenchEcho(b, useTLS), hub)
 	var out, in [1]byte
 	roundTrip := func(i int) {
 		out[0] = byte(i)
@@ -181,12 +184,12 @@ func benchPingPong(b *testing.B, useTLS bool) {
 // BenchmarkBridgePingPong: one op is a 1-byte round trip application →
 // bridge → link → echo → link → bridge → application.
 func BenchmarkBridgePingPong(b *testing.B) {
-	b.Run("tls", func(b *testing.B) { benchPingPong(b, true) })
-	b.Run("plain", func(b *testing.B) { benchPingPong(b, false) })
+	b.Run("tls", func(b *testing.B) { benchPingPong(b, true, nil) })
+	b.Run("plain", func(b *testing.B) { benchPingPong(b, false, nil) })
 }
 
-func benchStream(b *testing.B, useTLS bool, chunk int) {
-	f := startBenchBridge(b, newBenchEcho(b, useTLS))
+func benchStream(b *testing.B, useTLS bool, chunk int, hub *monitor.Hub) {
+	f := startBenchBridge(b, newBenchEcho(b, useTLS), hub)
 	data := make([]byte, chunk)
 	for i := range data {
 		data[i] = byte(i*7 + i/251)
@@ -225,9 +228,63 @@ func benchStream(b *testing.B, useTLS bool, chunk int) {
 // BenchmarkBridgeStream: one op is a chunk written by the application and
 // echoed back through the bridge (throughput as MB/s of payload).
 func BenchmarkBridgeStream(b *testing.B) {
-	b.Run("tls/4KiB", func(b *testing.B) { benchStream(b, true, 4<<10) })
-	b.Run("tls/32KiB", func(b *testing.B) { benchStream(b, true, 32<<10) })
-	b.Run("plain/32KiB", func(b *testing.B) { benchStream(b, false, 32<<10) })
+	b.Run("tls/4KiB", func(b *testing.B) { benchStream(b, true, 4<<10, nil) })
+	b.Run("tls/32KiB", func(b *testing.B) { benchStream(b, true, 32<<10, nil) })
+	b.Run("plain/32KiB", func(b *testing.B) { benchStream(b, false, 32<<10, nil) })
+}
+
+// observedHub is a hub with what a busy port may have attached: one
+// monitor (a client reading JSON records as fast as it can) and one trace
+// file (hexdump).
+func observedHub(b *testing.B) *monitor.Hub {
+	h := monitor.NewHub("bench")
+	tr, err := monitor.StartTrace(h, monitor.TraceConfig{File: filepath.Join(b.TempDir(), "bench.trace")}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	sub := h.Subscribe()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		enc := monitor.Encoder{Format: monitor.FormatJSON}
+		var buf []byte
+		for {
+			r, err := sub.Next(ctx)
+			if err != nil {
+				return
+			}
+			buf = enc.Append(buf[:0], r)
+			_, _ = io.Discard.Write(buf)
+		}
+	}()
+	b.Cleanup(func() {
+		cancel()
+		<-done
+		sub.Close()
+		_ = tr.Close()
+	})
+	return h
+}
+
+// BenchmarkBridgeObserved: the ping-pong and the stream with one monitor
+// and one trace file attached, and with one monitor that never reads (docs/performance.md compares them with the
+// unobserved runs above).
+func BenchmarkBridgeObserved(b *testing.B) {
+	b.Run("pingpong/plain", func(b *testing.B) { benchPingPong(b, false, observedHub(b)) })
+	b.Run("stream/plain/32KiB", func(b *testing.B) { benchStream(b, false, 32<<10, observedHub(b)) })
+	b.Run("pingpong/plain/stalled", func(b *testing.B) { benchPingPong(b, false, stalledHub(b)) })
+	b.Run("stream/plain/32KiB/stalled", func(b *testing.B) { benchStream(b, false, 32<<10, stalledHub(b)) })
+}
+
+// stalledHub is a hub with one monitor that never reads (acceptance 3 of
+// issue 15): its queue fills at once, and from then on every record is
+// dropped and counted.
+func stalledHub(b *testing.B) *monitor.Hub {
+	h := monitor.NewHub("bench")
+	sub := h.Subscribe()
+	b.Cleanup(sub.Close)
+	return h
 }
 
 // BenchmarkRing: the outage buffer's queue and drain, 1 KiB at a time.
@@ -290,7 +347,7 @@ func TestBridgeReplyToFreshOpen(t *testing.T) {
 	addr := e.ln.Addr().String()
 	var mu sync.Mutex
 	var link net.Conn
-	b, f := runBridgeApp(t, p, lateOpen{p}, func(ctx context.Context) (net.Conn, tlsconn.Info, error) {
+	b, f := runBridgeApp(t, p, lateOpen{p}, nil, func(ctx context.Context) (net.Conn, tlsconn.Info, error) {
 		c, info, err := tlsconn.Dial(ctx, addr, tlsconn.Config{Profile: tlsconn.ProfileOff}, nil)
 		mu.Lock()
 		link = c

@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/vsp-dev/vsp/service/monitor"
 	"github.com/vsp-dev/vsp/tlsconn"
 )
 
@@ -106,6 +107,7 @@ type Stats struct {
 // port resets them.
 type counters struct {
 	toDevice, toApp, lost, discarded, connects atomic.Uint64
+	hub                                        *monitor.Hub // the port's observers (monitor, trace); nil: none ever
 }
 
 // Bridge copies bytes both ways between an Endpoint and a link that it
@@ -284,6 +286,7 @@ func (b *Bridge) Hold(reason string) {
 	b.held = reason
 	b.mu.Unlock()
 	if changed {
+		b.tapHold(reason)
 		b.interrupt()
 	}
 }
@@ -328,6 +331,7 @@ func (b *Bridge) appToDevice(ctx context.Context) error {
 			n := copy(buf, b.ring.Peek())
 			b.ring.Discard(n)
 			b.mu.Unlock()
+			b.hub.Event(monitor.KindReleased, uint64(n), "from the outage buffer")
 			b.send(conn, meter, buf[:n])
 			continue
 		}
@@ -356,6 +360,7 @@ func (b *Bridge) appToDevice(ctx context.Context) error {
 			continue
 		}
 		b.appWrote.Store(time.Now().UnixNano())
+		b.hub.Data(monitor.ToDevice, buf[:n])
 		b.mu.Lock()
 		conn, meter = b.usableLocked(), b.meter
 		if conn != nil && b.ring.Len() == 0 {
@@ -365,6 +370,7 @@ func (b *Bridge) appToDevice(ctx context.Context) error {
 		}
 		b.ring.Write(buf[:n]) // fits: n <= space and only this goroutine adds
 		b.mu.Unlock()
+		b.hub.Event(monitor.KindHeld, uint64(n), "in the outage buffer")
 	}
 }
 
@@ -378,9 +384,11 @@ func (b *Bridge) send(conn net.Conn, meter *linkMeter, p []byte) {
 	b.toDevice.Add(uint64(n))
 	if meter != nil && !meter.add(n, time.Now()) {
 		b.lost.Add(uint64(n)) // the link was declared dead meanwhile
+		b.hub.Event(monitor.KindLost, uint64(n), "sent on a link already declared dead")
 	}
 	if err != nil {
 		b.lost.Add(uint64(len(p) - n))
+		b.hub.Event(monitor.KindLost, uint64(len(p)-n), "not taken by the failing link")
 		b.linkFailed(conn, fmt.Errorf("write to device: %w", err))
 	}
 }
@@ -400,6 +408,7 @@ func (b *Bridge) linkFailed(conn net.Conn, err error) {
 		}
 		if lost := b.meter.finish(q, time.Now()); lost > 0 {
 			b.lost.Add(lost)
+			b.hub.Event(monitor.KindLost, lost, "sent but not known to have arrived when the link went down")
 			b.log.Warn("bytes possibly lost with the link", "bytes", lost, "unacked", q.Unacked)
 		}
 		b.meter = nil
@@ -471,6 +480,7 @@ func (b *Bridge) linkLoop(ctx context.Context) error {
 		b.lastConnect = start
 		b.mu.Unlock()
 		b.log.Info("link up", "addr", info.Addr, "tls", info.Version, "cipher", info.Cipher)
+		b.tapLinkUp(info)
 		b.interrupt() // flush what was queued during the outage
 
 		got, err := b.deviceToApp(conn)
@@ -495,6 +505,7 @@ func (b *Bridge) linkLoop(ctx context.Context) error {
 		}
 		b.mu.Unlock()
 		b.log.Warn("link lost", "after", lasted.Round(time.Millisecond), "busy", busy, "err", err)
+		b.tapLinkDown(err)
 		if lasted >= b.cfg.Healthy {
 			bo.Reset()
 		}
@@ -518,8 +529,10 @@ func (b *Bridge) deviceToApp(conn net.Conn) (uint64, error) {
 		n, err := conn.Read(buf)
 		if n > 0 {
 			got += uint64(n)
+			b.hub.Data(monitor.ToApp, buf[:n])
 			if b.cfg.StaleData == StaleDiscard && opener != nil && !opener.AppOpen() && !b.appWroteRecently() {
 				b.discarded.Add(uint64(n))
+				b.hub.Event(monitor.KindDiscarded, uint64(n), "no application has the port open")
 			} else if _, werr := b.ep.Write(buf[:n]); werr != nil {
 				return got, fmt.Errorf("write to port: %w", werr)
 			} else {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/vsp-dev/vsp/pty"
+	"github.com/vsp-dev/vsp/service/monitor"
 	"github.com/vsp-dev/vsp/tlsconn"
 )
 
@@ -43,6 +44,9 @@ type PortSpec struct {
 	RFC2217 bool
 	// Source is where the spec came from (a file path, or "command line").
 	Source string
+	// Trace writes the port's traffic and events to a file (monitor.Trace);
+	// a change of Trace alone is applied by SetTrace, without a restart.
+	Trace monitor.TraceConfig
 }
 
 // Validate checks what StartPort cannot do without.
@@ -90,6 +94,8 @@ type Port struct {
 	mismatch string
 
 	rfc *rfcForwarder // nil unless spec.RFC2217
+
+	trace traceState // the trace file, if any (monitor.go)
 
 	failover failover  // a link to the primary device waiting to be used (failover.go)
 	listener *listener // non-nil in listen mode (listen.go)
@@ -145,7 +151,10 @@ func startOn(spec PortSpec, log *slog.Logger, tty *pty.Port, queued []byte, appS
 	p.bridge = NewBridge(tty, p.dial, spec.Bridge, log)
 	if n != nil {
 		p.bridge.counters = n
+	} else {
+		p.bridge.hub = monitor.NewHub(spec.Name)
 	}
+	p.startTrace()
 	p.bridge.queue(queued)
 	if st, err := tty.Settings(); err == nil {
 		p.app = st
@@ -236,6 +245,7 @@ func (p *Port) watch(ctx context.Context) {
 			if !ok {
 				return
 			}
+			p.tapEvent(ev)
 			switch ev.Kind {
 			case pty.SettingsChanged:
 				p.mu.Lock()
@@ -315,6 +325,8 @@ type Status struct {
 	RFC2217      *RFC2217Status `json:"rfc2217,omitempty"`
 	Started      time.Time      `json:"started"`
 	Error        string         `json:"error,omitempty"`
+	Trace        string         `json:"trace,omitempty"`       // the trace file being written
+	TraceError   string         `json:"trace_error,omitempty"` // why the configured trace file is not written
 	Stats
 }
 
@@ -352,11 +364,16 @@ func (p *Port) Status() Status {
 		st.Error = p.runErr.Error()
 	}
 	p.mu.Unlock()
+	st.Trace, st.TraceError = p.trace.status()
 	return st
 }
 
 // Spec returns the configuration the port runs with.
-func (p *Port) Spec() PortSpec { return p.spec }
+func (p *Port) Spec() PortSpec {
+	p.mu.Lock() // SetTrace changes spec.Trace
+	defer p.mu.Unlock()
+	return p.spec
+}
 
 // Close stops the bridge, closes the PTY and removes its link. It is
 // idempotent and waits for the port's goroutines.
@@ -371,6 +388,7 @@ func (p *Port) Close() error {
 			p.bridge.counters.lost.Add(uint64(n))
 			p.log.Warn("port closed with application bytes in the outage buffer; they are dropped", "dropped", n)
 		}
+		p.stopTrace()
 		p.closeErr = p.tty.Close()
 		p.log.Info("port closed")
 	})
@@ -403,6 +421,7 @@ func (p *Port) Restart(spec PortSpec, log *slog.Logger) (*Port, error) {
 	p.closeOnce.Do(func() {
 		p.cancel()
 		p.wg.Wait()
+		p.stopTrace()
 		queued = p.bridge.queued()
 		p.closeErr = errRestarted
 		p.log.Info("port restarting with its new configuration; the tty stays open", "queued", len(queued))

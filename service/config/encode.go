@@ -96,6 +96,16 @@ func (p *Port) Encode() ([]byte, error) {
 	w.str("parity", q.Serial.Parity, "")
 	w.integer("stop_bits", q.Serial.StopBits, 0)
 	w.str("flow", q.Serial.Flow, "")
+
+	w.table("trace")
+	w.str("file", q.Trace.File, "")
+	if q.Trace.MaxSize != 0 {
+		w.kv("max_size", strconv.FormatInt(int64(q.Trace.MaxSize), 10))
+	}
+	if q.Trace.File != "" {
+		w.integer("max_files", q.Trace.MaxFiles, DefaultTraceFiles)
+		w.str("format", q.Trace.Format, DefaultTraceFormat)
+	}
 	return b.Bytes(), nil
 }
 

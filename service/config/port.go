@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vsp-dev/vsp/service/monitor"
 	"github.com/vsp-dev/vsp/tlsconn"
 )
 
@@ -40,6 +41,10 @@ const (
 	FlowNone    = "none"
 	FlowRTSCTS  = "rtscts"
 	FlowXONXOFF = "xonxoff"
+
+	TraceHexdump = string(monitor.FormatHexdump) // [trace] format: hexdump -C style lines
+	TraceJSON    = string(monitor.FormatJSON)    // one JSON object a line
+	TraceASCII   = string(monitor.FormatASCII)   // printable text, escapes for the rest
 )
 
 // Defaults applied to keys a file leaves out (and to zero fields of a Port
@@ -62,6 +67,11 @@ const (
 
 	MinBuffer = 1 * KiB
 	MaxBuffer = 64 * MiB
+
+	DefaultTraceFormat = TraceHexdump
+	DefaultTraceFiles  = monitor.DefaultMaxFiles
+	MinTraceSize       = 4 * KiB // trace.max_size, when set
+	MaxTraceFiles      = 1000
 )
 
 // Port is one configured virtual serial port: the decoded contents of
@@ -93,6 +103,7 @@ type Port struct {
 	Net    Net
 	TTY    TTY
 	Serial Serial
+	Trace  Trace
 
 	pos index // where each key was in File; nil for a Port built in code
 }
@@ -134,6 +145,15 @@ type Serial struct {
 	Flow     string // flow: none, rtscts or xonxoff; "" = not set
 }
 
+// Trace is the [trace] table: a file the port's traffic and events are
+// written to, as `vsp monitor` shows them.
+type Trace struct {
+	File     string   // file: absolute path; created 0600; "" = no trace
+	MaxSize  ByteSize // max_size: rotate before the file grows past this; 0 = never
+	MaxFiles int      // max_files: files kept, the current one included
+	Format   string   // format: TraceHexdump, TraceJSON or TraceASCII
+}
+
 // portSpecs is the schema of a port file.
 var portSpecs = []spec{
 	{key: "link", kind: kString, hint: "(the tty symlink path; TCP link tuning is the [net] table)"},
@@ -171,6 +191,11 @@ var portSpecs = []spec{
 	{key: "serial.parity", kind: kString},
 	{key: "serial.stop_bits", kind: kInt, hint: "(1 or 2)"},
 	{key: "serial.flow", kind: kString},
+	{key: "trace", kind: kTable},
+	{key: "trace.file", kind: kString, hint: "(an absolute path, e.g. \"/var/log/vsp/ttyVSP0.trace\")"},
+	{key: "trace.max_size", kind: kSize},
+	{key: "trace.max_files", kind: kInt},
+	{key: "trace.format", kind: kString},
 }
 
 // Integer ranges, shared by the decoder and Validate.
@@ -340,7 +365,7 @@ func Parse(name, file string, data []byte) (*Port, error) {
 	p.Trust.Pin = d.str("trust.pin")
 	p.Trust.CAFile = d.str("trust.ca_file")
 	p.Trust.ServerName = d.str("trust.server_name")
-	for _, k := range []string{"trust.mode", "trust.pin", "trust.ca_file", "trust.server_name", "link", "device", "listen", "device_mac", "stale_data", "serial.parity", "serial.flow"} {
+	for _, k := range []string{"trust.mode", "trust.pin", "trust.ca_file", "trust.server_name", "link", "device", "listen", "device_mac", "stale_data", "serial.parity", "serial.flow", "trace.file", "trace.format"} {
 		if d.has(k) && d.str(k) == "" && !d.bad[k] {
 			d.errorf(k, ErrInvalid, "empty string; leave the key out instead")
 		}
@@ -363,6 +388,11 @@ func Parse(name, file string, data []byte) (*Port, error) {
 	p.Serial.Parity = d.str("serial.parity")
 	p.Serial.StopBits = d.integer("serial.stop_bits", minStopBits, maxStopBits)
 	p.Serial.Flow = d.str("serial.flow")
+
+	p.Trace.File = d.str("trace.file")
+	p.Trace.MaxSize = d.size("trace.max_size")
+	p.Trace.MaxFiles = d.integer("trace.max_files", 1, MaxTraceFiles)
+	p.Trace.Format = d.str("trace.format")
 
 	p.SetDefaults()
 	errs = append(errs, d.errs...)
@@ -416,6 +446,10 @@ func (p *Port) SetDefaults() {
 	defDur(&p.Net.BackoffMax, DefaultBackoffMax)
 	if p.TTY.Mode == 0 {
 		p.TTY.Mode = DefaultTTYMode
+	}
+	if p.Trace.File != "" { // no trace, no trace defaults
+		def(&p.Trace.Format, DefaultTraceFormat)
+		defInt(&p.Trace.MaxFiles, DefaultTraceFiles)
 	}
 }
 
@@ -593,6 +627,26 @@ func (p *Port) validate(skip map[string]bool) []*Error {
 	}
 	if q.Serial.Flow != "" {
 		v.enum("serial.flow", q.Serial.Flow, FlowNone, FlowRTSCTS, FlowXONXOFF)
+	}
+
+	// [trace]
+	if q.Trace.File != "" && !filepath.IsAbs(q.Trace.File) {
+		v.errorf("trace.file", ErrInvalid, "want an absolute path, got %q", q.Trace.File)
+	}
+	if q.Trace.MaxSize != 0 && (q.Trace.MaxSize < MinTraceSize || q.Trace.MaxSize > 1<<40) {
+		v.errorf("trace.max_size", ErrInvalid, "want %v..1TiB (or leave it out: no rotation), got %v", MinTraceSize, q.Trace.MaxSize)
+	}
+	if q.Trace.File != "" {
+		v.intRange("trace.max_files", q.Trace.MaxFiles, 1, MaxTraceFiles)
+		v.enum("trace.format", q.Trace.Format, TraceHexdump, TraceJSON, TraceASCII)
+	} else {
+		for _, k := range []string{"trace.max_size", "trace.max_files", "trace.format"} {
+			if v.ix != nil {
+				if _, ok := v.ix[pathKey(k)]; ok {
+					v.errorf(k, ErrMissing, "needs trace.file, the file to write the trace to")
+				}
+			}
+		}
 	}
 	if q.StrictSerial && q.Serial.Baud == 0 && !q.RFC2217 {
 		v.errorf("strict_serial", ErrMissing, "needs serial.baud, the device's configured speed, to compare the application's with")

@@ -113,6 +113,12 @@ data_bits = 7
 parity = "even"
 stop_bits = 2
 flow = "rtscts"
+
+[trace]
+file = "/var/log/vsp/plc1.trace"
+max_size = "1MiB"
+max_files = 3
+format = "json"
 `, want(func(p *Port) {
 		p.Link = "/dev/ttyVSP3"
 		p.Device = "192.168.7.20:1470"
@@ -124,7 +130,12 @@ flow = "rtscts"
 		p.Net = Net{2 * time.Second, 10 * time.Second, 3 * time.Second, 5, 30 * time.Second, 250 * time.Millisecond, time.Minute}
 		p.TTY = TTY{Owner: "scada", Group: "dialout", Mode: 0o600}
 		p.Serial = Serial{9600, 7, ParityEven, 2, FlowRTSCTS}
+		p.Trace = Trace{File: "/var/log/vsp/plc1.trace", MaxSize: MiB, MaxFiles: 3, Format: TraceJSON}
 	})},
+	{"trace defaults", minimal + "[trace]\nfile = \"/tmp/t.trace\"\n",
+		want(func(p *Port) {
+			p.Trace = Trace{File: "/tmp/t.trace", MaxFiles: DefaultTraceFiles, Format: TraceHexdump}
+		})},
 	{"rfc2217", "link = \"/dev/ttyVSP0\"\ndevice = \"10.1.0.1:2217\"\ntls = \"off\"\nrfc2217 = true\n",
 		want(func(p *Port) { p.Device = "10.1.0.1:2217"; p.TLS = TLSOff; p.Trust = Trust{}; p.RFC2217 = true })},
 	{"BOM and CRLF", "\xef\xbb\xbflink = \"/dev/ttyVSP0\"\r\ndevice = \"10.1.0.1:1470\"\r\ntls = \"off\"\r\n",
@@ -286,6 +297,15 @@ var errorCases = []struct {
 			`p.toml:8:1: serial.parity: want one of none, even, odd, mark, space; got "Even"`,
 			`p.toml:9:1: serial.flow: want one of none, rtscts, xonxoff; got "hardware"`,
 		}, ErrInvalid},
+	{"trace values", minimal + "[trace]\nfile = \"t.trace\"\nmax_size = 100\nmax_files = 0\nformat = \"binary\"\n",
+		[]string{
+			`p.toml:5:1: trace.file: want an absolute path, got "t.trace"`,
+			`p.toml:6:1: trace.max_size: want 4KiB..1TiB (or leave it out: no rotation), got 100B`,
+			`p.toml:7:1: trace.max_files: want 1..1000, got 0`,
+			`p.toml:8:1: trace.format: want one of hexdump, json, ascii; got "binary"`,
+		}, ErrInvalid},
+	{"trace without file", minimal + "[trace]\nmax_files = 2\n",
+		[]string{`p.toml:5:1: trace.max_files: needs trace.file, the file to write the trace to`}, ErrMissing},
 	{"rfc2217 with strict_serial", "link = \"/dev/ttyVSP0\"\ndevice = \"10.1.0.1:1470\"\ntls = \"off\"\nrfc2217 = true\nstrict_serial = true\n",
 		[]string{`p.toml:5:1: strict_serial: has no effect with rfc2217 = true (line 4): the app's serial settings are forwarded to the device, so they always match`}, ErrConflict},
 	{"strict_serial without a speed to compare", "link = \"/dev/ttyVSP0\"\ndevice = \"10.1.0.1:1470\"\ntls = \"off\"\nstrict_serial = true\n[serial]\nparity = \"even\"\n",
