@@ -8,9 +8,10 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
-	"golang.org/x/term"
+	"github.com/vsp-dev/vsp/internal/logging"
 )
 
 // Exit codes.
@@ -138,22 +139,30 @@ func checkArgs(cmd *cli.Command, name string) {
 	}
 }
 
-// newLogger returns the logger for a command: text on a terminal, JSON
-// otherwise (service managers and files), or as format says.
+// repeatWindow is how long identical warnings stay rate-limited in the
+// logs (the first is written, then one with the count of those dropped).
+const repeatWindow = time.Minute
+
+// newLogger returns the logger for a command: text, or JSON when format
+// says so. Text written to the systemd journal (stderr is $JOURNAL_STREAM)
+// starts each line with its priority, so `journalctl -p warning` works.
+// Identical warnings are rate-limited (logging.Dedup).
 func newLogger(w io.Writer, format string, level slog.Leveler) (*slog.Logger, error) {
 	opts := &slog.HandlerOptions{Level: level}
+	var mk func(io.Writer) slog.Handler
 	switch format {
-	case "", "auto":
-		if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-			return slog.New(slog.NewTextHandler(w, opts)), nil
-		}
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "", "auto", "text":
+		mk = func(w io.Writer) slog.Handler { return slog.NewTextHandler(w, opts) }
 	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
+		mk = func(w io.Writer) slog.Handler { return slog.NewJSONHandler(w, opts) }
+	default:
+		return nil, usagef("--log-format: want auto, text or json, got %q", format)
 	}
-	return nil, usagef("--log-format: want auto, text or json, got %q", format)
+	h := mk(w)
+	if f, ok := w.(*os.File); ok && format != "json" && logging.OnJournal(f, os.Getenv("JOURNAL_STREAM")) {
+		h = logging.Journal(w, mk)
+	}
+	return slog.New(logging.NewDedup(h, repeatWindow)), nil
 }
 
 // interspersed lets flags follow a subcommand's arguments, as in

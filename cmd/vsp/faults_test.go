@@ -85,7 +85,9 @@ func TestCertificateSwap(t *testing.T) {
 			oldFP := sim.fingerprint
 			known := filepath.Join(dir, "state", "known_devices")
 			link := tempLink(t)
-			args := []string{"--device", addr, "--tls", "legacy", "--backoff-max", "500ms"}
+			// Debug level: every refused redial is logged (expectSilence
+			// counts them); at info level repeats are rate-limited.
+			args := []string{"--device", addr, "--tls", "legacy", "--backoff-max", "500ms", "--log-level", "debug"}
 			if mode == "pin" {
 				args = append(args, "--pin", oldFP)
 			} else {

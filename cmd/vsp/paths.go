@@ -33,7 +33,7 @@ func settingDefs() []settingDef {
 		{"socket", "socket", "VSP_SOCKET", "daemon control socket `PATH`"},
 		{"link_dir", "link-dir", "VSP_LINK_DIR", "`DIR` for bare link names"},
 		{"known_devices", "known-devices", "VSP_KNOWN_DEVICES", "trust-on-first-use `FILE` of device fingerprints"},
-		{"log_format", "log-format", "VSP_LOG_FORMAT", "log `FORMAT`: auto (text on a terminal, JSON otherwise), text or json"},
+		{"log_format", "log-format", "VSP_LOG_FORMAT", "log `FORMAT`: text or json (auto: text; on the systemd journal each line carries its priority)"},
 		{"log_level", "log-level", "VSP_LOG_LEVEL", "log `LEVEL`: debug, info, warn or error"},
 		{"metrics", "metrics", "VSP_METRICS", "serve Prometheus /metrics over TCP on `[HOST]:PORT`"},
 	}
