@@ -41,6 +41,10 @@ type env struct {
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
 	app := newApp(e)
+	if words, ok := completionArgs(args[1:]); ok {
+		complete(ctx, app, words, stdout) // never runs a command
+		return exitOK
+	}
 	err := app.RunContext(ctx, interspersed(app, args))
 	if err == nil {
 		return exitOK
@@ -60,12 +64,11 @@ func newApp(e *env) *cli.App {
 		Description: "vsp exposes a networked serial device (such as a Sollae ezTCP) as a local tty,\n" +
 			"e.g. /dev/ttyVSP0, for software that expects a COM port. The tty outlives\n" +
 			"every network outage: the application never sees the device reboot.",
-		Writer:               e.stdout,
-		ErrWriter:            e.stderr,
-		Reader:               e.stdin,
-		EnableBashCompletion: true,
-		HideHelpCommand:      true,
-		ExitErrHandler:       func(*cli.Context, error) {}, // run() reports errors and picks the exit code
+		Writer:          e.stdout,
+		ErrWriter:       e.stderr,
+		Reader:          e.stdin,
+		HideHelpCommand: true,
+		ExitErrHandler:  func(*cli.Context, error) {}, // run() reports errors and picks the exit code
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
 			return usageError{err}
 		},
