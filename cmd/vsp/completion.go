@@ -141,7 +141,7 @@ func complete(ctx context.Context, app *cli.App, words []string, w io.Writer) {
 	var cmd *cli.Command
 	var positional []string
 	given := map[string]string{} // flag values given before the cursor
-	var pending cli.Flag           // a flag whose value is the next word
+	var pending cli.Flag         // a flag whose value is the next word
 	for _, word := range before {
 		if pending != nil {
 			given[pending.Names()[0]] = word
