@@ -164,8 +164,8 @@ func TestNoTrust(t *testing.T) {
 		}
 		if _, _, err := tlsconn.Dial(ctxT(t), ln.Addr().String(), cfg, nil); !errors.Is(err, tlsconn.ErrNoTrust) {
 			t.Errorf("Dial(%q) = %v", p, err)
-		} else if !strings.Contains(err.Error(), "vsp trust HOST:PORT") {
-			t.Errorf("message does not say how to get a fingerprint: %v", err)
+		} else if !strings.Contains(err.Error(), "a pin, trust on first use, a CA bundle, or insecure") {
+			t.Errorf("message does not name the ways to trust a device: %v", err)
 		}
 	}
 	// Dial must not even have connected.

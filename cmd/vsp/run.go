@@ -133,7 +133,7 @@ func runSpec(c *cli.Context) (bridge.PortSpec, error) {
 // key it stands for take the same values with the same error, which names
 // the flag (keyFlags).
 func portFromFlags(c *cli.Context, cmd, name, link string) (*config.Port, error) {
-	p := &config.Port{Name: name, File: "command line"}
+	p := &config.Port{Name: name, File: service.FromFlags}
 	var bad []error // values config's parsers refused; then Validate's findings
 	devs := c.StringSlice("device")
 	switch len(devs) {
