@@ -63,7 +63,10 @@ func newApp(e *env) *cli.App {
 		Usage: "virtual serial ports bridged to networked serial devices over TLS or TCP",
 		Description: "vsp exposes a networked serial device (such as a Sollae ezTCP) as a local tty,\n" +
 			"e.g. /dev/ttyVSP0, for software that expects a COM port. The tty outlives\n" +
-			"every network outage: the application never sees the device reboot.",
+			"every network outage: the application never sees the device reboot.\n\n" +
+			"Exit status: 0 success; 1 failure (the message says what failed, and the fix);\n" +
+			"2 a usage error (unknown command, bad flag or argument). `vsp create` exits 0\n" +
+			"only once its port is up; see each command's help.",
 		Writer:          e.stdout,
 		ErrWriter:       e.stderr,
 		Reader:          e.stdin,

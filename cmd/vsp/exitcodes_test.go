@@ -1,0 +1,79 @@
+package main
+
+import (
+	"errors"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// exitCode is the exit status of a finished command (0 for success).
+func exitCode(t *testing.T, err error) int {
+	t.Helper()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ee):
+		return ee.ExitCode()
+	}
+	t.Fatal(err)
+	return -1
+}
+
+// Acceptance 2: `vsp create` exits 0 only when the port is up; a wrong
+// --pin against an SSL device stops the wait early with the state and the
+// fix (how to see the device's fingerprint, how to pin it in the file).
+func TestCreateExitCodes(t *testing.T) {
+	sim := startEzsim(t, "--listen", "127.0.0.1:0", "--ssl", "--key-bits", "768", "--serial", "echo", "--console", "off")
+	d := startDaemon(t)
+	wrong := "sha256:" + strings.Repeat("ab", 32)
+
+	start := time.Now()
+	out, errOut, err := d.try(t, "create", "bad", "--device", sim.addr, "--tls", "legacy", "--pin", wrong, "--link", tempLink(t), "--wait", "30s")
+	if code := exitCode(t, err); code != 1 {
+		t.Fatalf("create with a wrong pin: exit %d, want 1\n%s%s", code, out, errOut)
+	}
+	if took := time.Since(start); took > 15*time.Second {
+		t.Errorf("create waited %v for a port that cannot come up", took)
+	}
+	for _, want := range []string{"certificate mismatch", "does not match the pin", "vsp trust " + sim.addr, "vsp trust --write bad " + sim.addr} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("create with a wrong pin does not say %q:\n%s", want, errOut)
+		}
+	}
+	if strings.Contains(errOut, "--pin") {
+		t.Errorf("the port lives in a file, yet the fix names --pin:\n%s", errOut)
+	}
+	// status shows the same fix.
+	if st, _, _ := d.try(t, "status", "bad"); !strings.Contains(st, "vsp trust --write bad") {
+		t.Errorf("vsp status bad gives no fix:\n%s", st)
+	}
+
+	// The right pin: up, exit 0.
+	out, errOut, err = d.try(t, "create", "good", "--device", sim.addr, "--tls", "legacy", "--pin", sim.fingerprint, "--link", tempLink(t))
+	if code := exitCode(t, err); code != 0 || !strings.Contains(out, ", up") {
+		t.Fatalf("create with the right pin: exit %d\n%s%s", code, out, errOut)
+	}
+
+	// A plain TCP device under TLS: the fix says tls = "off".
+	plain := startEzsim(t, "--listen", "127.0.0.1:0", "--serial", "echo", "--console", "off")
+	_, errOut, err = d.try(t, "create", "plain", "--device", plain.addr, "--tls", "legacy", "--pin", wrong, "--link", tempLink(t))
+	if code := exitCode(t, err); code != 1 || !strings.Contains(errOut, `set tls = "off" in the port file`) {
+		t.Errorf("create against a plain TCP device with TLS: exit %d\n%s", code, errOut)
+	}
+
+	// delete waits until the daemon closed the port; status of an unknown
+	// port exits 1 and names it.
+	if _, errOut, err := d.try(t, "delete", "good"); exitCode(t, err) != 0 {
+		t.Errorf("delete: %v\n%s", err, errOut)
+	}
+	if _, ok := d.states(t)["good"]; ok {
+		t.Errorf("delete returned while the daemon still runs the port")
+	}
+	_, errOut, err = d.try(t, "status", "good")
+	if code := exitCode(t, err); code != 1 || !strings.Contains(errOut, `"good"`) {
+		t.Errorf("status of a deleted port: exit %d\n%s", code, errOut)
+	}
+}
