@@ -288,6 +288,21 @@ func TestProbe(t *testing.T) {
 	}
 }
 
+// Probing with the modern profile a device whose key that profile refuses
+// fails with ErrWeakKey and still returns the certificate to show.
+func TestProbeWeakKeyForProfile(t *testing.T) {
+	cert := newCert(t, certOpts{rsaBits: 1024})
+	srv := startServer(t, &tls.Config{Certificates: []tls.Certificate{cert.tls}})
+	leaf, info, err := tlsconn.Probe(ctxT(t), srv.addr, tlsconn.ProfileModern, 0)
+	if !errors.Is(err, tlsconn.ErrWeakKey) || leaf == nil || info.KeyBits != 1024 {
+		t.Fatalf("modern probe of a 1024-bit key: leaf %v, bits %d, err %v", leaf != nil, info.KeyBits, err)
+	}
+	srv.next(t)
+	if _, _, err := tlsconn.Probe(ctxT(t), srv.addr, tlsconn.ProfileLegacy, 0); err != nil {
+		t.Errorf("legacy probe of a 1024-bit key: %v", err)
+	}
+}
+
 func TestNotTLS(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

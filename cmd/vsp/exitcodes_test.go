@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -75,5 +76,33 @@ func TestCreateExitCodes(t *testing.T) {
 	_, errOut, err = d.try(t, "status", "good")
 	if code := exitCode(t, err); code != 1 || !strings.Contains(errOut, `"good"`) {
 		t.Errorf("status of a deleted port: exit %d\n%s", code, errOut)
+	}
+}
+
+// `vsp trust` speaks in the administrator's terms: readable certificate
+// names, a plain TCP device recognised as such, and a key the chosen
+// profile would refuse is refused here too instead of printing a pin
+// command that cannot work.
+func TestTrustMessages(t *testing.T) {
+	ssl := startEzsim(t, "--listen", "127.0.0.1:0", "--ssl", "--key-bits", "1024", "--serial", "echo", "--console", "off")
+	plain := startEzsim(t, "--listen", "127.0.0.1:0", "--serial", "echo", "--console", "off")
+	d := &daemon{dir: t.TempDir(), socket: filepath.Join(t.TempDir(), "vsp.sock")}
+
+	out := d.vsp(t, "trust", ssl.addr)
+	if !strings.Contains(out, "emailAddress=") || strings.Contains(out, "1.2.840.113549.1.9.1") {
+		t.Errorf("subject not readable:\n%s", out)
+	}
+	if !strings.Contains(out, "vsp trust --write NAME") {
+		t.Errorf("no command to pin it in a port file:\n%s", out)
+	}
+
+	out, errOut, err := d.try(t, "trust", "--tls", "modern", ssl.addr)
+	if exitCode(t, err) != 1 || !strings.Contains(errOut, "too weak for the modern profile") || !strings.Contains(errOut, "--tls legacy") || strings.Contains(out, "--pin") {
+		t.Errorf("trust --tls modern of a 1024-bit device: %v\n%s%s", err, out, errOut)
+	}
+
+	_, errOut, err = d.try(t, "trust", plain.addr)
+	if exitCode(t, err) != 1 || !strings.Contains(errOut, "did not answer TLS: a plain TCP device?") || !strings.Contains(errOut, "--tls off") {
+		t.Errorf("trust of a plain TCP device: %v\n%s", err, errOut)
 	}
 }
