@@ -36,6 +36,12 @@ func DefaultPaths() Paths {
 	return defaultPaths(os.Geteuid(), os.Getenv)
 }
 
+// SystemPaths are the system daemon's paths (root's DefaultPaths), which
+// a non-root member of the daemon's group uses to reach it.
+func SystemPaths() Paths {
+	return defaultPaths(0, os.Getenv)
+}
+
 func defaultPaths(uid int, getenv func(string) string) Paths {
 	if uid == 0 {
 		return Paths{
