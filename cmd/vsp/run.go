@@ -47,6 +47,7 @@ func portFlags() []cli.Flag {
 		&cli.StringFlag{Name: "owner", Usage: "owner `USER` of the tty"},
 		&cli.StringFlag{Name: "group", Usage: "group `GROUP` of the tty (e.g. dialout)"},
 		&cli.StringFlag{Name: "mode", Usage: "permission `MODE` of the tty, octal (e.g. 0660)"},
+		&cli.BoolFlag{Name: "no-extproc", Usage: "poll for the application's termios changes instead of setting EXTPROC, so canonical-mode (line-editing) applications get echo, line editing and signals"},
 		&cli.UintFlag{Name: "baud", Usage: "the device's configured serial speed; the port warns when the application sets another", DefaultText: "not set: nothing is checked"},
 		&cli.BoolFlag{Name: "strict-serial", Usage: "hold data while the application's baud rate differs from --baud"},
 		&cli.BoolFlag{Name: "rfc2217", Usage: "negotiate RFC 2217 (Telnet COM Port Control) and forward the application's baud rate, stop bits and flow control to the device (plain TCP devices; not with SSL on an ezTCP)"},
@@ -209,6 +210,7 @@ func portFromFlags(c *cli.Context, cmd, name, link string) (*config.Port, error)
 		}
 		p.TTY.Mode = m
 	}
+	p.TTY.NoExtproc = c.Bool("no-extproc")
 	p.Serial.Baud = int(min(c.Uint("baud"), 1<<31-1)) // 0: not set
 	p.StrictSerial = c.Bool("strict-serial")
 	p.RFC2217 = c.Bool("rfc2217")
@@ -252,6 +254,7 @@ var keyFlags = map[string]string{
 	"tty.owner":              "owner",
 	"tty.group":              "group",
 	"tty.mode":               "mode",
+	"tty.extproc":            "no-extproc",
 	"serial.baud":            "baud",
 }
 
