@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"os/exec"
 	"path/filepath"
@@ -104,5 +106,23 @@ func TestTrustMessages(t *testing.T) {
 	_, errOut, err = d.try(t, "trust", plain.addr)
 	if exitCode(t, err) != 1 || !strings.Contains(errOut, "did not answer TLS: a plain TCP device?") || !strings.Contains(errOut, "--tls off") {
 		t.Errorf("trust of a plain TCP device: %v\n%s", err, errOut)
+	}
+}
+
+// The help says what each exit status means, and every service action's
+// one-line help reads as a sentence.
+func TestHelpExitStatusAndServiceUsage(t *testing.T) {
+	help := func(args ...string) string {
+		var out, errOut bytes.Buffer
+		run(context.Background(), append([]string{"vsp"}, args...), nil, &out, &errOut)
+		return out.String() + errOut.String()
+	}
+	for _, cmd := range [][]string{{"--help"}, {"create", "--help"}, {"delete", "--help"}, {"status", "--help"}, {"list", "--help"}} {
+		if h := help(cmd...); !strings.Contains(h, "Exit status: 0") {
+			t.Errorf("vsp %s documents no exit status:\n%s", strings.Join(cmd, " "), h)
+		}
+	}
+	if h := help("service", "--help"); strings.Contains(h, "status the vsp service") || !strings.Contains(h, "installed and running") {
+		t.Errorf("vsp service --help:\n%s", h)
 	}
 }
