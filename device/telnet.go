@@ -34,17 +34,17 @@ var (
 // negotiation, skips subnegotiations, accepts CR LF, CR NUL, CR and LF line
 // ends, handles backspace and optionally echoes what is typed.
 type telnetReader struct {
-	r      *bufio.Reader
-	w      io.Writer // negotiation replies and echo
-	echo   bool      // echo typed characters (when we said WILL ECHO and not reading a password)
-	ours   [256]bool // options we have enabled (WILL)
+	r    *bufio.Reader
+	w    io.Writer // negotiation replies and echo
+	echo bool      // echo typed characters (when we said WILL ECHO and not reading a password)
+	ours [256]bool // options we have enabled (WILL)
 	// charMode: ECHO and SGA are ours (the password prompt: the client
 	// neither echoes nor waits for a line). Outside it both are off, so a
 	// Telnet client stays in line mode with local echo: the two always
 	// change together, or a client shows "lsh>help^M".
 	charMode bool
-	his    [256]bool // options the client has enabled (DO sent by us)
-	skipLF bool      // the previous line ended with CR: ignore a following LF or NUL
+	his      [256]bool // options the client has enabled (DO sent by us)
+	skipLF   bool      // the previous line ended with CR: ignore a following LF or NUL
 }
 
 func newTelnetReader(r io.Reader, w io.Writer) *telnetReader {
