@@ -62,7 +62,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			Action: func(c *cli.Context) error {
 				return statusCmd(c.Context, c.String("status-socket"), c.Bool("text"), stdout)
 			},
-		}, genDocsCommand()}, // gen-docs is hidden: make docs
+		}, completionCommand(stdout), genDocsCommand()}, // gen-docs is hidden: make docs
 	}
 	err := app.RunContext(ctx, args)
 	if err != nil && strings.Contains(err.Error(), "Required flag") {
