@@ -71,7 +71,7 @@ func SpecFromConfig(p *config.Port, paths config.Paths) (bridge.PortSpec, error)
 			Buffer:    int(p.Buffer),
 			Backoff:   tlsconn.Backoff{Min: p.Net.BackoffMin, Max: p.Net.BackoffMax},
 			StaleData: stale,
-			Fix:       fixer(p),
+			Fix:       newFixer(p),
 		},
 		Serial: bridge.SerialSettings{
 			Baud:     uint32(p.Serial.Baud),

@@ -55,7 +55,14 @@ type BridgeConfig struct {
 	// Fix, when set, says how to fix a dial error that will not pass by
 	// itself (Stats.Fault), in terms of where the port is configured; it
 	// is shown in Stats.Fix and logged with the error.
-	Fix func(error) string
+	Fix Fixer
+}
+
+// Fixer says how to fix a dial error ("" when it has no advice). An
+// implementation is a comparable value, so that specs stay comparable
+// (the daemon restarts a port only when its spec changed).
+type Fixer interface {
+	Fix(error) string
 }
 
 // DefaultBuffer is the outage buffer size when none is configured.
@@ -443,7 +450,7 @@ func (b *Bridge) linkLoop(ctx context.Context) error {
 				b.state = s
 			}
 			if b.fault != "" && b.cfg.Fix != nil {
-				b.fix = b.cfg.Fix(err)
+				b.fix = b.cfg.Fix.Fix(err)
 			}
 			state, fix := b.state, b.fix
 			b.mu.Unlock()
