@@ -9,13 +9,15 @@
 # /var/cache/vsp-test-deb, so later runs unpack it in seconds), then checks:
 #   - `vsp version` prints the stamped version, the commit and the Go version;
 #   - the vsp group exists, man pages, completions, unit and /etc/vsp/ports.d
-#     are installed;
+#     are installed; the unit is what `vsp service unit` prints, and it is
+#     enabled although systemd does not run in the chroot;
 #   - `systemd-analyze verify` accepts the unit without any warning (skipped,
 #     with a message, where systemd-analyze is missing);
 #   - the unit's ExecStart line starts the daemon, `vsp list` gets an answer
 #     on its control socket, and SIGTERM stops it cleanly;
-#   - dpkg -r leaves nothing but configuration (a port file and the trusted
-#     device fingerprints kept on purpose), and dpkg -P leaves nothing at all
+#   - dpkg -r leaves nothing but configuration (a port file, the trusted
+#     device fingerprints and the unit's enablement kept on purpose), and
+#     dpkg -P leaves nothing at all
 #     (the vsp group aside, as Debian keeps system groups).
 # Where debootstrap cannot make a chroot (no debootstrap, no mirror), or
 # with VSP_DEB_HOST=1, it installs on this host instead and purges afterwards;
@@ -155,6 +157,19 @@ inroot bash -n /usr/share/bash-completion/completions/vsp || fail "bash completi
 gzip -dc "$R/usr/share/man/man1/vsp.1.gz" | grep -q '^\.TH vsp 1' || fail "vsp.1.gz is not a section-1 man page"
 say "files, group and vsp version: ok"
 
+# One unit: the packaged file is what the packaged binary's template prints.
+inroot /usr/bin/vsp service unit --user=false --executable /usr/bin/vsp >"$WORK/unit.want" || fail "vsp service unit"
+if ! cmp -s "$WORK/unit.want" "$R/usr/lib/systemd/system/vsp.service"; then
+	diff -u "$WORK/unit.want" "$R/usr/lib/systemd/system/vsp.service" || true
+	fail "the packaged vsp.service differs from \`vsp service unit\`"
+fi
+# Enabled although systemd does not run here (deb-systemd-helper semantics),
+# so an image built offline starts vsp at boot.
+WANTS=/etc/systemd/system/multi-user.target.wants/vsp.service
+[ -L "$R$WANTS" ] && [ "$(inroot readlink -f $WANTS)" = "$(inroot readlink -f /usr/lib/systemd/system/vsp.service)" ] ||
+	fail "$WANTS is not a link to the unit after an offline install"
+say "unit = \`vsp service unit\`, enabled offline ($WANTS): ok"
+
 if command -v systemd-analyze >/dev/null; then
 	# Verify a copy whose ExecStart points into the chroot, so the check of
 	# the executable finds it; the rest of the unit is verified as shipped.
@@ -214,7 +229,15 @@ fi
 inroot dpkg -r vsp >"$WORK/dpkg.log" 2>&1 || { cat "$WORK/dpkg.log"; fail "dpkg -r"; }
 snapshot >"$WORK/removed"
 left=$(leftovers "$WORK/removed")
-want=$(printf '%s\n' /etc/vsp /etc/vsp/ports.d $PORTFILE /var/lib/vsp /var/lib/vsp/known_devices | sort | comm -23 - "$WORK/before")
+# Removal keeps whether the unit is enabled (the link and, in a chroot,
+# deb-systemd-helper's record of it), as dh_installsystemd does; purge
+# removes them.
+enabled=$WANTS
+if [ -n "$R" ]; then
+	enabled="$enabled /var/lib/systemd/deb-systemd-helper-enabled/multi-user.target.wants/vsp.service
+		/var/lib/systemd/deb-systemd-helper-enabled/vsp.service.dsh-also"
+fi
+want=$(printf '%s\n' /etc/vsp /etc/vsp/ports.d $PORTFILE /var/lib/vsp /var/lib/vsp/known_devices $enabled | sort | comm -23 - "$WORK/before")
 if [ "$left" != "$want" ]; then
 	printf 'left after dpkg -r:\n%s\nexpected only configuration:\n%s\n' "$left" "$want" >&2
 	fail "dpkg -r left stray files"

@@ -12,6 +12,12 @@
 // any number of times. The slave starts raw, 9600 8N1, no flow control
 // (Config.Initial sets another speed, stop bits or flow control).
 //
+// A pty can outlive the process too: Files hands out copies of the master
+// and of the Port's slave fd for keeping elsewhere (systemd's
+// file-descriptor store), Release closes the Port but leaves its link, and
+// Adopt builds a Port in a later process on the kept fds, with the same
+// /dev/pts/N and the application's settings untouched.
+//
 // # Notifications
 //
 // The master is in packet mode (TIOCPKT) and the slave has EXTPROC set

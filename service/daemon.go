@@ -195,6 +195,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 			// lost file event); unchanged ports are left alone.
 			d.reloadSettings()
 			d.rescan()
+		case <-d.fds.reexecRequests(): // SIGUSR2: an upgrade without a service manager
+			if d.fds.prepareReexec() {
+				return nil // closeAll re-executes instead of closing the ports
+			}
 		case ev, ok := <-w.Events:
 			if !ok {
 				return nil

@@ -3,5 +3,11 @@
 // each valid file runs as a bridge.Port; live state and Prometheus metrics
 // are served on a local control socket.
 //
+// Under systemd (fdstore.go) the daemon reports readiness, status and
+// watchdog beats, and keeps every port's pty in the unit's
+// file-descriptor store, so its own crash, restart or upgrade never hangs
+// an application up; SIGUSR2 re-executes it with the ptys where there is
+// no service manager (reexec.go).
+//
 // The byte path itself lives in service/bridge.
 package service

@@ -5,13 +5,12 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/vsp-dev/vsp/internal/sdnotify"
 	"github.com/vsp-dev/vsp/service/bridge"
@@ -47,6 +46,8 @@ type fdStore struct {
 	keeper   int  // pid that keeps the files: the service manager
 	watchdog time.Duration
 	ticker   *time.Ticker
+	usr2     chan os.Signal // re-execution requests (SIGUSR2)
+	exe      string         // the binary to re-execute, once requested
 
 	mu       sync.Mutex
 	kept     map[string]*keptPort // fds of the previous process, not adopted yet
@@ -69,7 +70,23 @@ type keptPort struct {
 // it once, before any port starts.
 func newFDStore(log *slog.Logger) *fdStore {
 	s := &fdStore{n: sdnotify.New(), log: log, kept: map[string]*keptPort{}, stored: map[string]string{}, names: map[string]int{}}
+	if sigs := reexecSignals(); len(sigs) > 0 {
+		s.usr2 = make(chan os.Signal, 1)
+		signal.Notify(s.usr2, sigs...)
+	}
 	files := sdnotify.Stored() // always: the variables must not leak to children
+	inh, err := inherited()
+	if err != nil {
+		log.Error("cannot take over the ptys the previous vsp image left", "err", err)
+	}
+	if inh != nil {
+		s.handover = true // a re-execution is a handover
+	}
+	defer func() {
+		for name, fs := range inh {
+			s.collect(name, fs)
+		}
+	}()
 	if !s.n.Enabled() {
 		for _, fs := range files {
 			closeAll(fs)
@@ -120,14 +137,12 @@ func (s *fdStore) collect(name string, fs []*os.File) {
 		k = &keptPort{}
 		s.kept[port] = k
 	}
-	switch role {
-	case fdMaster:
-		k.master = fs[0]
-	case fdSlave:
-		k.slave = fs[0]
-	case fdRing:
-		k.ring = fs[0]
+	slot := map[string]**os.File{fdMaster: &k.master, fdSlave: &k.slave, fdRing: &k.ring}[role]
+	if *slot != nil {
+		fs[0].Close() // the same file from both systemd and a re-execution
+		return
 	}
+	*slot = fs[0]
 }
 
 // removeLocked takes every file stored under name out of the store.
@@ -278,7 +293,7 @@ func (s *fdStore) keep(name string, p *bridge.Port) {
 // remove takes a deleted port's files out of the store before its pty
 // closes, and whatever was kept for it and not adopted.
 func (s *fdStore) remove(name string) {
-	if s == nil || !s.on {
+	if s == nil {
 		return
 	}
 	s.mu.Lock()
@@ -298,10 +313,10 @@ func (s *fdStore) remove(name string) {
 // but do not load keep their pty until they are fixed or removed), the old
 // handover mark is cleared, and the service manager hears READY=1.
 func (s *fdStore) ready(d *Daemon) {
-	if s == nil || !s.n.Enabled() {
+	if s == nil {
 		return
 	}
-	if s.on {
+	{
 		d.mu.Lock()
 		var gone []string
 		s.mu.Lock()
@@ -321,10 +336,13 @@ func (s *fdStore) ready(d *Daemon) {
 			s.forget(name, k)
 		}
 		s.mu.Lock()
-		if s.handover {
+		if s.names[fdHandover] > 0 {
 			s.removeLocked(fdHandover)
 		}
 		s.mu.Unlock()
+	}
+	if !s.n.Enabled() {
+		return
 	}
 	st := statusLine(d.States())
 	s.mu.Lock()
@@ -370,7 +388,20 @@ func (s *fdStore) beat(d *Daemon) {
 // the stored files when the unit stops for good ("stop means stop"); a
 // restart gives them to the next process.
 func (s *fdStore) handOver(ents map[string]*entry) bool {
-	if s == nil || !s.n.Enabled() {
+	if s == nil {
+		return false
+	}
+	if s.exe != "" {
+		s.reexec(ents)
+		return true
+	}
+	if s.usr2 != nil {
+		signal.Stop(s.usr2)
+	}
+	if s.ticker != nil {
+		s.ticker.Stop()
+	}
+	if !s.n.Enabled() {
 		return false
 	}
 	if !s.on {
@@ -427,7 +458,11 @@ func (s *fdStore) storeRing(name string, queued []byte) {
 	f, err := memfd("vsp-ring-"+name, queued)
 	if err == nil {
 		s.mu.Lock()
-		err = s.storeLocked(fdName(name, fdRing), f)
+		if s.max > 0 && s.count+1 > s.max {
+			err = fmt.Errorf("service: systemd's file-descriptor store is full (FileDescriptorStoreMax=%d)", s.max)
+		} else {
+			err = s.storeLocked(fdName(name, fdRing), f)
+		}
 		s.mu.Unlock()
 		f.Close()
 	}
@@ -436,20 +471,6 @@ func (s *fdStore) storeRing(name string, queued []byte) {
 		return
 	}
 	s.log.Info("outage buffer handed over", "port", name, "bytes", len(queued))
-}
-
-// memfd returns an in-memory file holding b.
-func memfd(name string, b []byte) (*os.File, error) {
-	fd, err := unix.MemfdCreate(name, unix.MFD_CLOEXEC)
-	if err != nil {
-		return nil, fmt.Errorf("service: memfd: %w", err)
-	}
-	f := os.NewFile(uintptr(fd), name)
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("service: memfd: %w", err)
-	}
-	return f, nil
 }
 
 // readRing reads a handed-over outage buffer from its start (the stored
@@ -569,4 +590,93 @@ func closeAll(fs []*os.File) {
 	for _, f := range fs {
 		f.Close()
 	}
+}
+
+// reexecRequests delivers the signal that asks for a re-execution; nil
+// (never) where there is none.
+func (s *fdStore) reexecRequests() <-chan os.Signal {
+	if s == nil {
+		return nil
+	}
+	return s.usr2
+}
+
+// prepareReexec finds the binary to re-execute (after an upgrade, the new
+// file at the same path) and reports whether the daemon should stop for
+// it; handOver then re-executes instead of closing the ports.
+func (s *fdStore) prepareReexec() bool {
+	exe, err := os.Executable()
+	if err == nil {
+		_, err = os.Stat(exe)
+	}
+	if err != nil {
+		s.log.Error("SIGUSR2: cannot find vsp's binary to re-execute; carrying on", "err", err)
+		return false
+	}
+	s.exe = exe
+	s.log.Info("SIGUSR2: re-executing with every port's pty", "binary", exe)
+	return true
+}
+
+// reexec hands every port over to the next image of this process: the
+// ptys' fds (and the outage buffers, in memfds) stay open across execve
+// and are named in envInherited. It returns only if the execution failed;
+// the ptys then close when the process exits.
+func (s *fdStore) reexec(ents map[string]*entry) {
+	_ = s.n.Reloading("re-executing " + s.exe)
+	var mu sync.Mutex
+	var fds []inheritedFD
+	pass := func(name string, f *os.File) {
+		fd, err := inheritable(f)
+		f.Close()
+		if err != nil {
+			s.log.Error("cannot pass a file to the next image", "fdname", name, "err", err)
+			return
+		}
+		mu.Lock()
+		fds = append(fds, inheritedFD{name: name, fd: fd})
+		mu.Unlock()
+	}
+	var wg sync.WaitGroup
+	for name, e := range ents {
+		if e.port == nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m, sl, err := e.port.Files()
+			if err != nil {
+				s.log.Error("cannot keep the port's pty across the re-execution; it hangs up", "port", name, "err", err)
+				_ = e.port.Close()
+				return
+			}
+			queued, err := e.port.Handover()
+			if err != nil {
+				s.log.Warn("port handover", "port", name, "err", err)
+			}
+			pass(fdName(name, fdMaster), m)
+			pass(fdName(name, fdSlave), sl)
+			if len(queued) > 0 {
+				f, err := memfd("vsp-ring-"+name, queued)
+				if err != nil {
+					s.log.Error("cannot hand the outage buffer over; its bytes are lost", "port", name, "bytes", len(queued), "err", err)
+					return
+				}
+				pass(fdName(name, fdRing), f)
+			}
+		}()
+	}
+	wg.Wait()
+	// Ptys kept for files that do not load yet go along as they are.
+	for port, k := range s.kept {
+		for role, f := range map[string]*os.File{fdMaster: k.master, fdSlave: k.slave, fdRing: k.ring} {
+			if f != nil {
+				pass(fdName(port, role), f)
+			}
+		}
+	}
+	s.log.Info("re-executing", "binary", s.exe, "files", len(fds))
+	err := execSelf(s.exe, fds)
+	s.log.Error("re-execution failed: every port hangs up as vsp exits", "err", err)
 }

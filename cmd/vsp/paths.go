@@ -306,6 +306,12 @@ func (s *settings) reload(log *slog.Logger) (string, []service.Setting, error) {
 	return s.get("metrics"), list, nil
 }
 
+// explicitValue is a setting's value when a flag or the environment gave it.
+func (s *settings) explicitValue(key string) (string, bool) {
+	e, ok := s.explicit[key]
+	return e.Value, ok
+}
+
 // explicitArgs are the command-line arguments that give a daemon the
 // settings this command got from flags and the environment (for a service
 // unit, which has neither the flags nor the environment).

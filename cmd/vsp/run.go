@@ -323,5 +323,5 @@ func runDaemon(c *cli.Context, e *env, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	return d.Run(c.Context)
+	return runService(c.Context, d.Run)
 }

@@ -1,3 +1,5 @@
+//go:build linux
+
 package sdnotify
 
 import (
@@ -32,6 +34,7 @@ func TestNotifications(t *testing.T) {
 				{func() error { return n.Ready("2 ports:\n2 up") }, "READY=1\nSTATUS=2 ports: 2 up"},
 				{func() error { return n.Status("1 port") }, "STATUS=1 port"},
 				{n.Watchdog, "WATCHDOG=1"},
+				{func() error { return n.Reloading("again") }, "RELOADING=1\nSTATUS=again"},
 				{func() error { return n.Remove("p.a.m") }, "FDSTOREREMOVE=1\nFDNAME=p.a.m"},
 				{func() error { return n.Stopping("bye") }, "STOPPING=1\nSTATUS=bye"},
 			}

@@ -154,6 +154,13 @@ type Bridge struct {
 	// has the port open even before the pty reports the open, which it
 	// learns asynchronously (inotify).
 	appWrote atomic.Int64
+
+	// quiet stops appToDevice from taking more of the application's
+	// bytes, before a handover (handover.go); it closes paused when it
+	// has stopped.
+	quiet     atomic.Bool
+	pauseOnce sync.Once
+	paused    chan struct{}
 }
 
 // NewBridge returns a bridge between ep and the links dial opens. Run
@@ -179,6 +186,7 @@ func NewBridge(ep Endpoint, dial Dialer, cfg BridgeConfig, log *slog.Logger) *Br
 	return &Bridge{
 		ep: ep, dial: dial, cfg: cfg, log: log,
 		wake:     make(chan struct{}, 1),
+		paused:   make(chan struct{}),
 		ring:     newRing(cfg.Buffer),
 		state:    StateConnecting,
 		counters: new(counters),
@@ -320,9 +328,15 @@ func (b *Bridge) usableLocked() net.Conn {
 // or queues it in the outage buffer while the link is down. With the
 // buffer full it stops reading, so the application's writes block.
 func (b *Bridge) appToDevice(ctx context.Context) error {
+	defer b.pauseOnce.Do(func() { close(b.paused) }) // nothing more goes out
 	buf := make([]byte, copyBuffer)
 	for {
 		if ctx.Err() != nil {
+			return nil
+		}
+		if b.quiet.Load() { // handing over: what is left stays in the pty and the ring
+			b.pauseOnce.Do(func() { close(b.paused) })
+			<-ctx.Done()
 			return nil
 		}
 		b.mu.Lock()
@@ -465,8 +479,16 @@ func (b *Bridge) linkLoop(ctx context.Context) error {
 			continue
 		}
 		start := time.Now()
-		b.connects.Add(1)
 		b.mu.Lock()
+		if ctx.Err() != nil {
+			// Run's stop callback has run already (it reads b.conn under
+			// b.mu) and would never close this link: deviceToApp would
+			// block on it forever.
+			b.mu.Unlock()
+			_ = conn.Close()
+			return nil
+		}
+		b.connects.Add(1)
 		b.conn = conn
 		b.meter = &linkMeter{}
 		b.info = info

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/vsp-dev/vsp/pty"
 )
@@ -52,6 +53,7 @@ func (p *Port) Files() (master, slave *os.File, err error) { return p.tty.Files(
 func (p *Port) Handover() ([]byte, error) {
 	var queued []byte
 	p.closeOnce.Do(func() {
+		p.bridge.quiesce(handoverDrain)
 		p.cancel()
 		p.wg.Wait()
 		queued = p.bridge.queued()
@@ -59,4 +61,43 @@ func (p *Port) Handover() ([]byte, error) {
 		p.log.Info("port handed over; the tty stays open", "queued", len(queued))
 	})
 	return queued, p.closeErr
+}
+
+// A handover stops the bridge gently, so that nothing is lost between two
+// processes: handoverPause bounds the wait for a write to the device that
+// is under way; then the device's replies are still passed to the
+// application until it has been quiet for handoverQuiet, for at most
+// handoverDrain. A device that never stops sending loses what is in flight
+// after that.
+const (
+	handoverPause = 2 * time.Second
+	handoverQuiet = 50 * time.Millisecond
+	handoverDrain = 500 * time.Millisecond
+)
+
+// quiesce stops taking the application's bytes (what it writes from now on
+// stays in the pty, what is queued stays in the outage buffer), lets a
+// write to the device that is under way finish, and passes what the device
+// still sends to the application until it is quiet or max has passed. The
+// link stays open throughout; Run's stop closes it afterwards. Without it,
+// a stop closed the link at once, losing the chunk being sent and the
+// device's reply in flight (found by packaging/test-systemd.sh).
+func (b *Bridge) quiesce(max time.Duration) {
+	b.quiet.Store(true)
+	b.interrupt()
+	select {
+	case <-b.paused:
+	case <-time.After(handoverPause):
+		b.log.Warn("handover: a write to the device did not finish; stopping anyway")
+	}
+	deadline := time.Now().Add(max)
+	seen := b.toApp.Load() + b.discarded.Load()
+	for time.Now().Before(deadline) {
+		time.Sleep(handoverQuiet)
+		now := b.toApp.Load() + b.discarded.Load()
+		if now == seen {
+			return
+		}
+		seen = now
+	}
 }
