@@ -61,6 +61,8 @@ func SpecFromConfig(p *config.Port, paths config.Paths) (bridge.PortSpec, error)
 			Owner:   p.TTY.Owner,
 			Group:   p.TTY.Group,
 			Mode:    p.TTY.Mode,
+
+			NoExtproc: p.TTY.NoExtproc,
 		},
 		Link: tlsconn.Config{
 			Profile:            prof,
@@ -82,6 +84,7 @@ func SpecFromConfig(p *config.Port, paths config.Paths) (bridge.PortSpec, error)
 			Buffer:    int(p.Buffer),
 			Backoff:   tlsconn.Backoff{Min: p.Net.BackoffMin, Max: p.Net.BackoffMax},
 			StaleData: stale,
+			Fix:       newFixer(p),
 		},
 		Serial: bridge.SerialSettings{
 			Baud:     uint32(p.Serial.Baud),

@@ -42,7 +42,8 @@ type PortSpec struct {
 	// the application's serial settings (see service/rfc2217.go); the
 	// mismatch guard is then off.
 	RFC2217 bool
-	// Source is where the spec came from (a file path, or "command line").
+	// Source is where the spec came from (a file path, or "command line"
+	// for `vsp run` flags).
 	Source string
 	// Trace writes the port's traffic and events to a file (monitor.Trace);
 	// a change of Trace alone is applied by SetTrace, without a restart.
