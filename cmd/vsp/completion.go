@@ -275,10 +275,16 @@ func flagValues(ctx context.Context, f cli.Flag, given map[string]string) []stri
 // names for a NAME, the alternatives of a closed set (bash|zsh|fish).
 func argValues(ctx context.Context, cmd *cli.Command, n int, given map[string]string) []string {
 	args := strings.Fields(cmd.ArgsUsage)
-	if n >= len(args) {
+	if len(args) == 0 {
 		return nil
 	}
-	arg := strings.Trim(args[n], "[]")
+	if n >= len(args) {
+		if !strings.HasSuffix(strings.Trim(args[len(args)-1], "[]"), "...") {
+			return nil
+		}
+		n = len(args) - 1 // "NAME..." repeats
+	}
+	arg := strings.TrimSuffix(strings.Trim(args[n], "[]"), "...")
 	switch {
 	case arg == "NAME":
 		return portNames(ctx, given)

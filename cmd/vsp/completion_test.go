@@ -150,6 +150,8 @@ func TestCompletionShells(t *testing.T) {
 		{line: "vsp ", has: []string{"run", "create", "status", "list", "completion"}},
 		{line: "vsp status ", want: []string{"alpha", "beta"}},
 		{line: "vsp delete a", want: []string{"alpha"}},
+		{line: "vsp monitor ", want: []string{"alpha", "beta"}},
+		{line: "vsp monitor alpha b", want: []string{"beta"}}, // NAME... repeats
 		{line: "vsp trust --write ", want: []string{"alpha", "beta"}},
 		{line: "vsp run --", has: []string{"--device", "--tls", "--pin", "--log-format", "--help"}},
 		{line: "vsp create --", has: []string{"--device", "--wait", "--force"}},
