@@ -196,6 +196,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
+			// Every way the daemon ends is logged: here a signal (SIGTERM,
+			// SIGINT) or the service manager's stop; the ports close (or are
+			// handed over to systemd's store) in the deferred calls.
+			d.log.Info("daemon stopping", "reason", context.Cause(ctx).Error())
 			return nil
 		case <-d.fds.tick():
 			d.fds.beat(d)
