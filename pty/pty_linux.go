@@ -43,6 +43,7 @@ type Port struct {
 	slave  *os.File        // our own slave fd (O_NOCTTY), never read
 	sraw   syscall.RawConn // slave.SyscallConn()
 	ino    *os.File        // own inotify on the slave node; nil if unavailable or shared
+	tw     *termWatch      // hears the application's tcsetattr; nil if unavailable
 	wd     int             // watch descriptor in cfg.Watcher, when shared
 
 	rmu   sync.Mutex // serialises Read (and guards small)
@@ -91,6 +92,7 @@ func Open(cfg Config, log *slog.Logger) (_ *Port, err error) {
 	if err := p.setup(uid, gid); err != nil {
 		return nil, err
 	}
+	p.startTermWatch()
 	if err := p.watch(); err != nil {
 		return nil, err
 	}
@@ -98,7 +100,7 @@ func Open(cfg Config, log *slog.Logger) (_ *Port, err error) {
 		return nil, err
 	}
 	p.run()
-	log.Info("pty: port open", "slave", p.name, "link", p.link, "settings", p.settings.String(), "extproc", !cfg.NoExtproc)
+	log.Info("pty: port open", "slave", p.name, "link", p.link, "settings", p.settings.String())
 	return p, nil
 }
 
@@ -159,6 +161,9 @@ func (p *Port) run() {
 	if p.cfg.PollInterval > 0 {
 		p.group.Go(func() error { return p.runPoll(ctx) })
 	}
+	if p.tw != nil {
+		p.group.Go(func() error { return p.runTermWatch(ctx) })
+	}
 }
 
 // openPair opens the master (non-blocking, registered with the poller,
@@ -210,7 +215,7 @@ func (p *Port) setup(uid, gid int) error {
 		if err != nil {
 			return err
 		}
-		initialTermios(t, !p.cfg.NoExtproc, p.cfg.Initial)
+		initialTermios(t, p.cfg.Initial)
 		return unix.IoctlSetTermios(fd, ioctlSetTermios, t)
 	}); err != nil {
 		return fmt.Errorf("pty: set initial termios on %s: %w", p.name, err)
@@ -770,7 +775,11 @@ func (p *Port) Close() error {
 // closeFiles closes the inotify, master and slave files that are open.
 func (p *Port) closeFiles() []error {
 	var errs []error
-	for _, f := range []*os.File{p.ino, p.master, p.slave} {
+	files := []*os.File{p.ino, p.master, p.slave}
+	if p.tw != nil {
+		files = append(files, p.tw.ep)
+	}
+	for _, f := range files {
 		if f == nil {
 			continue
 		}

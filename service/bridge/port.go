@@ -423,5 +423,5 @@ var errRestarted = errors.New("bridge: port restarted; its tty belongs to the ne
 // node and link, so a restart may keep the open tty.
 func samePTY(a, b pty.Config) bool {
 	return a.Link == b.Link && a.Owner == b.Owner && a.Group == b.Group && a.Mode == b.Mode &&
-		a.NoExtproc == b.NoExtproc && a.Watcher == b.Watcher
+		a.Watcher == b.Watcher
 }
