@@ -49,6 +49,8 @@ type Port struct {
 	rmu   sync.Mutex // serialises Read (and guards small)
 	small [2]byte    // header+byte buffer for 1-byte Reads
 
+	onFlush atomic.Pointer[func(EventKind)] // see SetFlushHandler
+
 	smu      sync.Mutex // guards settings; held across the TCGETS2 that refreshes it
 	settings Settings   // last reported settings
 
@@ -470,10 +472,10 @@ func (p *Port) handlePacket(c byte) {
 		p.refresh()
 	}
 	if pk.flushRead && !p.selfFlush.Swap(false) {
-		p.emit(FlushRead)
+		p.flushed(FlushRead)
 	}
 	if pk.flushWrite {
-		p.emit(FlushWrite)
+		p.flushed(FlushWrite)
 	}
 	if pk.stop {
 		p.emit(OutputStopped)

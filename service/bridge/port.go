@@ -156,6 +156,7 @@ func startOn(spec PortSpec, log *slog.Logger, tty *pty.Port, queued []byte, appS
 		// else only the pty's default, which nobody chose: not sent.
 		p.rfc = newRFCForwarder(spec.Serial, p.app, appSet || spec.Serial.Baud != 0, 0, log)
 	}
+	tty.SetFlushHandler(p.flushed)
 	ctx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
 	if p.listener != nil {
@@ -247,10 +248,6 @@ func (p *Port) watch(ctx context.Context) {
 				p.checkSerial()
 				if p.rfc != nil {
 					p.rfc.appChanged(ev.Settings)
-				}
-			case pty.FlushRead, pty.FlushWrite:
-				if p.rfc != nil {
-					p.rfc.purge(purgeOf(ev.Kind))
 				}
 			case pty.AppClosed:
 				// Flush at the last close, not at the next open: an
