@@ -501,9 +501,10 @@ func (p *Port) Settings() (Settings, error) {
 }
 
 // refresh re-reads the settings and emits SettingsChanged if they differ
-// from the last reported ones. The read happens under smu so concurrent
-// refreshes cannot report an older state after a newer one.
-func (p *Port) refresh() {
+// from the last reported ones (and then reports true). The read happens
+// under smu so concurrent refreshes cannot report an older state after a
+// newer one.
+func (p *Port) refresh() bool {
 	p.smu.Lock()
 	s, err := p.Settings()
 	changed := err == nil && s != p.settings
@@ -520,6 +521,7 @@ func (p *Port) refresh() {
 		p.log.Debug("pty: settings changed", "slave", p.name, "settings", s.String())
 		p.emitEvent(Event{Kind: SettingsChanged, Settings: s})
 	}
+	return changed
 }
 
 // emit sends an event of kind k carrying the last known settings.

@@ -11,11 +11,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// termiosWatchGap is the shortest time between two termios re-reads by the
-// termios watch. The wake-ups it listens to also come with the
-// application's writes (see termWatch); the gap bounds the re-reads to
-// 1/termiosWatchGap a second per busy port. A change after a quiet period
-// is seen at once; a change during a burst of writes within the gap.
+// termiosWatchGap is the shortest time between a termios re-read that
+// found nothing new and the next one. The wake-ups the termios watch
+// listens to also come with the application's writes (see termWatch); the
+// gap bounds those useless re-reads to 1/termiosWatchGap a second per busy
+// port. A change is seen at once after a quiet period or after another
+// change, and within the gap during a burst of writes.
 const termiosWatchGap = 5 * time.Millisecond
 
 // termWatch hears the application's tcsetattr without EXTPROC.
@@ -87,7 +88,7 @@ func (p *Port) startTermWatch() {
 // write_wait, at most once per termiosWatchGap, until ctx ends or the
 // epoll file is closed.
 func (p *Port) runTermWatch(ctx context.Context) error {
-	var last time.Time
+	var last time.Time // of the last re-read that found nothing new
 	for {
 		if err := p.tw.wait(); err != nil {
 			return nil // closed by Close
@@ -101,8 +102,11 @@ func (p *Port) runTermWatch(ctx context.Context) error {
 			case <-t.C:
 			}
 		}
-		last = time.Now()
-		p.refresh()
+		if p.refresh() {
+			last = time.Time{}
+		} else {
+			last = time.Now()
+		}
 	}
 }
 
