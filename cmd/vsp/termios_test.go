@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"os"
+	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -171,5 +173,69 @@ func TestTermiosIXONLikePlainPty(t *testing.T) {
 				t.Fatalf("read %q after resuming: want probes, then %q", got, want)
 			}
 		})
+	}
+}
+
+// pyserialXOFF is the write-timeout test of a serial library's suite
+// (pyserial, python3-serial), in the version that relies on the device's
+// flow control: with xonxoff on, an XOFF from the device stops the
+// output, so a write times out; XON (sent with tcflow(TCION), echoed back)
+// lets a write through again. (The echo of what the application wrote
+// before the XOFF took effect fills its input queue, which holds the XON
+// back on vsp, whose XOFF takes effect a round trip later than on the
+// in-kernel reference: the script drains its input while it waits.)
+const pyserialXOFF = `
+import sys, time, termios, serial
+s = serial.Serial(sys.argv[1], 9600, xonxoff=True, timeout=5, write_timeout=0.2)
+deadline = time.time() + 5
+try:
+    # pyserial waits for the fd to be writable again after each write: on
+    # the reference the echoed XOFF can stop the output before that.
+    s.write(b"\x13")
+except serial.SerialTimeoutException:
+    pass
+while True:  # probes go out (and come back) until the XOFF's echo stops the output
+    try:
+        s.write(b"p")
+    except serial.SerialTimeoutException:
+        break
+    if time.time() > deadline:
+        print("the output never stopped")
+        sys.exit(1)
+try:
+    s.write(b"x" * 16384)
+    print("no write timeout")
+    sys.exit(1)
+except serial.SerialTimeoutException:
+    pass
+s.write_timeout = 0.1
+deadline = time.time() + 5
+while True:
+    # tcflow(TCION) restarts the output to send XON and stops it again: an
+    # echo faster than that (the in-kernel reference) is lost; send again.
+    termios.tcflow(s.fd, termios.TCION)
+    s.reset_input_buffer()
+    try:
+        s.write(b"#")
+        break
+    except serial.SerialTimeoutException:
+        if time.time() > deadline:
+            raise
+got = s.read_until(b"#")
+print("timeout, then", repr(got[-1:]))
+`
+
+// Issue 18, acceptance 3: pyserial's write timeout with XOFF behaves on a
+// vsp port as on the plain pty.
+func TestPyserialXOFFWriteTimeout(t *testing.T) {
+	py := testenv.Pyserial(t)
+	sim := startEzsim(t, "--listen", "127.0.0.1:0", "--console", "off", "--serial", "echo")
+	link := tempLink(t)
+	startVsp(t, link, "--device", sim.addr, "--tls", "off", "--stale-data", "keep")
+	for _, p := range []struct{ name, path string }{{"plain pty", referencePort(t)}, {"vsp", link}} {
+		out, err := exec.Command(py, "-I", "-c", pyserialXOFF, p.path).CombinedOutput()
+		if got, want := strings.TrimSpace(string(out)), "timeout, then b'#'"; err != nil || got != want {
+			t.Errorf("%s: pyserial printed %q (%v), want %q", p.name, got, err, want)
+		}
 	}
 }
