@@ -18,9 +18,9 @@ import (
 // across its own restart (systemd's file-descriptor store). The tty keeps
 // its /dev/pts/N and the application's open fd never notices; what the
 // application wrote meanwhile is still queued in the pty and is read as
-// usual. The application's termios settings are left as they are (EXTPROC
-// stays as the first Port set it, unless the application cleared it; the
-// poll covers that as it does for Open). Packet mode is switched on again,
+// usual. The application's termios settings are left as they are, except
+// EXTPROC, which an older vsp set and which is cleared (see termWatch).
+// Packet mode is switched on again,
 // the owner and mode are applied as configured, the link is pointed at the
 // slave under the same rules as Open, and open/close tracking starts with
 // the opens the application already has.
@@ -49,6 +49,10 @@ func Adopt(cfg Config, master, slave *os.File, log *slog.Logger) (_ *Port, err e
 	if err := p.adoptPair(master, slave); err != nil {
 		return nil, err
 	}
+	if err := p.clearExtproc(); err != nil {
+		return nil, err
+	}
+	p.startTermWatch()
 	if err := p.own(uid, gid); err != nil {
 		return nil, err
 	}

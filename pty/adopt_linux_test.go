@@ -194,3 +194,29 @@ func TestKeeperNotAnApplication(t *testing.T) {
 		t.Fatal("the keeper's slave fd counted as an application")
 	}
 }
+
+// TestAdoptClearsExtproc: a pty kept by an older vsp has EXTPROC set (it
+// used it to hear tcsetattr); Adopt clears it, so the application's input
+// processing works again (LIMITS.md), and keeps the rest of its termios;
+// the adopted Port hears the application's changes.
+func TestAdoptClearsExtproc(t *testing.T) {
+	p1 := openPort(t, Config{PollInterval: -1})
+	a := openApp(t, p1.Name())
+	a.modify(t, func(tio *unix.Termios) { tio.Lflag |= unix.EXTPROC; tio.Iflag |= unix.ICRNL; setSpeed(tio, 19200) })
+	m, s, err := p1.Files()
+	if err != nil {
+		t.Fatal(err)
+	}
+	must(t, p1.Release())
+	p2 := adoptPort(t, Config{PollInterval: -1}, m, s)
+	var tio *unix.Termios
+	a.ctl(t, func(fd int) (err error) {
+		tio, err = unix.IoctlGetTermios(fd, ioctlGetTermios)
+		return err
+	})
+	if tio.Lflag&unix.EXTPROC != 0 || tio.Iflag&unix.ICRNL == 0 || outputSpeed(tio) != 19200 {
+		t.Fatalf("after Adopt: lflag %#o iflag %#o speed %d; want EXTPROC cleared, ICRNL and 19200 kept", tio.Lflag, tio.Iflag, outputSpeed(tio))
+	}
+	a.modify(t, func(tio *unix.Termios) { setSpeed(tio, 57600) })
+	waitEvent(t, p2, SettingsChanged, func(e Event) bool { return e.Settings.Baud == 57600 })
+}

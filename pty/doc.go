@@ -20,20 +20,28 @@
 //
 // # Notifications
 //
-// The master is in packet mode (TIOCPKT) and the slave has EXTPROC set
-// (unless Config.NoExtproc), so each tcsetattr by the application reaches
-// Read as a status packet; Read strips all packet headers and turns status
-// packets into Events. A TCGETS2 poll every Config.PollInterval backs this
-// up for applications that clear EXTPROC. Application open and close are
-// seen with inotify on the slave node. Read only processes status packets
-// while it is being called; the poll and the inotify watcher run on their
-// own goroutines.
+// Each tcsetattr by the application wakes the slave's write_wait queue
+// (n_tty_set_termios); the Port's own slave fd sits in an edge-triggered
+// EPOLLOUT epoll set of its own, itself in Go's poller, so every change is
+// heard within microseconds, with no thread and nothing while idle, and
+// the settings are re-read (TCGETS2) and reported as SettingsChanged.
+// EXTPROC, which would make the kernel report each tcsetattr as a status
+// packet, is not used: it makes the line discipline skip all input
+// processing (ICRNL, IXON, canonical mode, ISIG...), so an application
+// would not get the tty it asked for (LIMITS.md has the reasoning and the
+// measurements). The master is in packet mode (TIOCPKT): Read strips all
+// packet headers and turns status packets (flushes, output stopped and
+// started, IXON toggled) into Events, and flushes also into calls of the
+// flush handler (SetFlushHandler), in order with the data. A TCGETS2
+// poll every Config.PollInterval is a safety net. Application open and
+// close are seen with inotify on the slave node. Read only processes
+// status packets while it is being called; the termios watch, the poll
+// and the inotify watcher run on their own goroutines.
 //
 // # Platform limits
 //
 // On Linux a pty cannot carry parity, character size, breaks or modem
-// lines, and EXTPROC changes input processing for applications in
-// canonical mode; LIMITS.md in this directory lists the details. Only
+// lines; LIMITS.md in this directory lists the details. Only
 // Linux is implemented; on other systems Open returns an error wrapping
 // errors.ErrUnsupported.
 package pty

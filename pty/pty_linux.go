@@ -44,10 +44,13 @@ type Port struct {
 	slave  *os.File        // our own slave fd (O_NOCTTY), never read
 	sraw   syscall.RawConn // slave.SyscallConn()
 	ino    *os.File        // own inotify on the slave node; nil if unavailable or shared
+	tw     *termWatch      // hears the application's tcsetattr; nil if unavailable
 	wd     int             // watch descriptor in cfg.Watcher, when shared
 
 	rmu   sync.Mutex // serialises Read (and guards small)
 	small [2]byte    // header+byte buffer for 1-byte Reads
+
+	onFlush atomic.Pointer[func(EventKind)] // see SetFlushHandler
 
 	smu      sync.Mutex // guards settings; held across the TCGETS2 that refreshes it
 	settings Settings   // last reported settings
@@ -92,6 +95,7 @@ func Open(cfg Config, log *slog.Logger) (_ *Port, err error) {
 	if err := p.setup(uid, gid); err != nil {
 		return nil, err
 	}
+	p.startTermWatch()
 	if err := p.watch(); err != nil {
 		return nil, err
 	}
@@ -99,7 +103,7 @@ func Open(cfg Config, log *slog.Logger) (_ *Port, err error) {
 		return nil, err
 	}
 	p.run()
-	log.Info("pty: port open", "slave", p.name, "link", p.link, "settings", p.settings.String(), "extproc", !cfg.NoExtproc)
+	log.Info("pty: port open", "slave", p.name, "link", p.link, "settings", p.settings.String())
 	return p, nil
 }
 
@@ -161,6 +165,9 @@ func (p *Port) run() {
 	if p.cfg.PollInterval > 0 {
 		p.group.Go(func() error { return p.runPoll(ctx) })
 	}
+	if p.tw != nil {
+		p.group.Go(func() error { return p.runTermWatch(ctx) })
+	}
 }
 
 // openPair opens the master (non-blocking, registered with the poller,
@@ -212,7 +219,7 @@ func (p *Port) setup(uid, gid int) error {
 		if err != nil {
 			return err
 		}
-		initialTermios(t, !p.cfg.NoExtproc, p.cfg.Initial)
+		initialTermios(t, p.cfg.Initial)
 		return unix.IoctlSetTermios(fd, ioctlSetTermios, t)
 	}); err != nil {
 		return fmt.Errorf("pty: set initial termios on %s: %w", p.name, err)
@@ -428,10 +435,10 @@ func (p *Port) handlePacket(c byte) {
 		p.refresh()
 	}
 	if pk.flushRead && !p.selfFlush.Swap(false) {
-		p.emit(FlushRead)
+		p.flushed(FlushRead)
 	}
 	if pk.flushWrite {
-		p.emit(FlushWrite)
+		p.flushed(FlushWrite)
 	}
 	if pk.stop {
 		p.emit(OutputStopped)
@@ -457,9 +464,10 @@ func (p *Port) Settings() (Settings, error) {
 }
 
 // refresh re-reads the settings and emits SettingsChanged if they differ
-// from the last reported ones. The read happens under smu so concurrent
-// refreshes cannot report an older state after a newer one.
-func (p *Port) refresh() {
+// from the last reported ones (and then reports true). The read happens
+// under smu so concurrent refreshes cannot report an older state after a
+// newer one.
+func (p *Port) refresh() bool {
 	p.smu.Lock()
 	s, err := p.Settings()
 	changed := err == nil && s != p.settings
@@ -476,6 +484,7 @@ func (p *Port) refresh() {
 		p.log.Debug("pty: settings changed", "slave", p.name, "settings", s.String())
 		p.emitEvent(Event{Kind: SettingsChanged, Settings: s})
 	}
+	return changed
 }
 
 // emit sends an event of kind k carrying the last known settings.
@@ -730,7 +739,11 @@ func (p *Port) Close() error {
 // closeFiles closes the inotify, master and slave files that are open.
 func (p *Port) closeFiles() []error {
 	var errs []error
-	for _, f := range []*os.File{p.ino, p.master, p.slave} {
+	files := []*os.File{p.ino, p.master, p.slave}
+	if p.tw != nil {
+		files = append(files, p.tw.ep)
+	}
+	for _, f := range files {
 		if f == nil {
 			continue
 		}

@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -497,13 +496,12 @@ var settingSteps = []struct {
 
 func TestSettingsEvents(t *testing.T) {
 	modes := []struct {
-		name         string
-		cfg          Config
-		clearExtproc bool
+		name       string
+		cfg        Config
+		setExtproc bool
 	}{
-		{"extproc packets only", Config{PollInterval: -1}, false},
-		{"app clears extproc, poll", Config{PollInterval: 20 * time.Millisecond}, true},
-		{"NoExtproc, poll", Config{PollInterval: 20 * time.Millisecond, NoExtproc: true}, false},
+		{"termios watch only", Config{PollInterval: -1}, false},
+		{"app sets EXTPROC itself", Config{PollInterval: -1}, true},
 	}
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
@@ -511,8 +509,8 @@ func TestSettingsEvents(t *testing.T) {
 			drain(t, p)
 			a := openApp(t, p.Name())
 			waitEvent(t, p, AppOpened, nil)
-			if m.clearExtproc {
-				a.modify(t, func(tio *unix.Termios) { tio.Lflag &^= unix.EXTPROC })
+			if m.setExtproc {
+				a.modify(t, func(tio *unix.Termios) { tio.Lflag |= unix.EXTPROC })
 			}
 			for _, st := range settingSteps {
 				a.modify(t, st.modify)
@@ -806,86 +804,83 @@ func must(t testing.TB, err error) {
 	}
 }
 
-// TestExtprocCanonical pins down what EXTPROC does to an application in
-// canonical mode (see LIMITS.md): with it, input skips the line
-// discipline (no line editing, no ICRNL, no echo); with NoExtproc the
-// application gets a normal cooked tty.
-func TestExtprocCanonical(t *testing.T) {
-	tests := []struct {
-		noExtproc bool
-		appReads  string // what a read by the app returns
-		echo      string // what the master reads back
-	}{
-		{false, "ab\x7fc\r", ""},
-		{true, "ac\n", "ab\b \bc\r\n"},
+// TestCanonical: the slave has no EXTPROC, so an application in canonical
+// mode gets a normal cooked tty: line editing, ICRNL, echo (see LIMITS.md).
+func TestCanonical(t *testing.T) {
+	p := openPort(t, Config{PollInterval: -1})
+	a := openApp(t, p.Name())
+	a.modify(t, func(tio *unix.Termios) {
+		tio.Lflag |= unix.ICANON | unix.ECHO | unix.ECHOE | unix.ISIG | unix.IEXTEN
+		tio.Iflag |= unix.ICRNL
+		tio.Oflag |= unix.OPOST | unix.ONLCR
+		tio.Cc[unix.VERASE] = 0x7f
+	})
+	if _, err := p.Write([]byte("ab\x7fc\r")); err != nil {
+		t.Fatal(err)
 	}
-	for _, tt := range tests {
-		t.Run("NoExtproc="+strconv.FormatBool(tt.noExtproc), func(t *testing.T) {
-			p := openPort(t, Config{NoExtproc: tt.noExtproc, PollInterval: -1})
-			a := openApp(t, p.Name())
-			a.modify(t, func(tio *unix.Termios) {
-				tio.Lflag |= unix.ICANON | unix.ECHO | unix.ECHOE | unix.ISIG | unix.IEXTEN
-				tio.Iflag |= unix.ICRNL
-				tio.Oflag |= unix.OPOST | unix.ONLCR
-				tio.Cc[unix.VERASE] = 0x7f
-			})
-			if _, err := p.Write([]byte("ab\x7fc\r")); err != nil {
-				t.Fatal(err)
-			}
-			buf := make([]byte, 64)
-			a.f.SetReadDeadline(time.Now().Add(waitTimeout))
-			n, err := a.f.Read(buf)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := string(buf[:n]); got != tt.appReads {
-				t.Errorf("app read %q, want %q", got, tt.appReads)
-			}
-			// The application's own output follows the echo on the same
-			// path to the master: read up to it.
-			if _, err := a.f.Write([]byte("#")); err != nil {
-				t.Fatal(err)
-			}
-			p.SetReadDeadline(time.Now().Add(waitTimeout))
-			var echo []byte
-			for !bytes.HasSuffix(echo, []byte("#")) {
-				n, err := p.Read(buf)
-				if err != nil {
-					t.Fatalf("master read %q, then %v; want the echo and %q", echo, err, "#")
-				}
-				echo = append(echo, buf[:n]...)
-			}
-			echo = bytes.TrimSuffix(echo, []byte("#"))
-			if string(echo) != tt.echo {
-				t.Errorf("echo %q, want %q", echo, tt.echo)
-			}
-		})
+	buf := make([]byte, 64)
+	a.f.SetReadDeadline(time.Now().Add(waitTimeout))
+	n, err := a.f.Read(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := string(buf[:n]), "ac\n"; got != want {
+		t.Errorf("app read %q, want %q", got, want)
+	}
+	// The application's own output follows the echo on the same path to
+	// the master: read up to it.
+	if _, err := a.f.Write([]byte("#")); err != nil {
+		t.Fatal(err)
+	}
+	p.SetReadDeadline(time.Now().Add(waitTimeout))
+	var echo []byte
+	for !bytes.HasSuffix(echo, []byte("#")) {
+		n, err := p.Read(buf)
+		if err != nil {
+			t.Fatalf("master read %q, then %v; want the echo and %q", echo, err, "#")
+		}
+		echo = append(echo, buf[:n]...)
+	}
+	echo = bytes.TrimSuffix(echo, []byte("#"))
+	if want := "ab\b \bc\r\n"; string(echo) != want {
+		t.Errorf("echo %q, want %q", echo, want)
 	}
 }
 
-// TestExtprocIXON: with EXTPROC, XOFF from the device reaches a raw+IXON
-// application as data instead of stopping its output (see LIMITS.md).
-func TestExtprocIXON(t *testing.T) {
-	tests := []struct {
-		noExtproc bool
-		appReads  string
-	}{
-		{false, "\x13x"},
-		{true, "x"},
+// TestIXON: XOFF from the device stops a raw+IXON application's output
+// (its non-blocking write accepts nothing; OutputStopped), XON resumes it;
+// neither reaches the application as data.
+func TestIXON(t *testing.T) {
+	p := openPort(t, Config{PollInterval: -1})
+	a := openApp(t, p.Name())
+	a.modify(t, func(tio *unix.Termios) { tio.Iflag |= unix.IXON })
+	if _, err := p.Write([]byte("\x13x")); err != nil {
+		t.Fatal(err)
 	}
-	for _, tt := range tests {
-		t.Run("NoExtproc="+strconv.FormatBool(tt.noExtproc), func(t *testing.T) {
-			p := openPort(t, Config{NoExtproc: tt.noExtproc, PollInterval: -1})
-			a := openApp(t, p.Name())
-			a.modify(t, func(tio *unix.Termios) { tio.Iflag |= unix.IXON })
-			if _, err := p.Write([]byte("\x13x")); err != nil {
-				t.Fatal(err)
+	if got := a.readFull(t, 1); string(got) != "x" {
+		t.Fatalf("app read %q, want %q", got, "x")
+	}
+	go func() {
+		// Packets are only processed while Read is called.
+		buf := make([]byte, 64)
+		for {
+			if _, err := p.Read(buf); err != nil {
+				return
 			}
-			got := a.readFull(t, len(tt.appReads))
-			if string(got) != tt.appReads {
-				t.Fatalf("app read %q, want %q", got, tt.appReads)
-			}
-		})
+		}
+	}()
+	waitEvent(t, p, OutputStopped, nil)
+	fd := int(a.f.Fd())
+	must(t, unix.SetNonblock(fd, true))
+	if n, err := unix.Write(fd, []byte("y")); n > 0 || err != unix.EAGAIN {
+		t.Fatalf("write while stopped = %d, %v; want EAGAIN", n, err)
+	}
+	if _, err := p.Write([]byte("\x11")); err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, p, OutputStarted, nil)
+	if n, err := unix.Write(fd, []byte("y")); n != 1 || err != nil {
+		t.Fatalf("write after XON = %d, %v", n, err)
 	}
 }
 

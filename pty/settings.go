@@ -82,19 +82,10 @@ type Config struct {
 	Mode os.FileMode
 
 	// PollInterval is the period of the termios poll that backs up the
-	// packet-mode notifications (an application may clear EXTPROC, or
-	// NoExtproc may be set). 0 means DefaultPollInterval; negative turns
-	// polling off.
+	// termios watch (which hears every tcsetattr; the poll is a safety
+	// net, for example when the watch cannot be set up). 0 means
+	// DefaultPollInterval; negative turns polling off.
 	PollInterval time.Duration
-
-	// NoExtproc leaves EXTPROC off on the slave. With EXTPROC on (the
-	// default) every tcsetattr by the application is reported at once,
-	// but the kernel then skips all input processing for the application
-	// (no canonical line editing, no echo, no ISIG signals, no ICRNL, no
-	// IXON on input); see LIMITS.md. Set NoExtproc for applications that
-	// rely on canonical (cooked) mode; settings changes are then seen by
-	// the poll only (within PollInterval), and IXON changes at once.
-	NoExtproc bool
 
 	// Keeper is the pid of a process that holds copies of the Port's own
 	// fds for safekeeping (the service manager, for systemd's

@@ -148,8 +148,8 @@ func makeRaw(t *unix.Termios) {
 // initialTermios turns t into the port's power-on state: raw, 8N, the
 // speed, stop bits and flow control of init (9600 1 stop bit when
 // init.Baud is 0), CLOCAL|CREAD, no HUPCL (like a freshly probed UART but
-// raw), with EXTPROC when extproc is set.
-func initialTermios(t *unix.Termios, extproc bool, init Settings) {
+// raw), without EXTPROC (see termWatch).
+func initialTermios(t *unix.Termios, init Settings) {
 	s := Settings{Baud: 9600, DataBits: 8, StopBits: 1, Raw: true}
 	if init.Baud != 0 {
 		s.Baud = init.Baud
@@ -162,9 +162,6 @@ func initialTermios(t *unix.Termios, extproc bool, init Settings) {
 	t.Cflag |= unix.CLOCAL | unix.CREAD
 	t.Cflag &^= unix.HUPCL
 	t.Lflag &^= unix.EXTPROC
-	if extproc {
-		t.Lflag |= unix.EXTPROC
-	}
 }
 
 // packet is a decoded TIOCPKT control byte (a non-zero first byte of a

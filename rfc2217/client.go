@@ -47,6 +47,14 @@ type Client struct {
 	modem     ModemState
 	suspended bool
 	signature string
+
+	// An exact receive purge: data bytes decoded while a PURGE-DATA
+	// (receive) waits for the server's answer left the server before it
+	// purged, so they are stale and dropped (the answer is in-band).
+	timeout      time.Duration // how long to wait for the answer
+	purgeWait    int           // receive purges not answered yet
+	purgeSince   time.Time     // when the oldest of them was sent
+	purgeDropped uint64        // data bytes dropped while waiting
 }
 
 // NetConn returns the connection the client runs on (as crypto/tls.Conn
@@ -72,8 +80,9 @@ func NewClient(conn net.Conn, cfg ClientConfig, log *slog.Logger) (*Client, erro
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	c := &Client{s: newSession(conn, log)}
+	c := &Client{s: newSession(conn, log), timeout: timeout}
 	c.s.handle = c.handleSB
+	c.s.drop = c.dropData
 	c.s.start()
 
 	fail := func(err error) (*Client, error) {
@@ -180,8 +189,41 @@ func (c *Client) handleSB(ev Event) error {
 		c.suspended = true
 	case CmdFlowResume:
 		c.suspended = false
+	case CmdPurgeData:
+		if m.Purge&PurgeReceive != 0 && c.purgeWait > 0 {
+			c.purgeWait--
+			c.purgeSince = time.Now()
+		}
 	}
 	return nil
+}
+
+// dropData reports whether n data bytes just decoded are to be dropped: a
+// receive purge is waiting for the server's answer, so they left the
+// server before it purged. A server that never answers stops the dropping
+// after the client's timeout (logged).
+func (c *Client) dropData(n int) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.purgeWait == 0 {
+		return false
+	}
+	if time.Since(c.purgeSince) > c.timeout {
+		c.s.log.Warn("rfc2217: no answer to PURGE-DATA; data is delivered again", "waited", c.timeout)
+		c.purgeWait = 0
+		return false
+	}
+	c.purgeDropped += uint64(n)
+	c.s.log.Debug("rfc2217: data before the purge answer dropped", "bytes", n)
+	return true
+}
+
+// PurgeDropped returns how many data bytes were dropped because they
+// arrived before the server's answer to a receive purge (see Purge).
+func (c *Client) PurgeDropped() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.purgeDropped
 }
 
 // applyControl records a SET-CONTROL value reported by the server.
@@ -297,12 +339,35 @@ func (c *Client) SetControl(v Control) error {
 	return c.send(Message{Command: CmdSetControl, Control: v})
 }
 
-// Purge asks the server to discard buffered data.
+// Purge asks the server to discard buffered data. It is written in order
+// with the data (see Write): after the data written before, before the
+// data written after. A receive purge is
+// exact: data that arrives before the server's answer (it is in-band, so
+// that data left the server before the purge) is dropped, and counted in
+// PurgeDropped; without an answer within the client's timeout data flows
+// again.
 func (c *Client) Purge(what PurgeWhat) error {
 	if what < PurgeReceive || what > PurgeBoth {
 		return fmt.Errorf("%w: purge %d", ErrInvalidValue, what)
 	}
-	return c.send(Message{Command: CmdPurgeData, Purge: what})
+	if what&PurgeReceive != 0 {
+		c.mu.Lock()
+		if c.purgeWait == 0 {
+			c.purgeSince = time.Now()
+		}
+		c.purgeWait++
+		c.mu.Unlock()
+	}
+	err := ErrNotSupported
+	if c.s.state(OptComPort, true) == qYes {
+		err = c.s.sendInline(Message{Command: CmdPurgeData, Purge: what})
+	}
+	if err != nil && what&PurgeReceive != 0 {
+		c.mu.Lock()
+		c.purgeWait = max(c.purgeWait-1, 0)
+		c.mu.Unlock()
+	}
+	return err
 }
 
 // SetLineStateMask selects the line state bits the server notifies

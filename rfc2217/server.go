@@ -243,7 +243,10 @@ func (s *Server) handleSB(ev Event) error {
 		if err := h.Purge(m.Purge); err != nil {
 			s.s.log.Info("rfc2217: purge failed", "what", m.Purge, "err", err)
 		}
-		return s.reply(Message{Command: CmdPurgeData, Purge: m.Purge})
+		// In order with the data: after what the server sent before it
+		// purged, before what it sends after; a client that drops data
+		// until this answer (Client.Purge) gets an exact flush.
+		return s.s.sendInline(Message{Command: CmdPurgeData, Server: true, Purge: m.Purge})
 	}
 	return nil
 }

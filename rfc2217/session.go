@@ -42,6 +42,7 @@ type session struct {
 	rerr     error  // sticky protocol error
 	deferred error  // connection error to return after the data read with it
 	handle   func(Event) error
+	drop     func(n int) bool // nil, or whether n decoded data bytes are dropped
 
 	// writer side
 	dataMu sync.Mutex
@@ -163,6 +164,24 @@ func (s *session) sendMessage(m Message) error {
 	return s.enqueue(m.Append)
 }
 
+// sendInline writes m into the stream at once, in order with the data:
+// after every data byte whose write returned before, and before
+// every data byte written after. Queued commands may be overtaken.
+func (s *session) sendInline(m Message) error {
+	s.log.Debug("rfc2217: send inline", "msg", m)
+	s.dataMu.Lock()
+	defer s.dataMu.Unlock()
+	select {
+	case <-s.done:
+		return ErrClosed
+	default:
+	}
+	s.connMu.Lock()
+	_, err := s.conn.Write(m.Append(nil))
+	s.connMu.Unlock()
+	return err
+}
+
 // request asks to enable an option: local = our side (WILL), else the peer's
 // side (DO). Call before the reader runs or with it running; both are safe.
 func (s *session) request(opt byte, local bool) error {
@@ -251,6 +270,9 @@ func (s *session) process(buf []byte) (n int, err error) {
 	in := 0
 	for in < len(buf) {
 		nd, ns, ev, err := s.dec.Decode(buf[n:], buf[in:])
+		if nd > 0 && s.drop != nil && s.drop(nd) {
+			nd = 0 // the next Decode writes over them
+		}
 		n += nd
 		in += ns
 		if err != nil {

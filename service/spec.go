@@ -61,8 +61,6 @@ func SpecFromConfig(p *config.Port, paths config.Paths) (bridge.PortSpec, error)
 			Owner:   p.TTY.Owner,
 			Group:   p.TTY.Group,
 			Mode:    p.TTY.Mode,
-
-			NoExtproc: p.TTY.NoExtproc,
 		},
 		Link: tlsconn.Config{
 			Profile:            prof,

@@ -47,7 +47,6 @@ func portFlags() []cli.Flag {
 		&cli.StringFlag{Name: "owner", Usage: "owner `USER` of the tty"},
 		&cli.StringFlag{Name: "group", Usage: "group `GROUP` of the tty (e.g. dialout)"},
 		&cli.StringFlag{Name: "mode", Usage: "permission `MODE` of the tty, octal (e.g. 0660)"},
-		&cli.BoolFlag{Name: "no-extproc", Usage: "poll for the application's termios changes instead of setting EXTPROC, so canonical-mode (line-editing) applications get echo, line editing and signals"},
 		&cli.UintFlag{Name: "baud", Usage: "the device's configured serial speed; the port warns when the application sets another", DefaultText: "not set: nothing is checked"},
 		&cli.BoolFlag{Name: "strict-serial", Usage: "hold data while the application's baud rate differs from --baud"},
 		&cli.StringFlag{Name: "trace", Usage: "write the port's bytes and events, as `vsp monitor` shows them, to `FILE` (created 0600; see [trace] in docs/configuration.md)"},
@@ -212,7 +211,6 @@ func portFromFlags(c *cli.Context, cmd, name, link string) (*config.Port, error)
 		}
 		p.TTY.Mode = m
 	}
-	p.TTY.NoExtproc = c.Bool("no-extproc")
 	p.Serial.Baud = int(min(c.Uint("baud"), 1<<31-1)) // 0: not set
 	p.StrictSerial = c.Bool("strict-serial")
 	p.RFC2217 = c.Bool("rfc2217")
@@ -263,7 +261,6 @@ var keyFlags = map[string]string{
 	"tty.owner":              "owner",
 	"tty.group":              "group",
 	"tty.mode":               "mode",
-	"tty.extproc":            "no-extproc",
 	"serial.baud":            "baud",
 	"trace.file":             "trace",
 }

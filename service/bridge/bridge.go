@@ -104,6 +104,7 @@ type Stats struct {
 	BufferSize   int          `json:"buffer_size"`
 	PossiblyLost uint64       `json:"possibly_lost"`
 	Discarded    uint64       `json:"discarded_no_app"`
+	Flushed      uint64       `json:"flushed_by_app,omitempty"`
 	Connects     uint64       `json:"connects"`
 	Reconnects   uint64       `json:"reconnects"`
 	LastConnect  time.Time    `json:"last_connect,omitzero"`
@@ -122,6 +123,7 @@ type Stats struct {
 type counters struct {
 	toDevice, toApp, lost, discarded, connects atomic.Uint64
 	hub                                        *monitor.Hub // the port's observers (monitor, trace); nil: none ever
+	flushed                                    atomic.Uint64 // application bytes dropped by its write flushes (flush.go)
 }
 
 // Bridge copies bytes both ways between an Endpoint and a link that it
@@ -258,6 +260,7 @@ func (b *Bridge) Stats() Stats {
 	s.ToApp = b.toApp.Load()
 	s.PossiblyLost = b.lost.Load()
 	s.Discarded = b.discarded.Load()
+	s.Flushed = b.flushed.Load()
 	s.Connects = b.connects.Load()
 	if s.Connects > 0 {
 		s.Reconnects = s.Connects - 1

@@ -166,6 +166,7 @@ func startOn(spec PortSpec, log *slog.Logger, tty *pty.Port, queued []byte, appS
 		// else only the pty's default, which nobody chose: not sent.
 		p.rfc = newRFCForwarder(spec.Serial, p.app, appSet || spec.Serial.Baud != 0, 0, log)
 	}
+	tty.SetFlushHandler(p.flushed)
 	ctx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
 	if p.listener != nil {
@@ -258,10 +259,6 @@ func (p *Port) watch(ctx context.Context) {
 				p.checkSerial()
 				if p.rfc != nil {
 					p.rfc.appChanged(ev.Settings)
-				}
-			case pty.FlushRead, pty.FlushWrite:
-				if p.rfc != nil {
-					p.rfc.purge(purgeOf(ev.Kind))
 				}
 			case pty.AppClosed:
 				// Flush at the last close, not at the next open: an
@@ -450,5 +447,5 @@ var errRestarted = errors.New("bridge: port restarted; its tty belongs to the ne
 // node and link, so a restart may keep the open tty.
 func samePTY(a, b pty.Config) bool {
 	return a.Link == b.Link && a.LockDir == b.LockDir && a.Name == b.Name && a.Owner == b.Owner && a.Group == b.Group && a.Mode == b.Mode &&
-		a.NoExtproc == b.NoExtproc && a.Watcher == b.Watcher
+		a.Watcher == b.Watcher
 }

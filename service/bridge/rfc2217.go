@@ -37,9 +37,13 @@ type RFC2217Status struct {
 	Pending   []string `json:"pending,omitempty"`
 	Signature string   `json:"signature,omitempty"`
 	// Sent counts the setting messages sent since the port started.
-	Sent      uint64 `json:"settings_sent"`
-	Purges    uint64 `json:"purges_sent,omitempty"`
-	LastError string `json:"last_error,omitempty"`
+	Sent   uint64 `json:"settings_sent"`
+	Purges uint64 `json:"purges_sent,omitempty"`
+	// PurgeDropped counts the device's bytes dropped because they arrived
+	// before its answer to a receive purge (an application's tcflush),
+	// on the current link.
+	PurgeDropped uint64 `json:"purge_dropped,omitempty"`
+	LastError    string `json:"last_error,omitempty"`
 }
 
 // rfcForwarder carries the application's serial settings to the device over
@@ -178,6 +182,7 @@ func (f *rfcForwarder) status() (RFC2217Status, string) {
 		return st, ""
 	}
 	acked := f.client.Acked()
+	st.PurgeDropped = f.client.PurgeDropped()
 	st.Requested = formatSettings(f.sent)
 	st.Acked = formatSettings(acked)
 	st.Signature = f.client.ServerSignature()
