@@ -38,6 +38,9 @@ type options struct {
 	scale    int
 	idle     time.Duration
 	restarts int
+	churn    int
+	churnRun int
+	base     string
 	out      string
 	bin      string
 	keep     bool
@@ -55,6 +58,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.simTLS, "sim-tls", "any", "ezsim --server-tls on the vsp path: any (ezsim's default; vsp's legacy profile then gets TLS 1.2 ECDHE-GCM, like for like with socat's TLS 1.3) or device (the real ezTCP's TLS 1.0 AES256-SHA only)")
 	fs.IntVar(&o.scale, "scale", 1000, "ports in the scale scenario (0 = skip it)")
 	fs.DurationVar(&o.idle, "idle", 60*time.Second, "idle window of the scale scenario")
+	fs.IntVar(&o.churn, "churn", 300, "open/ping/close cycles of the churn scenario, at -scale ports (0 = skip it)")
+	fs.IntVar(&o.churnRun, "churn-runs", 2, "runs of the churn scenario (per build, interleaved with -base)")
+	fs.StringVar(&o.base, "base", "", "git revision whose vsp the churn scenario also measures, as the baseline (e.g. main; \"\" = none)")
 	fs.IntVar(&o.restarts, "restarts", 20, "device restarts in the recovery scenario (0 = skip it)")
 	fs.StringVar(&o.out, "out", "docs", "directory for performance.md and performance-rtt.svg (\"\" = do not write)")
 	fs.StringVar(&o.bin, "bin", "", "directory holding built vsp and ezsim (default: build them)")
@@ -150,6 +156,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		rep.scale = &sr
 	}
+	if o.scale > 0 && o.churn > 0 {
+		if err := churnAll(ctx, o, bin, work, stdout, rep); err != nil {
+			return fmt.Errorf("churn: %w (logs in %s; use -keep)", err, work)
+		}
+	}
 	if o.restarts > 0 {
 		fmt.Fprintf(stdout, "recovery: %d device restarts ...\n", o.restarts)
 		rr, err := runRecovery(ctx, bin, o.restarts, o.profile, o.simTLS, filepath.Join(work, "recovery"), stdout)
@@ -166,6 +177,32 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		fmt.Fprintf(stdout, "wrote %s and %s\n", filepath.Join(o.out, "performance.md"), filepath.Join(o.out, svgName))
+	}
+	return nil
+}
+
+// churnAll runs the churn scenario o.churnRun times on this build and,
+// with -base, as often on the base build, interleaved.
+func churnAll(ctx context.Context, o options, bin binaries, work string, stdout io.Writer, rep *report) error {
+	builds := []struct{ name, vsp string }{{"this build", bin.vsp}}
+	if o.base != "" {
+		fmt.Fprintf(stdout, "building vsp from %s ...\n", o.base)
+		b, err := buildBase(ctx, o.base, filepath.Join(work, "base"))
+		if err != nil {
+			return err
+		}
+		builds = append([]struct{ name, vsp string }{{o.base, b}}, builds...)
+	}
+	fmt.Fprintf(stdout, "churn: %d cycles at %d ports ...\n", o.churn, o.scale)
+	for r := range o.churnRun {
+		for i, b := range builds {
+			dir := filepath.Join(work, fmt.Sprintf("churn%d-%d", r, i))
+			res, err := runChurn(ctx, b.vsp, bin.ezsim, b.name, o.scale, o.churn, o.profile, o.simTLS, dir, stdout)
+			if err != nil {
+				return err
+			}
+			rep.churn = append(rep.churn, res)
+		}
 	}
 	return nil
 }

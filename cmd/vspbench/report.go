@@ -29,6 +29,7 @@ type report struct {
 	results      []*pathResult // in the order of the tables
 	scale        *scaleResult
 	recovery     *recoveryResult
+	churn        []churnResult
 }
 
 func (r *report) get(name string) *pathResult {
@@ -128,6 +129,9 @@ func (r *report) markdownFigures() string {
 				sc.inotifyLimit, sc.inotifyNeeded)
 		}
 	}
+	if len(r.churn) > 0 {
+		b.WriteString(r.churnFigures())
+	}
 	if rc := r.recovery; rc != nil && len(rc.times) > 0 {
 		med, lo, hi := durSpread(rc.times)
 		fmt.Fprintf(&b, "\n### Recovery: %d restarts of ezsim under a live port\n\n", rc.restarts)
@@ -156,6 +160,9 @@ func (r *report) command() string {
 	add("scale", o.scale, def.scale)
 	add("idle", o.idle, def.idle)
 	add("restarts", o.restarts, def.restarts)
+	add("churn", o.churn, def.churn)
+	add("churn-runs", o.churnRun, def.churnRun)
+	add("base", o.base, def.base)
 	return strings.Join(args, " ")
 }
 
@@ -306,4 +313,32 @@ func fmtUS(v float64) string {
 
 func xmlEscape(s string) string {
 	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
+}
+
+// churnFigures is the churn section of the generated figures.
+func (r *report) churnFigures() string {
+	var b strings.Builder
+	c0 := r.churn[0]
+	fmt.Fprintf(&b, "\n### Churn: applications opening and closing ports, %d ports in one daemon\n\n", c0.ports)
+	fmt.Fprintf(&b, "Daemon CPU (utime+stime, until it is quiet again and no port reports an application) for %d cycles of "+
+		"open, 1-byte round trip, close (the ports in turn), and for opening all %d ports, then closing them together. "+
+		"Builds interleaved, each run on a fresh ezsim and daemon.\n\n", c0.cycles, c0.ports)
+	b.WriteString("| build | cycles: daemon CPU | per cycle | cycles: wall time | all opened and closed: daemon CPU |\n|---|---|---|---|---|\n")
+	cyc, mass := map[string][]float64{}, map[string][]float64{}
+	var order []string
+	for _, c := range r.churn {
+		if _, ok := cyc[c.build]; !ok {
+			order = append(order, c.build)
+		}
+		cyc[c.build] = append(cyc[c.build], c.cycCPU.Seconds())
+		mass[c.build] = append(mass[c.build], c.massCPU.Seconds())
+		fmt.Fprintf(&b, "| %s | %.2f s | %.2f ms | %v | %.2f s |\n", c.build, c.cycCPU.Seconds(),
+			1e3*c.cycCPU.Seconds()/float64(max(c.cycles, 1)), c.cycWall.Round(time.Millisecond), c.massCPU.Seconds())
+	}
+	if len(order) == 2 {
+		base, this := order[0], order[1]
+		fmt.Fprintf(&b, "\nthis build / %s (medians): cycles %s, all opened and closed %s (targets: cycles ≤ 0.3 s, all ≤ 1 s of daemon CPU).\n",
+			base, ratio(cyc[this], cyc[base]), ratio(mass[this], mass[base]))
+	}
+	return b.String()
 }

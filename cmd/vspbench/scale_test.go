@@ -71,6 +71,25 @@ func TestScale(t *testing.T) {
 	}
 }
 
+// TestChurn runs the churn scenario at reduced size: applications open,
+// ping and close 20 ports in turn, then open all and close them together;
+// the daemon must see every close (each port reports no application
+// afterwards) and every cycle must echo. Speed is the bench's business.
+func TestChurn(t *testing.T) {
+	bin := testBinaries(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var progress bytes.Buffer
+	res, err := runChurn(ctx, bin.vsp, bin.ezsim, "this build", 20, 40, "legacy", "", t.TempDir(), &progress)
+	t.Log(progress.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.cycles != 40 || res.cycWall <= 0 {
+		t.Errorf("churn result %+v", res)
+	}
+}
+
 // TestRecovery restarts the device twice under a live port; the first byte
 // written after each restart comes back.
 func TestRecovery(t *testing.T) {
