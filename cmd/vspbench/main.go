@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime"
@@ -41,6 +42,9 @@ type options struct {
 	churn    int
 	churnRun int
 	base     string
+	busy     int
+	busyRate int
+	busyWin  time.Duration
 	out      string
 	bin      string
 	keep     bool
@@ -61,6 +65,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.churn, "churn", 300, "open/ping/close cycles of the churn scenario, at -scale ports (0 = skip it)")
 	fs.IntVar(&o.churnRun, "churn-runs", 2, "runs of the churn scenario (per build, interleaved with -base)")
 	fs.StringVar(&o.base, "base", "", "git revision whose vsp the churn scenario also measures, as the baseline (e.g. main; \"\" = none)")
+	fs.IntVar(&o.busy, "busy", 100, "ports of the busy scenario, polled through vsp and through as many socat processes (0 = skip it)")
+	fs.IntVar(&o.busyRate, "busy-rate", 10, "polls per port per second in the busy scenario")
+	fs.DurationVar(&o.busyWin, "busy-window", 20*time.Second, "measured window of the busy scenario, per side")
 	fs.IntVar(&o.restarts, "restarts", 20, "device restarts in the recovery scenario (0 = skip it)")
 	fs.StringVar(&o.out, "out", "docs", "directory for performance.md and performance-rtt.svg (\"\" = do not write)")
 	fs.StringVar(&o.bin, "bin", "", "directory holding built vsp and ezsim (default: build them)")
@@ -159,6 +166,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if o.scale > 0 && o.churn > 0 {
 		if err := churnAll(ctx, o, bin, work, stdout, rep); err != nil {
 			return fmt.Errorf("churn: %w (logs in %s; use -keep)", err, work)
+		}
+	}
+	if o.busy > 0 {
+		if _, err := exec.LookPath("socat"); err != nil {
+			fmt.Fprintf(stdout, "busy scenario SKIPPED: %v\n", err)
+		} else {
+			fmt.Fprintf(stdout, "busy: %d ports, %d polls per port per second, through vsp and through socat ...\n", o.busy, o.busyRate)
+			br, err := runBusy(ctx, bin, o.busy, o.busyRate, o.busyWin, o.profile, o.simTLS, filepath.Join(work, "busy"), stdout)
+			if err != nil {
+				return fmt.Errorf("busy: %w (logs in %s; use -keep)", err, work)
+			}
+			rep.busy = &br
 		}
 	}
 	if o.restarts > 0 {

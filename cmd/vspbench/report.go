@@ -30,6 +30,7 @@ type report struct {
 	scale        *scaleResult
 	recovery     *recoveryResult
 	churn        []churnResult
+	busy         *busyResult
 }
 
 func (r *report) get(name string) *pathResult {
@@ -132,6 +133,9 @@ func (r *report) markdownFigures() string {
 	if len(r.churn) > 0 {
 		b.WriteString(r.churnFigures())
 	}
+	if r.busy != nil && len(r.busy.sides) == 2 {
+		b.WriteString(r.busyFigures())
+	}
 	if rc := r.recovery; rc != nil && len(rc.times) > 0 {
 		med, lo, hi := durSpread(rc.times)
 		fmt.Fprintf(&b, "\n### Recovery: %d restarts of ezsim under a live port\n\n", rc.restarts)
@@ -163,6 +167,9 @@ func (r *report) command() string {
 	add("churn", o.churn, def.churn)
 	add("churn-runs", o.churnRun, def.churnRun)
 	add("base", o.base, def.base)
+	add("busy", o.busy, def.busy)
+	add("busy-rate", o.busyRate, def.busyRate)
+	add("busy-window", o.busyWin, def.busyWin)
 	return strings.Join(args, " ")
 }
 
@@ -337,8 +344,36 @@ func (r *report) churnFigures() string {
 	}
 	if len(order) == 2 {
 		base, this := order[0], order[1]
-		fmt.Fprintf(&b, "\nthis build / %s (medians): cycles %s, all opened and closed %s (targets: cycles ≤ 0.3 s, all ≤ 1 s of daemon CPU).\n",
-			base, ratio(cyc[this], cyc[base]), ratio(mass[this], mass[base]))
+		fine := func(a, b []float64) string {
+			x, y := spreadOf(a).med, spreadOf(b).med
+			if y == 0 {
+				return "n/a"
+			}
+			return fmt.Sprintf("%.3f×", x/y)
+		}
+		fmt.Fprintf(&b, "\nthis build / %s (medians): cycles %s, all opened and closed %s (targets: cycles ≤ 0.3 s, all ≤ 1 s of daemon CPU). "+
+			"CPU is counted in clock ticks of 10 ms.\n", base, fine(cyc[this], cyc[base]), fine(mass[this], mass[base]))
+	}
+	return b.String()
+}
+
+// busyFigures is the busy section of the generated figures.
+func (r *report) busyFigures() string {
+	var b strings.Builder
+	br := r.busy
+	fmt.Fprintf(&b, "\n### Busy: %d ports, each polled %d times a second with 8 bytes\n\n", br.ports, br.rate)
+	fmt.Fprintf(&b, "One ezsim with %d devices is the far end of both sides. The bench polls the ports in turn, evenly spread, "+
+		"for %v per side: first through one vsp daemon with %d ports, then through %d `socat pty,link=…,raw,echo=0 openssl:ADDR,verify=0` "+
+		"processes. CPU (utime+stime) and RSS are the redirector processes' own (summed over the socat processes).\n\n",
+		br.ports, br.window, br.ports, br.ports)
+	b.WriteString("| side | processes | polls | CPU, % of one core | CPU per poll | RSS | poll RTT p50 | poll RTT p99 |\n|---|---|---|---|---|---|---|---|\n")
+	for _, s := range br.sides {
+		fmt.Fprintf(&b, "| %s | %d | %d | %.1f %% | %.1f µs | %.1f MiB | %.1f µs | %.1f µs |\n", s.name, s.procs, s.polls,
+			100*s.cpu.Seconds()/br.window.Seconds(), s.perPoll(), float64(s.rssKB)/1024, us(quantile(s.rtt, 0.5)), us(quantile(s.rtt, 0.99)))
+	}
+	v, s := br.sides[0], br.sides[1]
+	if s.cpu > 0 && s.rssKB > 0 {
+		fmt.Fprintf(&b, "\nvsp / socat: CPU %.2f×, RSS %.3f× (target: CPU ≤ 0.33×).\n", v.cpu.Seconds()/s.cpu.Seconds(), float64(v.rssKB)/float64(s.rssKB))
 	}
 	return b.String()
 }

@@ -90,6 +90,33 @@ func TestChurn(t *testing.T) {
 	}
 }
 
+// TestBusy runs the busy scenario at reduced size (5 ports, 1 s per side):
+// every poll comes back through vsp and through socat, and both sides'
+// processes are measured.
+func TestBusy(t *testing.T) {
+	testenv.Tool(t, "socat")
+	bin := testBinaries(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var progress bytes.Buffer
+	res, err := runBusy(ctx, bin, 5, 10, time.Second, "legacy", "", t.TempDir(), &progress)
+	t.Log(progress.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.sides) != 2 {
+		t.Fatalf("%d sides measured, want 2", len(res.sides))
+	}
+	for _, s := range res.sides {
+		if s.polls < 40 || s.rssKB <= 0 || len(s.rtt) != s.polls {
+			t.Errorf("%s: %d polls, RSS %d kB, %d round trips", s.name, s.polls, s.rssKB, len(s.rtt))
+		}
+	}
+	if res.sides[1].procs != 5 {
+		t.Errorf("socat side measured %d processes, want 5", res.sides[1].procs)
+	}
+}
+
 // TestRecovery restarts the device twice under a live port; the first byte
 // written after each restart comes back.
 func TestRecovery(t *testing.T) {
