@@ -19,7 +19,9 @@
 // Read as a status packet; Read strips all packet headers and turns status
 // packets into Events. A TCGETS2 poll every Config.PollInterval backs this
 // up for applications that clear EXTPROC. Application open and close are
-// seen with inotify on the slave node. Read only processes status packets
+// counted with inotify on the slave node (and its directory, so that the
+// kernel never merges two of its events; see OpenWatcher), at O(1) per
+// event. Read only processes status packets
 // while it is being called; the poll and the inotify watcher run on their
 // own goroutines.
 //

@@ -8,7 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -18,6 +21,7 @@ type busySide struct {
 	procs int           // processes measured
 	cpu   time.Duration // their CPU over the window
 	rssKB int64         // their RSS summed, at the end of the window
+	pssKB int64         // their proportional set size summed (shared pages split among the sharers)
 	polls int
 	rtt   []time.Duration
 }
@@ -109,18 +113,19 @@ func pollSide(ctx context.Context, name string, links []string, procs []*proc, r
 			return side, fmt.Errorf("%s: %w", l, err)
 		}
 	}
-	read := func() (cpu uint64, rss int64, err error) {
+	read := func() (cpu uint64, rss, pss int64, err error) {
 		for _, p := range procs {
 			s, err := readProcStat(p.pid())
 			if err != nil {
-				return 0, 0, err
+				return 0, 0, 0, err
 			}
 			cpu += s.cpuTicks
 			rss += s.rssKB
+			pss += readPss(p.pid())
 		}
-		return cpu, rss, nil
+		return cpu, rss, pss, nil
 	}
-	c0, _, err := read()
+	c0, _, _, err := read()
 	if err != nil {
 		return side, err
 	}
@@ -156,18 +161,18 @@ func pollSide(ctx context.Context, name string, links []string, procs []*proc, r
 		}
 		side.polls++
 	}
-	c1, rss, err := read()
+	c1, rss, pss, err := read()
 	if err != nil {
 		return side, err
 	}
-	side.cpu, side.rssKB = ticks(c1-c0), rss
+	side.cpu, side.rssKB, side.pssKB = ticks(c1-c0), rss, pss
 	return side, nil
 }
 
 // String is the progress line of one side.
 func (s busySide) String(r busyResult) string {
-	return fmt.Sprintf("%s (%d processes): %d polls, CPU %v (%.1f µs per poll), RSS %.1f MiB, poll RTT p50 %.1f µs p99 %.1f µs",
-		s.name, s.procs, s.polls, s.cpu, s.perPoll(), float64(s.rssKB)/1024, us(quantile(s.rtt, 0.5)), us(quantile(s.rtt, 0.99)))
+	return fmt.Sprintf("%s (%d processes): %d polls, CPU %v (%.1f µs per poll), RSS %.1f MiB (PSS %.1f MiB), poll RTT p50 %.1f µs p99 %.1f µs",
+		s.name, s.procs, s.polls, s.cpu, s.perPoll(), float64(s.rssKB)/1024, float64(s.pssKB)/1024, us(quantile(s.rtt, 0.5)), us(quantile(s.rtt, 0.99)))
 }
 
 // perPoll is the CPU per poll in µs.
@@ -176,4 +181,20 @@ func (s busySide) perPoll() float64 {
 		return 0
 	}
 	return float64(s.cpu.Microseconds()) / float64(s.polls)
+}
+
+// readPss returns the proportional set size of pid in kB (0 when
+// /proc/PID/smaps_rollup cannot be read).
+func readPss(pid int) int64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(l, "Pss:"); ok {
+			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return n
+		}
+	}
+	return 0
 }

@@ -364,16 +364,18 @@ func (r *report) busyFigures() string {
 	fmt.Fprintf(&b, "\n### Busy: %d ports, each polled %d times a second with 8 bytes\n\n", br.ports, br.rate)
 	fmt.Fprintf(&b, "One ezsim with %d devices is the far end of both sides. The bench polls the ports in turn, evenly spread, "+
 		"for %v per side: first through one vsp daemon with %d ports, then through %d `socat pty,link=…,raw,echo=0 openssl:ADDR,verify=0` "+
-		"processes. CPU (utime+stime) and RSS are the redirector processes' own (summed over the socat processes).\n\n",
+		"processes. CPU (utime+stime), RSS and PSS (`/proc/PID/smaps_rollup`: shared pages split among the processes that share them, "+
+		"so the socat processes' common libraries count once) are the redirector processes' own, summed over the socat processes.\n\n",
 		br.ports, br.window, br.ports, br.ports)
-	b.WriteString("| side | processes | polls | CPU, % of one core | CPU per poll | RSS | poll RTT p50 | poll RTT p99 |\n|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| side | processes | polls | CPU, % of one core | CPU per poll | RSS | PSS | poll RTT p50 | poll RTT p99 |\n|---|---|---|---|---|---|---|---|---|\n")
 	for _, s := range br.sides {
-		fmt.Fprintf(&b, "| %s | %d | %d | %.1f %% | %.1f µs | %.1f MiB | %.1f µs | %.1f µs |\n", s.name, s.procs, s.polls,
-			100*s.cpu.Seconds()/br.window.Seconds(), s.perPoll(), float64(s.rssKB)/1024, us(quantile(s.rtt, 0.5)), us(quantile(s.rtt, 0.99)))
+		fmt.Fprintf(&b, "| %s | %d | %d | %.1f %% | %.1f µs | %.1f MiB | %.1f MiB | %.1f µs | %.1f µs |\n", s.name, s.procs, s.polls,
+			100*s.cpu.Seconds()/br.window.Seconds(), s.perPoll(), float64(s.rssKB)/1024, float64(s.pssKB)/1024, us(quantile(s.rtt, 0.5)), us(quantile(s.rtt, 0.99)))
 	}
 	v, s := br.sides[0], br.sides[1]
-	if s.cpu > 0 && s.rssKB > 0 {
-		fmt.Fprintf(&b, "\nvsp / socat: CPU %.2f×, RSS %.3f× (target: CPU ≤ 0.33×).\n", v.cpu.Seconds()/s.cpu.Seconds(), float64(v.rssKB)/float64(s.rssKB))
+	if s.cpu > 0 && s.rssKB > 0 && s.pssKB > 0 {
+		fmt.Fprintf(&b, "\nvsp / socat: CPU %.2f×, RSS %.3f×, PSS %.3f× (target: CPU ≤ 0.33×).\n", v.cpu.Seconds()/s.cpu.Seconds(),
+			float64(v.rssKB)/float64(s.rssKB), float64(v.pssKB)/float64(s.pssKB))
 	}
 	return b.String()
 }

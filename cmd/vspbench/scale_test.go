@@ -108,8 +108,8 @@ func TestBusy(t *testing.T) {
 		t.Fatalf("%d sides measured, want 2", len(res.sides))
 	}
 	for _, s := range res.sides {
-		if s.polls < 40 || s.rssKB <= 0 || len(s.rtt) != s.polls {
-			t.Errorf("%s: %d polls, RSS %d kB, %d round trips", s.name, s.polls, s.rssKB, len(s.rtt))
+		if s.polls < 40 || s.rssKB <= 0 || s.pssKB <= 0 || len(s.rtt) != s.polls {
+			t.Errorf("%s: %d polls, RSS %d kB, PSS %d kB, %d round trips", s.name, s.polls, s.rssKB, s.pssKB, len(s.rtt))
 		}
 	}
 	if res.sides[1].procs != 5 {
