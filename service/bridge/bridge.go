@@ -440,15 +440,8 @@ func (b *Bridge) linkLoop(ctx context.Context) error {
 			continue
 		}
 		start := time.Now()
-		b.mu.Lock()
-		if ctx.Err() != nil {
-			// Stopped while the dial finished: Run's stop callback found
-			// no link to close, and a read on this one would never end.
-			b.mu.Unlock()
-			_ = conn.Close()
-			return nil
-		}
 		b.connects.Add(1)
+		b.mu.Lock()
 		b.conn = conn
 		b.meter = &linkMeter{}
 		b.info = info
