@@ -40,9 +40,6 @@ func Adopt(cfg Config, master, slave *os.File, log *slog.Logger) (_ *Port, err e
 	p := &Port{cfg: cfg, log: log, events: make(chan Event, eventBuffer)}
 	defer func() {
 		if err != nil {
-			if cfg.Watcher != nil && p.wd > 0 {
-				cfg.Watcher.remove(p.wd, p)
-			}
 			p.closeFiles()
 		}
 	}()

@@ -34,7 +34,9 @@
 // started, IXON toggled) into Events, and flushes also into calls of the
 // flush handler (SetFlushHandler), in order with the data. A TCGETS2
 // poll every Config.PollInterval is a safety net. Application open and
-// close are seen with inotify on the slave node. Read only processes
+// close are counted with inotify on the slave node (and its directory, so
+// that the kernel never merges two of its events; see OpenWatcher), at
+// O(1) per event. Read only processes
 // status packets while it is being called; the termios watch, the poll
 // and the inotify watcher run on their own goroutines.
 //

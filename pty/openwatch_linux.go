@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sync"
 	"unsafe"
 
@@ -18,6 +19,22 @@ import (
 // Port uses an inotify instance of its own, and the kernel allows only 128
 // per user by default (fs.inotify.max_user_instances): a daemon with more
 // ports than that must share a watcher (Config.Watcher).
+//
+// Each open and close of a slave is counted from the watch on its device
+// node. inotify merges an event with the one queued before it when the two
+// are identical (same watch, mask and name: fs/notify/inotify/
+// inotify_fsnotify.c, inotify_merge), so two opens (or closes) of one
+// slave made before the watcher reads would count once. The watcher
+// therefore also watches the slave's directory (/dev/pts) in the same
+// inotify instance: the kernel reports each open and close twice, to the
+// directory's watch (with the name) and then to the node's (fsnotify.c,
+// fsnotify_handle_event), so two consecutive events of the node's watch
+// never follow each other in the queue and are never merged. The
+// directory's events are read and dropped. The count is exact at O(1) per
+// event, whatever the number of ports or processes, except when two
+// processes open (or close) the same slave at the same instant on two
+// CPUs: the four events may interleave so that both pairs merge (see
+// LIMITS.md).
 //
 // Close it after every Port that uses it.
 type OpenWatcher struct {
@@ -62,12 +79,20 @@ func (w *OpenWatcher) add(p *Port) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if cerr := rc.Control(func(fd uintptr) {
-		wd, err = unix.InotifyAddWatch(int(fd), p.name, unix.IN_OPEN|unix.IN_CLOSE)
+		// The directory's watch is shared by all its slaves and stays until
+		// Close; adding it again returns the same watch.
+		if _, err = unix.InotifyAddWatch(int(fd), filepath.Dir(p.name), unix.IN_OPEN|unix.IN_CLOSE|unix.IN_ONLYDIR); err != nil {
+			err = fmt.Errorf("pty: inotify watch %s: %w", filepath.Dir(p.name), err)
+			return
+		}
+		if wd, err = unix.InotifyAddWatch(int(fd), p.name, unix.IN_OPEN|unix.IN_CLOSE); err != nil {
+			err = fmt.Errorf("pty: inotify watch %s: %w", p.name, err)
+		}
 	}); cerr != nil {
 		return 0, fmt.Errorf("pty: inotify: %w", cerr)
 	}
 	if err != nil {
-		return 0, fmt.Errorf("pty: inotify watch %s: %w", p.name, err)
+		return 0, err
 	}
 	w.ports[wd] = p
 	return wd, nil
@@ -109,7 +134,7 @@ func (w *OpenWatcher) run() {
 				continue
 			}
 			w.mu.Lock()
-			p := w.ports[int(ev.Wd)]
+			p := w.ports[int(ev.Wd)] // nil for the directories' watches
 			if ev.Mask&unix.IN_IGNORED != 0 {
 				delete(w.ports, int(ev.Wd))
 			}

@@ -4,13 +4,13 @@ package pty
 
 import (
 	"bufio"
+	"fmt"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
 
 	"github.com/vsp-dev/vsp/internal/testenv"
-	"golang.org/x/sys/unix"
 )
 
 // Many ports share one OpenWatcher: each sees its own application's opens
@@ -74,46 +74,61 @@ func TestOpenWatcherShared(t *testing.T) {
 	waitEvent(t, ports[4], AppClosed, nil)
 }
 
-// inotify merges two quick opens into one event; when the close of one of
-// them then brings the count to zero, the port must look for other holders
-// before calling itself closed. A child process holds the slave; a close
-// event arrives as if its open had been merged with ours.
-func TestCloseWhileOpenElsewhere(t *testing.T) {
-	sh, err := exec.LookPath("sh")
-	if err != nil {
-		t.Fatalf("sh (an essential package) is missing: %v", err)
-	}
-	p := openPort(t, Config{PollInterval: -1})
-	drain(t, p)
-	cmd := exec.Command(sh, "-c", `exec 3<>"$1"; echo held; read x`, "sh", p.Name())
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { stdin.Close(); cmd.Wait() }()
-	if _, err := bufio.NewReader(out).ReadString('\n'); err != nil {
-		t.Fatal(err)
-	}
-	waitEvent(t, p, AppOpened, nil)
-	// The close of a second, merged open.
-	p.openEvent(unix.IN_CLOSE_WRITE)
-	if !p.AppOpen() {
-		t.Fatal("AppOpen false while another process still has the port open")
-	}
-	noEventQueued(t, p, AppClosed) // openEvent emits synchronously
-	// The real close: now the port is closed.
-	stdin.Close()
-	cmd.Wait()
-	waitEvent(t, p, AppClosed, nil)
-	if p.AppOpen() {
-		t.Fatal("AppOpen true after the last holder closed")
+// inotify merges an event with an identical one queued before it. Opens
+// and closes made while the watcher is busy (here: blocked on its lock)
+// queue up, and each must still count once: three opens, then two closes,
+// then the last close.
+func TestMergedOpensCloses(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		shared bool
+	}{{"shared", true}, {"own", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := Config{PollInterval: -1}
+			if tc.shared {
+				w, err := NewOpenWatcher(nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { w.Close() })
+				cfg.Watcher = w
+			}
+			p := openPort(t, cfg)
+			w := p.opw
+			// hold runs f while the watcher is stuck on its lock after the
+			// first of f's events, so that the rest queue up behind it.
+			hold := func(first func(), rest ...func()) {
+				t.Helper()
+				w.mu.Lock()
+				first()
+				testenv.Blocked(t, waitTimeout, "sync.Mutex.Lock", "pty.(*OpenWatcher).run")
+				for _, f := range rest {
+					f()
+				}
+				w.mu.Unlock()
+			}
+			count := func(want int64) {
+				t.Helper()
+				testenv.Eventually(t, waitTimeout, fmt.Sprintf("open count %d", want), func() bool { return p.opens.Load() == want })
+			}
+			var a, b, c *app
+			hold(func() { a = openApp(t, p.Name()) },
+				func() { b = openApp(t, p.Name()) },
+				func() { c = openApp(t, p.Name()) })
+			count(3)
+			waitEvent(t, p, AppOpened, nil)
+			hold(func() { a.f.Close() }, func() { b.f.Close() })
+			count(1)
+			noEventQueued(t, p, AppClosed)
+			if !p.AppOpen() {
+				t.Fatal("AppOpen false while an application still has the port open")
+			}
+			c.f.Close()
+			waitEvent(t, p, AppClosed, nil)
+			if p.AppOpen() {
+				t.Fatal("AppOpen true after the last application closed")
+			}
+		})
 	}
 }
 

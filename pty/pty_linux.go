@@ -17,7 +17,6 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-	"unsafe"
 
 	cpty "github.com/creack/pty"
 	"golang.org/x/sync/errgroup"
@@ -43,9 +42,10 @@ type Port struct {
 	mio    *rawio.IO       // raw read/write of the master, through mraw
 	slave  *os.File        // our own slave fd (O_NOCTTY), never read
 	sraw   syscall.RawConn // slave.SyscallConn()
-	ino    *os.File        // own inotify on the slave node; nil if unavailable or shared
 	tw     *termWatch      // hears the application's tcsetattr; nil if unavailable
-	wd     int             // watch descriptor in cfg.Watcher, when shared
+	opw    *OpenWatcher    // tracks application opens; nil if unavailable
+	ownOpw bool            // opw is the Port's own (no Config.Watcher)
+	wd     int             // watch descriptor of the slave node in opw
 
 	rmu   sync.Mutex // serialises Read (and guards small)
 	small [2]byte    // header+byte buffer for 1-byte Reads
@@ -127,16 +127,41 @@ func checkConfig(cfg *Config) (uid, gid int, err error) {
 	return uid, gid, nil
 }
 
-// watch starts following application opens and closes of the slave.
+// watch starts following application opens and closes of the slave, with
+// Config.Watcher or a watcher of the Port's own.
 func (p *Port) watch() (err error) {
 	if p.cfg.Watcher != nil {
 		p.wd, err = p.cfg.Watcher.add(p)
+		if err == nil {
+			p.opw = p.cfg.Watcher
+		}
 		return err
 	}
-	if err := p.watchOpens(); err != nil {
+	w, err := NewOpenWatcher(p.log)
+	if err == nil {
+		if p.wd, err = w.add(p); err != nil {
+			_ = w.Close()
+		}
+	}
+	if err != nil {
 		// Not fatal: AppOpen stays true and no AppOpened/AppClosed events
 		// are produced.
 		p.log.Warn("pty: cannot watch application open/close", "slave", p.name, "err", err)
+		return nil
+	}
+	p.opw, p.ownOpw = w, true
+	return nil
+}
+
+// unwatch stops the open/close tracking that watch started. It is
+// idempotent.
+func (p *Port) unwatch() error {
+	if p.opw == nil {
+		return nil
+	}
+	p.opw.remove(p.wd, p)
+	if p.ownOpw {
+		return p.opw.Close()
 	}
 	return nil
 }
@@ -159,9 +184,6 @@ func (p *Port) run() {
 	ctx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
 	p.group, ctx = errgroup.WithContext(ctx)
-	if p.ino != nil {
-		p.group.Go(p.runWatch)
-	}
 	if p.cfg.PollInterval > 0 {
 		p.group.Go(func() error { return p.runPoll(ctx) })
 	}
@@ -533,7 +555,7 @@ func (p *Port) EventsDropped() uint64 { return p.dropped.Load() }
 // fs.inotify.max_user_instances, 128 by default) it is always true: not
 // knowing must not make a caller discard the application's data.
 func (p *Port) AppOpen() bool {
-	return (p.ino == nil && p.cfg.Watcher == nil) || p.opens.Load() > 0
+	return p.opw == nil || p.opens.Load() > 0
 }
 
 // DiscardInput drops the bytes written with Write that the application has
@@ -589,48 +611,6 @@ func (p *Port) runPoll(ctx context.Context) error {
 	}
 }
 
-// watchOpens sets up an inotify watch on the slave node. Our own slave fd
-// is already open, so every IN_OPEN from now on is an application's.
-func (p *Port) watchOpens() error {
-	fd, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
-	if err != nil {
-		return fmt.Errorf("pty: inotify: %w", err)
-	}
-	if _, err := unix.InotifyAddWatch(fd, p.name, unix.IN_OPEN|unix.IN_CLOSE); err != nil {
-		_ = unix.Close(fd)
-		return fmt.Errorf("pty: inotify watch %s: %w", p.name, err)
-	}
-	p.ino = os.NewFile(uintptr(fd), "inotify:"+p.name)
-	return nil
-}
-
-// runWatch counts application opens and closes until the inotify file is
-// closed.
-func (p *Port) runWatch() error {
-	var buf [4096]byte
-	for {
-		n, err := p.ino.Read(buf[:])
-		if err != nil {
-			if errors.Is(err, os.ErrClosed) {
-				return nil
-			}
-			p.log.Warn("pty: inotify read failed; open/close tracking stops", "slave", p.name, "err", err)
-			return nil
-		}
-		for off := 0; off+unix.SizeofInotifyEvent <= n; {
-			ev := (*unix.InotifyEvent)(unsafe.Pointer(&buf[off]))
-			off += unix.SizeofInotifyEvent + int(ev.Len)
-			if ev.Mask&unix.IN_Q_OVERFLOW != 0 {
-				p.log.Warn("pty: inotify queue overflow; AppOpen may be wrong until the app reopens", "slave", p.name)
-				continue
-			}
-			if !p.openEvent(ev.Mask) {
-				return nil
-			}
-		}
-	}
-}
-
 // openEvent counts one inotify event on the slave node (from the Port's
 // own inotify or a shared OpenWatcher). It reports false once the watch is
 // gone (IN_IGNORED).
@@ -644,19 +624,15 @@ func (p *Port) openEvent(mask uint32) bool {
 			p.emit(AppOpened)
 		}
 	case mask&unix.IN_CLOSE != 0:
+		// Every open of the slave is counted: the watcher's events never
+		// merge (see OpenWatcher), so the count is exact and reaching
+		// zero means the last application closed. Below zero means a
+		// close of an open that was not counted (one made before the
+		// watch started); it clamps.
 		c := p.opens.Add(-1)
-		if c > 0 {
-			break
+		if c < 0 {
+			p.opens.Store(0)
 		}
-		// inotify merges identical events that were not read yet, so two
-		// quick opens may have counted once: before calling the port
-		// closed, look for another process that still has it open.
-		if n := otherOpens(p.name, p.cfg.Keeper); n > 0 {
-			p.opens.Store(int64(n))
-			p.log.Debug("pty: the port is still open elsewhere", "slave", p.name, "fds", n)
-			break
-		}
-		p.opens.Store(0)
 		if c == 0 {
 			p.log.Debug("pty: application closed the port", "slave", p.name)
 			p.emit(AppClosed)
@@ -717,9 +693,6 @@ func (p *Port) Close() error {
 			errs = append(errs, err)
 		}
 		p.cancel()
-		if p.cfg.Watcher != nil {
-			p.cfg.Watcher.remove(p.wd, p)
-		}
 		errs = append(errs, p.closeFiles()...)
 		if err := p.group.Wait(); err != nil {
 			errs = append(errs, err)
@@ -736,10 +709,14 @@ func (p *Port) Close() error {
 	return p.closeErr
 }
 
-// closeFiles closes the inotify, master and slave files that are open.
+// closeFiles stops the open/close tracking and closes the master and slave
+// files that are open.
 func (p *Port) closeFiles() []error {
 	var errs []error
-	files := []*os.File{p.ino, p.master, p.slave}
+	if err := p.unwatch(); err != nil {
+		errs = append(errs, err)
+	}
+	files := []*os.File{p.master, p.slave}
 	if p.tw != nil {
 		files = append(files, p.tw.ep)
 	}

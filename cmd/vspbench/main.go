@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime"
@@ -38,6 +39,12 @@ type options struct {
 	scale    int
 	idle     time.Duration
 	restarts int
+	churn    int
+	churnRun int
+	base     string
+	busy     int
+	busyRate int
+	busyWin  time.Duration
 	out      string
 	bin      string
 	keep     bool
@@ -55,6 +62,12 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.simTLS, "sim-tls", "any", "ezsim --server-tls on the vsp path: any (ezsim's default; vsp's legacy profile then gets TLS 1.2 ECDHE-GCM, like for like with socat's TLS 1.3) or device (the real ezTCP's TLS 1.0 AES256-SHA only)")
 	fs.IntVar(&o.scale, "scale", 1000, "ports in the scale scenario (0 = skip it)")
 	fs.DurationVar(&o.idle, "idle", 60*time.Second, "idle window of the scale scenario")
+	fs.IntVar(&o.churn, "churn", 300, "open/ping/close cycles of the churn scenario, at -scale ports (0 = skip it)")
+	fs.IntVar(&o.churnRun, "churn-runs", 2, "runs of the churn scenario (per build, interleaved with -base)")
+	fs.StringVar(&o.base, "base", "", "git revision whose vsp the churn scenario also measures, as the baseline (e.g. main; \"\" = none)")
+	fs.IntVar(&o.busy, "busy", 100, "ports of the busy scenario, polled through vsp and through as many socat processes (0 = skip it)")
+	fs.IntVar(&o.busyRate, "busy-rate", 10, "polls per port per second in the busy scenario")
+	fs.DurationVar(&o.busyWin, "busy-window", 20*time.Second, "measured window of the busy scenario, per side")
 	fs.IntVar(&o.restarts, "restarts", 20, "device restarts in the recovery scenario (0 = skip it)")
 	fs.StringVar(&o.out, "out", "docs", "directory for performance.md and performance-rtt.svg (\"\" = do not write)")
 	fs.StringVar(&o.bin, "bin", "", "directory holding built vsp and ezsim (default: build them)")
@@ -150,6 +163,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		rep.scale = &sr
 	}
+	if o.scale > 0 && o.churn > 0 {
+		if err := churnAll(ctx, o, bin, work, stdout, rep); err != nil {
+			return fmt.Errorf("churn: %w (logs in %s; use -keep)", err, work)
+		}
+	}
+	if o.busy > 0 {
+		if _, err := exec.LookPath("socat"); err != nil {
+			fmt.Fprintf(stdout, "busy scenario SKIPPED: %v\n", err)
+		} else {
+			fmt.Fprintf(stdout, "busy: %d ports, %d polls per port per second, through vsp and through socat ...\n", o.busy, o.busyRate)
+			br, err := runBusy(ctx, bin, o.busy, o.busyRate, o.busyWin, o.profile, o.simTLS, filepath.Join(work, "busy"), stdout)
+			if err != nil {
+				return fmt.Errorf("busy: %w (logs in %s; use -keep)", err, work)
+			}
+			rep.busy = &br
+		}
+	}
 	if o.restarts > 0 {
 		fmt.Fprintf(stdout, "recovery: %d device restarts ...\n", o.restarts)
 		rr, err := runRecovery(ctx, bin, o.restarts, o.profile, o.simTLS, filepath.Join(work, "recovery"), stdout)
@@ -166,6 +196,32 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		fmt.Fprintf(stdout, "wrote %s and %s\n", filepath.Join(o.out, "performance.md"), filepath.Join(o.out, svgName))
+	}
+	return nil
+}
+
+// churnAll runs the churn scenario o.churnRun times on this build and,
+// with -base, as often on the base build, interleaved.
+func churnAll(ctx context.Context, o options, bin binaries, work string, stdout io.Writer, rep *report) error {
+	builds := []struct{ name, vsp string }{{"this build", bin.vsp}}
+	if o.base != "" {
+		fmt.Fprintf(stdout, "building vsp from %s ...\n", o.base)
+		b, err := buildBase(ctx, o.base, filepath.Join(work, "base"))
+		if err != nil {
+			return err
+		}
+		builds = append([]struct{ name, vsp string }{{o.base, b}}, builds...)
+	}
+	fmt.Fprintf(stdout, "churn: %d cycles at %d ports ...\n", o.churn, o.scale)
+	for r := range o.churnRun {
+		for i, b := range builds {
+			dir := filepath.Join(work, fmt.Sprintf("churn%d-%d", r, i))
+			res, err := runChurn(ctx, b.vsp, bin.ezsim, b.name, o.scale, o.churn, o.profile, o.simTLS, dir, stdout)
+			if err != nil {
+				return err
+			}
+			rep.churn = append(rep.churn, res)
+		}
 	}
 	return nil
 }

@@ -29,6 +29,8 @@ type report struct {
 	results      []*pathResult // in the order of the tables
 	scale        *scaleResult
 	recovery     *recoveryResult
+	churn        []churnResult
+	busy         *busyResult
 }
 
 func (r *report) get(name string) *pathResult {
@@ -128,6 +130,12 @@ func (r *report) markdownFigures() string {
 				sc.inotifyLimit, sc.inotifyNeeded)
 		}
 	}
+	if len(r.churn) > 0 {
+		b.WriteString(r.churnFigures())
+	}
+	if r.busy != nil && len(r.busy.sides) == 2 {
+		b.WriteString(r.busyFigures())
+	}
 	if rc := r.recovery; rc != nil && len(rc.times) > 0 {
 		med, lo, hi := durSpread(rc.times)
 		fmt.Fprintf(&b, "\n### Recovery: %d restarts of ezsim under a live port\n\n", rc.restarts)
@@ -156,6 +164,12 @@ func (r *report) command() string {
 	add("scale", o.scale, def.scale)
 	add("idle", o.idle, def.idle)
 	add("restarts", o.restarts, def.restarts)
+	add("churn", o.churn, def.churn)
+	add("churn-runs", o.churnRun, def.churnRun)
+	add("base", o.base, def.base)
+	add("busy", o.busy, def.busy)
+	add("busy-rate", o.busyRate, def.busyRate)
+	add("busy-window", o.busyWin, def.busyWin)
 	return strings.Join(args, " ")
 }
 
@@ -306,4 +320,62 @@ func fmtUS(v float64) string {
 
 func xmlEscape(s string) string {
 	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
+}
+
+// churnFigures is the churn section of the generated figures.
+func (r *report) churnFigures() string {
+	var b strings.Builder
+	c0 := r.churn[0]
+	fmt.Fprintf(&b, "\n### Churn: applications opening and closing ports, %d ports in one daemon\n\n", c0.ports)
+	fmt.Fprintf(&b, "Daemon CPU (utime+stime, until it is quiet again and no port reports an application) for %d cycles of "+
+		"open, 1-byte round trip, close (the ports in turn), and for opening all %d ports, then closing them together. "+
+		"Builds interleaved, each run on a fresh ezsim and daemon.\n\n", c0.cycles, c0.ports)
+	b.WriteString("| build | cycles: daemon CPU | per cycle | cycles: wall time | all opened and closed: daemon CPU |\n|---|---|---|---|---|\n")
+	cyc, mass := map[string][]float64{}, map[string][]float64{}
+	var order []string
+	for _, c := range r.churn {
+		if _, ok := cyc[c.build]; !ok {
+			order = append(order, c.build)
+		}
+		cyc[c.build] = append(cyc[c.build], c.cycCPU.Seconds())
+		mass[c.build] = append(mass[c.build], c.massCPU.Seconds())
+		fmt.Fprintf(&b, "| %s | %.2f s | %.2f ms | %v | %.2f s |\n", c.build, c.cycCPU.Seconds(),
+			1e3*c.cycCPU.Seconds()/float64(max(c.cycles, 1)), c.cycWall.Round(time.Millisecond), c.massCPU.Seconds())
+	}
+	if len(order) == 2 {
+		base, this := order[0], order[1]
+		fine := func(a, b []float64) string {
+			x, y := spreadOf(a).med, spreadOf(b).med
+			if y == 0 {
+				return "n/a"
+			}
+			return fmt.Sprintf("%.3f×", x/y)
+		}
+		fmt.Fprintf(&b, "\nthis build / %s (medians): cycles %s, all opened and closed %s (targets: cycles ≤ 0.3 s, all ≤ 1 s of daemon CPU). "+
+			"CPU is counted in clock ticks of 10 ms.\n", base, fine(cyc[this], cyc[base]), fine(mass[this], mass[base]))
+	}
+	return b.String()
+}
+
+// busyFigures is the busy section of the generated figures.
+func (r *report) busyFigures() string {
+	var b strings.Builder
+	br := r.busy
+	fmt.Fprintf(&b, "\n### Busy: %d ports, each polled %d times a second with 8 bytes\n\n", br.ports, br.rate)
+	fmt.Fprintf(&b, "One ezsim with %d devices is the far end of both sides. The bench polls the ports in turn, evenly spread, "+
+		"for %v per side: first through one vsp daemon with %d ports, then through %d `socat pty,link=…,raw,echo=0 openssl:ADDR,verify=0` "+
+		"processes. CPU (utime+stime), RSS and PSS (`/proc/PID/smaps_rollup`: shared pages split among the processes that share them, "+
+		"so the socat processes' common libraries count once) are the redirector processes' own, summed over the socat processes.\n\n",
+		br.ports, br.window, br.ports, br.ports)
+	b.WriteString("| side | processes | polls | CPU, % of one core | CPU per poll | RSS | PSS | poll RTT p50 | poll RTT p99 |\n|---|---|---|---|---|---|---|---|---|\n")
+	for _, s := range br.sides {
+		fmt.Fprintf(&b, "| %s | %d | %d | %.1f %% | %.1f µs | %.1f MiB | %.1f MiB | %.1f µs | %.1f µs |\n", s.name, s.procs, s.polls,
+			100*s.cpu.Seconds()/br.window.Seconds(), s.perPoll(), float64(s.rssKB)/1024, float64(s.pssKB)/1024, us(quantile(s.rtt, 0.5)), us(quantile(s.rtt, 0.99)))
+	}
+	v, s := br.sides[0], br.sides[1]
+	if s.cpu > 0 && s.rssKB > 0 && s.pssKB > 0 {
+		fmt.Fprintf(&b, "\nvsp / socat: CPU %.2f×, RSS %.3f×, PSS %.3f× (target: CPU ≤ 0.33×).\n", v.cpu.Seconds()/s.cpu.Seconds(),
+			float64(v.rssKB)/float64(s.rssKB), float64(v.pssKB)/float64(s.pssKB))
+	}
+	return b.String()
 }

@@ -57,6 +57,8 @@ type portState struct {
 	State string `json:"state"`
 	Link  string `json:"link"`
 	Error string `json:"error"`
+	// AppOpen: an application has the port's tty open.
+	AppOpen bool `json:"app_open"`
 }
 
 // runScale starts one ezsim process with opts.ports devices and one vsp
@@ -68,66 +70,15 @@ func runScale(ctx context.Context, bin binaries, o scaleOptions, progress io.Wri
 	// The configuration watch and one open/close watch shared by every port
 	// (plus one per in-process port started to count goroutines).
 	res.inotifyNeeded = 2
-	portsDir := filepath.Join(o.dir, "ports.d")
-	devDir := filepath.Join(o.dir, "dev")
-	for _, d := range []string{portsDir, devDir} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return res, err
-		}
+	f, err := startFleet(ctx, bin.vsp, bin.ezsim, o.ports, o.profile, o.simTLS, o.dir, progress)
+	if f != nil {
+		defer func() { err = errors.Join(err, f.stop()) }()
 	}
-	logf := filepath.Join(o.dir, "scale.log")
-	t0 := time.Now()
-	sim, err := startProc("ezsim", logf, append([]string{bin.ezsim, "--count", strconv.Itoa(o.ports), "--listen", "127.0.0.1:0",
-		"--ssl", "--share-key", "--key-bits", "1024", "--serial", "echo", "--console", "off", "--log-level", "warn"},
-		simTLSArgs(o.simTLS)...)...)
 	if err != nil {
 		return res, err
 	}
-	defer func() { err = errors.Join(err, sim.stop()) }()
-	addrs, err := sim.waitLines("listen:", o.ports, 5*time.Minute)
-	if err != nil {
-		return res, err
-	}
-	fps, err := sim.waitLines("fingerprint:", o.ports, 10*time.Second)
-	if err != nil {
-		return res, err
-	}
-	res.simUp = time.Since(t0)
-	fmt.Fprintf(progress, "  ezsim: %d devices up in %v\n", o.ports, res.simUp.Round(time.Millisecond))
-
-	names := make([]string, o.ports)
-	for i := range o.ports {
-		names[i] = fmt.Sprintf("p%04d", i)
-		body := fmt.Sprintf("link = %q\ndevice = %q\ntls = %q\n\n[trust]\npin = %q\n",
-			filepath.Join(devDir, names[i]), addrs[i], o.profile, fps[i])
-		if err := os.WriteFile(filepath.Join(portsDir, names[i]+".toml"), []byte(body), 0o644); err != nil {
-			return res, err
-		}
-	}
-	sock := filepath.Join(o.dir, "vsp.sock")
-	t1 := time.Now()
-	daemon, err := startProc("vsp daemon", logf, bin.vsp, "run", "--config-dir", portsDir, "--socket", sock, "--log-format", "text")
-	if err != nil {
-		return res, err
-	}
-	defer func() { err = errors.Join(err, daemon.stop()) }()
-	hc := unixHTTP(sock)
-	var states []portState
-	for {
-		if time.Since(t1) > 2*time.Minute || daemon.exited() {
-			return res, fmt.Errorf("vspbench: %d of %d ports up after %v (see %s)", countUp(states), o.ports, time.Since(t1).Round(time.Second), logf)
-		}
-		if ctx.Err() != nil {
-			return res, ctx.Err()
-		}
-		states, err = getPorts(ctx, hc)
-		if err == nil && len(states) == o.ports && countUp(states) == o.ports {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	res.upIn = time.Since(t1)
-	fmt.Fprintf(progress, "  vsp daemon: %d ports up in %v\n", o.ports, res.upIn.Round(time.Millisecond))
+	res.simUp, res.upIn = f.simUp, f.upIn
+	daemon, names, devDir, logf, addrs, fps := f.daemon, f.names, f.devDir, f.logf, f.addrs, f.fps
 
 	// Idle: nothing moves; only keep-alive (in the kernel) and the termios
 	// fallback poll should wake the daemon.
@@ -191,7 +142,7 @@ func runScale(ctx context.Context, bin binaries, o scaleOptions, progress io.Wri
 		}
 		return res, fmt.Errorf("vspbench: no echo on %v%s", failed, hint)
 	}
-	if err := daemon.stop(); err != nil {
+	if err := f.daemon.stop(); err != nil {
 		return res, err
 	}
 
@@ -208,6 +159,87 @@ func runScale(ctx context.Context, bin binaries, o scaleOptions, progress io.Wri
 	}
 	fmt.Fprintf(progress, "  goroutines per port (in-process, %d ports): %.1f\n", k, res.goroutines)
 	return res, nil
+}
+
+// fleet is one ezsim process with n devices and one vsp daemon with a port
+// file per device, every link up.
+type fleet struct {
+	sim, daemon  *proc
+	names        []string // port names; the links are devDir/name
+	devDir, logf string
+	addrs, fps   []string // device addresses and certificate pins
+	simUp, upIn  time.Duration
+}
+
+// startFleet starts ezsim with n devices and the vsp daemon (the given
+// binaries) with a port file per device under dir, and waits until every
+// link is up. When it returns a fleet, stop it, also after an error.
+func startFleet(ctx context.Context, vspBin, ezsimBin string, n int, profile, simTLS, dir string, progress io.Writer) (*fleet, error) {
+	f := &fleet{devDir: filepath.Join(dir, "dev"), logf: filepath.Join(dir, "scale.log")}
+	portsDir := filepath.Join(dir, "ports.d")
+	for _, d := range []string{portsDir, f.devDir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	t0 := time.Now()
+	var err error
+	f.sim, err = startProc("ezsim", f.logf, append([]string{ezsimBin, "--count", strconv.Itoa(n), "--listen", "127.0.0.1:0",
+		"--ssl", "--share-key", "--key-bits", "1024", "--serial", "echo", "--console", "off", "--log-level", "warn"},
+		simTLSArgs(simTLS)...)...)
+	if err != nil {
+		return nil, err
+	}
+	if f.addrs, err = f.sim.waitLines("listen:", n, 5*time.Minute); err != nil {
+		return f, err
+	}
+	if f.fps, err = f.sim.waitLines("fingerprint:", n, 10*time.Second); err != nil {
+		return f, err
+	}
+	f.simUp = time.Since(t0)
+	fmt.Fprintf(progress, "  ezsim: %d devices up in %v\n", n, f.simUp.Round(time.Millisecond))
+
+	f.names = make([]string, n)
+	for i := range n {
+		f.names[i] = fmt.Sprintf("p%04d", i)
+		body := fmt.Sprintf("link = %q\ndevice = %q\ntls = %q\n\n[trust]\npin = %q\n",
+			filepath.Join(f.devDir, f.names[i]), f.addrs[i], profile, f.fps[i])
+		if err := os.WriteFile(filepath.Join(portsDir, f.names[i]+".toml"), []byte(body), 0o644); err != nil {
+			return f, err
+		}
+	}
+	sock := filepath.Join(dir, "vsp.sock")
+	t1 := time.Now()
+	if f.daemon, err = startProc("vsp daemon", f.logf, vspBin, "run", "--config-dir", portsDir, "--socket", sock, "--log-format", "text"); err != nil {
+		return f, err
+	}
+	hc := unixHTTP(sock)
+	var states []portState
+	for {
+		if time.Since(t1) > 2*time.Minute || f.daemon.exited() {
+			return f, fmt.Errorf("vspbench: %d of %d ports up after %v (see %s)", countUp(states), n, time.Since(t1).Round(time.Second), f.logf)
+		}
+		if ctx.Err() != nil {
+			return f, ctx.Err()
+		}
+		states, err = getPorts(ctx, hc)
+		if err == nil && len(states) == n && countUp(states) == n {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	f.upIn = time.Since(t1)
+	fmt.Fprintf(progress, "  vsp daemon: %d ports up in %v\n", n, f.upIn.Round(time.Millisecond))
+	return f, nil
+}
+
+// stop stops the daemon and ezsim (each once; stopping twice is harmless).
+func (f *fleet) stop() error {
+	var err error
+	if f.daemon != nil {
+		err = f.daemon.stop()
+	}
+	return errors.Join(err, f.sim.stop())
 }
 
 // pingPort opens a port, checks one byte comes back, and closes it.

@@ -71,6 +71,52 @@ func TestScale(t *testing.T) {
 	}
 }
 
+// TestChurn runs the churn scenario at reduced size: applications open,
+// ping and close 20 ports in turn, then open all and close them together;
+// the daemon must see every close (each port reports no application
+// afterwards) and every cycle must echo. Speed is the bench's business.
+func TestChurn(t *testing.T) {
+	bin := testBinaries(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var progress bytes.Buffer
+	res, err := runChurn(ctx, bin.vsp, bin.ezsim, "this build", 20, 40, "legacy", "", t.TempDir(), &progress)
+	t.Log(progress.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.cycles != 40 || res.cycWall <= 0 {
+		t.Errorf("churn result %+v", res)
+	}
+}
+
+// TestBusy runs the busy scenario at reduced size (5 ports, 1 s per side):
+// every poll comes back through vsp and through socat, and both sides'
+// processes are measured.
+func TestBusy(t *testing.T) {
+	testenv.Tool(t, "socat")
+	bin := testBinaries(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var progress bytes.Buffer
+	res, err := runBusy(ctx, bin, 5, 10, time.Second, "legacy", "", t.TempDir(), &progress)
+	t.Log(progress.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.sides) != 2 {
+		t.Fatalf("%d sides measured, want 2", len(res.sides))
+	}
+	for _, s := range res.sides {
+		if s.polls < 40 || s.rssKB <= 0 || s.pssKB <= 0 || len(s.rtt) != s.polls {
+			t.Errorf("%s: %d polls, RSS %d kB, PSS %d kB, %d round trips", s.name, s.polls, s.rssKB, s.pssKB, len(s.rtt))
+		}
+	}
+	if res.sides[1].procs != 5 {
+		t.Errorf("socat side measured %d processes, want 5", res.sides[1].procs)
+	}
+}
+
 // TestRecovery restarts the device twice under a live port; the first byte
 // written after each restart comes back.
 func TestRecovery(t *testing.T) {
