@@ -1,7 +1,5 @@
 package config
 
-
-
 // policy checks the connection policy (connect, release_after) and the
 // transport (transport, datagram_size) against each other and the rest of
 // the port.
@@ -35,4 +33,3 @@ func (v *validator) policy(q *Port) {
 	}
 	v.intRange("datagram_size", q.DatagramSize, 1, MaxDatagramSize)
 }
-

@@ -145,7 +145,12 @@ format = "json"
 	{"on-open with release_after", minimal + "connect = \"on-open\"\nrelease_after = \"2s\"\n",
 		want(func(p *Port) { p.Connect = ConnectOnOpen; p.ReleaseAfter = 2 * time.Second })},
 	{"udp: tls off by default, datagram size", "link = \"/dev/ttyVSP0\"\ndevice = \"10.1.0.1:1470\"\ntransport = \"udp\"\n",
-		want(func(p *Port) { p.TLS = TLSOff; p.Trust = Trust{}; p.Transport = TransportUDP; p.DatagramSize = DefaultDatagramSize })},
+		want(func(p *Port) {
+			p.TLS = TLSOff
+			p.Trust = Trust{}
+			p.Transport = TransportUDP
+			p.DatagramSize = DefaultDatagramSize
+		})},
 	{"udp on-open, small datagrams", "link = \"/dev/ttyVSP0\"\ndevice = \"10.1.0.1:1470\"\ntransport = \"udp\"\ntls = \"off\"\ndatagram_size = 512\nconnect = \"on-open\"\n",
 		want(func(p *Port) {
 			p.TLS = TLSOff
