@@ -67,9 +67,11 @@ func SpecFromConfig(p *config.Port, paths config.Paths) (bridge.PortSpec, error)
 			},
 		},
 		Bridge: bridge.BridgeConfig{
-			Buffer:    int(p.Buffer),
-			Backoff:   tlsconn.Backoff{Min: p.Net.BackoffMin, Max: p.Net.BackoffMax},
-			StaleData: stale,
+			Buffer:       int(p.Buffer),
+			Backoff:      tlsconn.Backoff{Min: p.Net.BackoffMin, Max: p.Net.BackoffMax},
+			StaleData:    stale,
+			OnOpen:       p.Connect == config.ConnectOnOpen,
+			ReleaseAfter: p.ReleaseAfter,
 		},
 		Serial: bridge.SerialSettings{
 			Baud:     uint32(p.Serial.Baud),

@@ -53,6 +53,11 @@ type BridgeConfig struct {
 	Backoff   tlsconn.Backoff // redial backoff; zero = 100 ms doubling to 1 s
 	Healthy   time.Duration   // a session that lasted this long resets the backoff; 0 = 1 s
 	StaleData StalePolicy     // "" = discard
+	// OnOpen dials only while an application has the endpoint open (or
+	// its bytes wait in the outage buffer), and closes the session
+	// ReleaseAfter after the last close (policy.go); false: always.
+	OnOpen       bool
+	ReleaseAfter time.Duration
 }
 
 // DefaultBuffer is the outage buffer size when none is configured.
@@ -93,6 +98,7 @@ type Stats struct {
 	PossiblyLost uint64       `json:"possibly_lost"`
 	Discarded    uint64       `json:"discarded_no_app"`
 	Connects     uint64       `json:"connects"`
+	Releases     uint64       `json:"releases,omitempty"` // sessions closed by connect = "on-open"
 	Reconnects   uint64       `json:"reconnects"`
 	LastConnect  time.Time    `json:"last_connect,omitzero"`
 	LastError    string       `json:"last_error,omitempty"`
@@ -107,7 +113,8 @@ type Stats struct {
 // port resets them.
 type counters struct {
 	toDevice, toApp, lost, discarded, connects atomic.Uint64
-	hub                                        *monitor.Hub // the port's observers (monitor, trace); nil: none ever
+	releases                                   atomic.Uint64 // sessions closed by the on-open policy (policy.go)
+	hub                                        *monitor.Hub  // the port's observers (monitor, trace); nil: none ever
 }
 
 // Bridge copies bytes both ways between an Endpoint and a link that it
@@ -134,6 +141,8 @@ type Bridge struct {
 	info        tlsconn.Info
 
 	*counters
+
+	demand *demand // the connection policy's input (policy.go)
 
 	rbuf []byte // deviceToApp's buffer; only linkLoop's goroutine uses it
 
@@ -177,6 +186,7 @@ func NewBridge(ep Endpoint, dial Dialer, cfg BridgeConfig, log *slog.Logger) *Br
 		ring:     newRing(cfg.Buffer),
 		state:    StateConnecting,
 		counters: new(counters),
+		demand:   newDemand(),
 	}
 }
 
@@ -242,6 +252,7 @@ func (b *Bridge) Stats() Stats {
 	s.PossiblyLost = b.lost.Load()
 	s.Discarded = b.discarded.Load()
 	s.Connects = b.connects.Load()
+	s.Releases = b.releases.Load()
 	if s.Connects > 0 {
 		s.Reconnects = s.Connects - 1
 	}
@@ -370,6 +381,7 @@ func (b *Bridge) appToDevice(ctx context.Context) error {
 		}
 		b.ring.Write(buf[:n]) // fits: n <= space and only this goroutine adds
 		b.mu.Unlock()
+		b.demand.poke() // on-open: bytes to deliver (policy.go)
 		b.hub.Event(monitor.KindHeld, uint64(n), "in the outage buffer")
 	}
 }
@@ -439,6 +451,9 @@ func (b *Bridge) setState(s string) {
 func (b *Bridge) linkLoop(ctx context.Context) error {
 	bo := b.cfg.Backoff
 	for ctx.Err() == nil {
+		if !b.awaitDemand(ctx) { // on-open: until an application opens the port
+			return nil
+		}
 		b.setState(StateConnecting)
 		conn, info, err := b.dial(ctx)
 		if err != nil {
@@ -483,9 +498,16 @@ func (b *Bridge) linkLoop(ctx context.Context) error {
 		b.tapLinkUp(info)
 		b.interrupt() // flush what was queued during the outage
 
+		stopRelease := b.watchRelease(ctx, conn)
 		got, err := b.deviceToApp(conn)
+		stopRelease()
 		if ctx.Err() != nil {
 			return nil
+		}
+		if b.takeReleased(conn) { // on-open: closed by us, in order; go idle
+			b.log.Info("device session released", "lasted", time.Since(start).Round(time.Millisecond))
+			bo.Reset()
+			continue
 		}
 		b.mu.Lock()
 		if b.conn != conn && b.linkErr != nil {

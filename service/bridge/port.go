@@ -156,6 +156,7 @@ func startOn(spec PortSpec, log *slog.Logger, tty *pty.Port, queued []byte, appS
 	}
 	p.startTrace()
 	p.bridge.queue(queued)
+	p.bridge.SetAppOpen(tty.AppOpen())
 	if st, err := tty.Settings(); err == nil {
 		p.app = st
 		p.appKnown = true
@@ -262,7 +263,10 @@ func (p *Port) watch(ctx context.Context) {
 				if p.rfc != nil {
 					p.rfc.purge(purgeOf(ev.Kind))
 				}
+			case pty.AppOpened:
+				p.bridge.SetAppOpen(true)
 			case pty.AppClosed:
+				p.bridge.SetAppOpen(false)
 				// Flush at the last close, not at the next open: an
 				// application that has just opened the port may already
 				// have written and be waiting for the reply, which a flush
