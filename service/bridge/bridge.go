@@ -128,6 +128,11 @@ type Bridge struct {
 
 	wake chan struct{} // cap 1: buffer space freed or link became usable
 
+	// sendMu makes taking the link and writing to it one step for
+	// appToDevice, so that a release (policy.go) never closes a link a
+	// send has taken: bytes read after it go to the outage buffer.
+	sendMu sync.Mutex
+
 	mu          sync.Mutex
 	conn        net.Conn   // nil while the link is down
 	meter       *linkMeter // counts what was handed to conn
@@ -336,6 +341,7 @@ func (b *Bridge) appToDevice(ctx context.Context) error {
 			<-ctx.Done()
 			return nil
 		}
+		b.sendMu.Lock()
 		b.mu.Lock()
 		conn, meter := b.usableLocked(), b.meter
 		if conn != nil && b.ring.Len() > 0 {
@@ -344,10 +350,12 @@ func (b *Bridge) appToDevice(ctx context.Context) error {
 			b.mu.Unlock()
 			b.hub.Event(monitor.KindReleased, uint64(n), "from the outage buffer")
 			b.send(conn, meter, buf[:n])
+			b.sendMu.Unlock()
 			continue
 		}
 		space := b.ring.Free()
 		b.mu.Unlock()
+		b.sendMu.Unlock()
 		if space == 0 { // link down and buffer full: back-pressure the app
 			select {
 			case <-b.wake:
@@ -372,15 +380,18 @@ func (b *Bridge) appToDevice(ctx context.Context) error {
 		}
 		b.appWrote.Store(time.Now().UnixNano())
 		b.hub.Data(monitor.ToDevice, buf[:n])
+		b.sendMu.Lock()
 		b.mu.Lock()
 		conn, meter = b.usableLocked(), b.meter
 		if conn != nil && b.ring.Len() == 0 {
 			b.mu.Unlock()
 			b.send(conn, meter, buf[:n])
+			b.sendMu.Unlock()
 			continue
 		}
 		b.ring.Write(buf[:n]) // fits: n <= space and only this goroutine adds
 		b.mu.Unlock()
+		b.sendMu.Unlock()
 		b.demand.poke() // on-open: bytes to deliver (policy.go)
 		b.hub.Event(monitor.KindHeld, uint64(n), "in the outage buffer")
 	}

@@ -146,20 +146,24 @@ func (b *Bridge) release(ctx context.Context, conn net.Conn, done <-chan struct{
 	tick := time.NewTicker(releaseDrainPoll)
 	defer tick.Stop()
 	for {
+		b.sendMu.Lock() // no send is using conn while it is taken away
 		b.mu.Lock()
 		if b.conn != conn {
 			b.mu.Unlock()
+			b.sendMu.Unlock()
 			return true
 		}
 		if b.demand.appIn.Load() {
 			b.state = StateUp
 			b.mu.Unlock()
+			b.sendMu.Unlock()
 			return false
 		}
 		b.state = StateReleasing
 		if b.ring.Len() == 0 {
 			b.conn, b.meter = nil, nil // nothing of it is lost: the close below is orderly
 			b.mu.Unlock()
+			b.sendMu.Unlock()
 			b.demand.mu.Lock()
 			b.demand.released = conn
 			b.demand.mu.Unlock()
@@ -170,6 +174,7 @@ func (b *Bridge) release(ctx context.Context, conn net.Conn, done <-chan struct{
 			return true
 		}
 		b.mu.Unlock()
+		b.sendMu.Unlock()
 		select {
 		case <-tick.C:
 		case <-done:
