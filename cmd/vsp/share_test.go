@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"net"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -151,12 +152,98 @@ func TestOnOpenWriteAtOnce(t *testing.T) {
 	}
 }
 
-// connect = "on-open" in listen mode, where the device dials, is refused
-// with the reason.
-func TestOnOpenListenRefused(t *testing.T) {
-	errOut, code := runRefused(t, "run", "--listen", "127.0.0.1:0", "--tls", "off", "--connect", "on-open", "--link", tempLink(t))
-	if code != exitUsage || !strings.Contains(errOut, `--connect: "on-open" cannot be used with listen`) {
-		t.Fatalf("exit %d, stderr %q", code, errOut)
+// What cannot work is refused with the reason, naming the flags:
+// on-open in listen mode (the device dials), TLS and RFC 2217 over UDP
+// (an ezTCP cannot use SSL in U2S mode; RFC 2217 is Telnet over TCP).
+func TestShareRefusals(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--listen", "127.0.0.1:0", "--tls", "off", "--connect", "on-open"},
+			`--connect: "on-open" cannot be used with listen`},
+		{[]string{"--device", "127.0.0.1:1470", "--transport", "udp", "--tls", "legacy", "--insecure-no-verify"},
+			`--tls: "legacy" cannot be used with --transport "udp": the ezTCP cannot use SSL in U2S (UDP) mode`},
+		{[]string{"--device", "127.0.0.1:1470", "--transport", "udp", "--rfc2217"},
+			`--rfc2217: cannot be used with --transport "udp": RFC 2217 is a Telnet option on a TCP session`},
+		{[]string{"--device", "127.0.0.1:1470", "--release-after", "2s"},
+			`--release-after: only with --connect "on-open"`},
+	} {
+		errOut, code := runRefused(t, append([]string{"run", "--link", tempLink(t)}, tc.args...)...)
+		if code != exitUsage || !strings.Contains(errOut, tc.want) {
+			t.Errorf("vsp run %s: exit %d, stderr %q; want exit %d and %q", strings.Join(tc.args, " "), code, errOut, exitUsage, tc.want)
+		}
+	}
+}
+
+// Acceptance 4: U2S. `vsp run --transport udp` against ezsim in U2S mode
+// (replying to the source of the last datagram) round-trips a 1-byte and
+// a 1000-byte message.
+func TestU2SRoundTrip(t *testing.T) {
+	sim := startEzsim(t, "--mode", "U2S", "--listen", "127.0.0.1:0", "--peer", "0.0.0.0:0", "--serial", "echo", "--console", "off")
+	link := tempLink(t)
+	startVsp(t, link, "--device", sim.addr, "--transport", "udp")
+	app := openApp(t, link)
+	expectEcho(t, app, []byte{0x5a})
+	expectEcho(t, app, pattern(1000, 3))
+	expectEcho(t, app, []byte{0xa5})
+}
+
+// Acceptance 4, continued, through the daemon where status and metrics
+// show the datagram counts: a datagram from another address than the
+// device's is dropped (the application never sees it) and counted.
+func TestU2SForeignDatagramDropped(t *testing.T) {
+	sim := startEzsim(t, "--mode", "U2S", "--listen", "127.0.0.1:0", "--peer", "0.0.0.0:0", "--serial", "echo", "--console", "off")
+	d := startDaemon(t)
+	link := tempLink(t)
+	d.vsp(t, "create", "u2s", "--device", sim.addr, "--transport", "udp", "--datagram-size", "512", "--link", link)
+	st := d.waitState(t, "u2s", 20*time.Second, func(s service.PortState) bool {
+		return s.State == bridge.StateUp && s.UDP != nil && s.UDP.Local != ""
+	})
+	if st.TLSProfile != "off" || st.UDP.MaxDatagram != 512 {
+		t.Fatalf("tls profile %q, max datagram %d; want off and 512", st.TLSProfile, st.UDP.MaxDatagram)
+	}
+	app := openApp(t, link)
+	expectEcho(t, app, []byte("ping"))
+	expectEcho(t, app, pattern(1000, 5)) // two datagrams of at most 512 bytes
+
+	_, port, err := net.SplitHostPort(st.UDP.Local)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stranger, err := net.Dial("udp4", net.JoinHostPort("127.0.0.1", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stranger.Close()
+	if _, err := stranger.Write([]byte("intruder")); err != nil {
+		t.Fatal(err)
+	}
+	st = d.waitState(t, "u2s", 10*time.Second, func(s service.PortState) bool { return s.UDP != nil && s.UDP.DroppedFromDevice == 1 })
+	if st.UDP.LastDroppedFrom != stranger.LocalAddr().String() {
+		t.Errorf("last dropped from %q, want %q", st.UDP.LastDroppedFrom, stranger.LocalAddr())
+	}
+	// The next bytes the application reads are the echo, not the intruder's.
+	expectEcho(t, app, []byte("pong"))
+	st = d.waitState(t, "u2s", 10*time.Second, func(s service.PortState) bool { return s.UDP.FromDevice >= 3 })
+	if st.UDP.ToDevice != 4 || st.UDP.DroppedToDevice != 0 {
+		t.Errorf("datagrams to device %d (dropped %d); want 4 (ping, 512 + 488, pong) and 0", st.UDP.ToDevice, st.UDP.DroppedToDevice)
+	}
+	metrics := d.get(t, "/metrics")
+	for _, want := range []string{
+		`vsp_port_datagrams_dropped_from_device_total{port="u2s"} 1`,
+		`vsp_port_datagrams_to_device_total{port="u2s"} 4`,
+		`vsp_port_datagrams_dropped_to_device_total{port="u2s"} 0`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	out := d.vsp(t, "status", "u2s")
+	for _, want := range []string{"udp (U2S), local ", "1 dropped from other addresses (last " + stranger.LocalAddr().String() + ")"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("vsp status lacks %q:\n%s", want, out)
+		}
 	}
 }
 

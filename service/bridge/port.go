@@ -44,6 +44,11 @@ type PortSpec struct {
 	RFC2217 bool
 	// Source is where the spec came from (a file path, or "command line").
 	Source string
+	// Transport is TransportTCP ("" too) or TransportUDP: datagrams to
+	// and from a device in U2S mode (udp.go), at most DatagramSize bytes
+	// each way to the device (0 = DefaultDatagramSize).
+	Transport    string
+	DatagramSize int
 	// Trace writes the port's traffic and events to a file (monitor.Trace);
 	// a change of Trace alone is applied by SetTrace, without a restart.
 	Trace monitor.TraceConfig
@@ -68,7 +73,7 @@ func (s *PortSpec) Validate() error {
 	if err := s.Link.Validate(); err != nil {
 		return fmt.Errorf("bridge: port %s: %w", s.Name, err)
 	}
-	return nil
+	return s.validateUDP()
 }
 
 // Port is a running virtual port: its PTY, which lives as long as the Port,
@@ -154,6 +159,7 @@ func startOn(spec PortSpec, log *slog.Logger, tty *pty.Port, queued []byte, appS
 	} else {
 		p.bridge.hub = monitor.NewHub(spec.Name)
 	}
+	p.startUDP()
 	p.startTrace()
 	p.bridge.queue(queued)
 	p.bridge.SetAppOpen(tty.AppOpen())
@@ -203,6 +209,9 @@ func startOn(spec PortSpec, log *slog.Logger, tty *pty.Port, queued []byte, appS
 
 // dial tries the device addresses in order, primary first.
 func (p *Port) dial(ctx context.Context) (net.Conn, tlsconn.Info, error) {
+	if u := p.bridge.udp; u != nil { // U2S: datagrams (udp.go)
+		return u.dial(ctx)
+	}
 	if p.listener != nil { // the device connects to us (listen.go)
 		conn, info, err := p.listener.dial(ctx)
 		if err == nil && p.rfc != nil {
@@ -331,6 +340,8 @@ type Status struct {
 	Error        string         `json:"error,omitempty"`
 	Trace        string         `json:"trace,omitempty"`       // the trace file being written
 	TraceError   string         `json:"trace_error,omitempty"` // why the configured trace file is not written
+	Transport    string         `json:"transport,omitempty"`   // "udp" for a U2S port; TCP otherwise
+	UDP          *UDPStats      `json:"udp,omitempty"`         // a U2S port's datagrams (udp.go)
 	Stats
 }
 
@@ -369,6 +380,9 @@ func (p *Port) Status() Status {
 	}
 	p.mu.Unlock()
 	st.Trace, st.TraceError = p.trace.status()
+	if u := p.bridge.udp; u != nil {
+		st.Transport, st.UDP = TransportUDP, u.stats()
+	}
 	return st
 }
 
