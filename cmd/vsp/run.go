@@ -45,7 +45,7 @@ func portFlags() []cli.Flag {
 		&cli.StringFlag{Name: "buffer", Usage: "outage buffer `SIZE` held while the link is down (e.g. 64KiB)", Value: config.DefaultBuffer.String()},
 		&cli.StringFlag{Name: "stale-data", Usage: "device bytes arriving while no application has the port open: discard or keep", Value: config.DefaultStaleData},
 		&cli.StringFlag{Name: "connect", Usage: "when to hold a session to the device: always, or on-open (only while an application has the tty open, so other hosts can use the device meanwhile)", Value: config.DefaultConnect},
-		&cli.StringFlag{Name: "release-after", Usage: "with --connect on-open: keep the session this `DURATION` after the last application closes the tty", Value: "0s"},
+		&cli.StringFlag{Name: "release-after", Usage: "with --connect on-open: keep the session this `DURATION` after the last application closes the tty", DefaultText: "release at once"},
 		&cli.StringFlag{Name: "transport", Usage: "tcp (device in TCP-server mode, T2S) or udp (device in UDP mode, U2S; no TLS)", Value: config.DefaultTransport},
 		&cli.IntFlag{Name: "datagram-size", Usage: "with --transport udp: the largest datagram sent to the device, in bytes", Value: config.DefaultDatagramSize},
 		&cli.StringFlag{Name: "owner", Usage: "owner `USER` of the tty"},
