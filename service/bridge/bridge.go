@@ -114,7 +114,7 @@ type Stats struct {
 type counters struct {
 	toDevice, toApp, lost, discarded, connects atomic.Uint64
 	releases                                   atomic.Uint64 // sessions closed by the on-open policy (policy.go)
-	udp                                        *udpLink      // datagram counts of a U2S port (udp.go); nil: TCP
+	udp                                        udpCounts     // datagram counts of a U2S port (udp.go)
 	hub                                        *monitor.Hub  // the port's observers (monitor, trace); nil: none ever
 }
 

@@ -104,6 +104,7 @@ type Port struct {
 
 	failover failover  // a link to the primary device waiting to be used (failover.go)
 	listener *listener // non-nil in listen mode (listen.go)
+	udp      *udpLink  // non-nil for transport udp (udp.go)
 }
 
 // StartPort opens the port's PTY and starts bridging it to the device. The
@@ -209,7 +210,7 @@ func startOn(spec PortSpec, log *slog.Logger, tty *pty.Port, queued []byte, appS
 
 // dial tries the device addresses in order, primary first.
 func (p *Port) dial(ctx context.Context) (net.Conn, tlsconn.Info, error) {
-	if u := p.bridge.udp; u != nil { // U2S: datagrams (udp.go)
+	if u := p.udp; u != nil { // U2S: datagrams (udp.go)
 		return u.dial(ctx)
 	}
 	if p.listener != nil { // the device connects to us (listen.go)
@@ -380,7 +381,7 @@ func (p *Port) Status() Status {
 	}
 	p.mu.Unlock()
 	st.Trace, st.TraceError = p.trace.status()
-	if u := p.bridge.udp; u != nil {
+	if u := p.udp; u != nil {
 		st.Transport, st.UDP = TransportUDP, u.stats()
 	}
 	return st

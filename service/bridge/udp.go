@@ -39,13 +39,18 @@ type UDPStats struct {
 	LastDroppedFrom   string `json:"last_dropped_from,omitempty"` // where the last of them came from
 }
 
-// udpLink is a U2S port's datagram counts and current socket.
+// udpCounts are a U2S port's datagram counts; they live in the port's
+// counters, so a reload keeps them.
+type udpCounts struct {
+	toDevice, fromDevice, droppedTo, droppedFrom atomic.Uint64
+}
+
+// udpLink dials a U2S port's socket and counts its datagrams.
 type udpLink struct {
 	device string // host:port as configured
 	size   int    // DatagramSize
 	log    *slog.Logger
-
-	toDevice, fromDevice, droppedTo, droppedFrom atomic.Uint64
+	*udpCounts
 
 	mu          sync.Mutex
 	local       string
@@ -191,24 +196,15 @@ func (s *PortSpec) validateUDP() error {
 	return nil
 }
 
-// startUDP gives a U2S port its datagram link, keeping the counts of the
-// port's previous bridge (Restart).
+// startUDP gives a U2S port its datagram link, counting on in the port's
+// counters (kept by Restart).
 func (p *Port) startUDP() {
 	if p.spec.Transport != TransportUDP {
-		p.bridge.udp = nil
 		return
 	}
 	size := p.spec.DatagramSize
 	if size == 0 {
 		size = DefaultDatagramSize
 	}
-	old := p.bridge.udp
-	u := &udpLink{device: p.spec.Devices[0], size: size, log: p.log}
-	if old != nil {
-		u.toDevice.Store(old.toDevice.Load())
-		u.fromDevice.Store(old.fromDevice.Load())
-		u.droppedTo.Store(old.droppedTo.Load())
-		u.droppedFrom.Store(old.droppedFrom.Load())
-	}
-	p.bridge.udp = u
+	p.udp = &udpLink{device: p.spec.Devices[0], size: size, log: p.log, udpCounts: &p.bridge.counters.udp}
 }
