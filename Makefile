@@ -11,8 +11,10 @@ demo:
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 COMMIT ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 
+# Both binaries, stamped alike (`vsp version`, `ezsim --version`), into $(BIN).
+BIN ?= bin
 build:
-	$(GO) build -ldflags "-X main.version=$(VERSION) -X main.commit=$(COMMIT)" -o bin/ ./cmd/vsp ./cmd/ezsim
+	$(GO) build -ldflags "-X main.version=$(VERSION) -X main.commit=$(COMMIT)" -o $(BIN)/ ./cmd/vsp ./cmd/ezsim
 
 test:
 	$(GO) test -count=1 -timeout 12m ./...

@@ -155,8 +155,7 @@ func (s *consoleSession) login(ctx context.Context) bool {
 			return false
 		}
 	}
-	s.t.will(optEcho, true)
-	s.t.will(optSGA, true)
+	s.t.setCharMode(true)
 	for {
 		s.printf("%s", passwordPrompt)
 		line, err := s.readLine()
@@ -165,7 +164,7 @@ func (s *consoleSession) login(ctx context.Context) bool {
 			return false
 		}
 		if err == nil && line == want {
-			s.t.will(optEcho, false)
+			s.t.setCharMode(false)
 			d.mu.Lock()
 			d.loginFails = 0
 			d.mu.Unlock()

@@ -343,3 +343,37 @@ func TestConsoleLoginFailuresSurviveReconnect(t *testing.T) {
 	tc3 := dialConsole(t, d)
 	tc3.until("too many login failures: wait")
 }
+
+// ECHO and SGA change together: both on for the password (the client
+// neither echoes nor buffers a line), both off after login, so a Telnet
+// client is back in line mode with local echo and shows a clean prompt
+// (with SGA left on, `telnet` shows "lsh>help^M"). A client asking for
+// either after login is refused.
+func TestConsoleTelnetModes(t *testing.T) {
+	d := startDevice(t, Config{Console: "127.0.0.1:0"})
+	tc := dialConsole(t, d)
+	tc.until(passwordPrompt)
+	has := func(from int, cmd, opt byte) bool {
+		for _, c := range tc.iacs[from:] {
+			if bytes.Equal(c, []byte{tnIAC, cmd, opt}) {
+				return true
+			}
+		}
+		return false
+	}
+	if !has(0, tnWILL, optEcho) || !has(0, tnWILL, optSGA) {
+		t.Fatalf("password prompt without WILL ECHO and WILL SGA: %v", tc.iacs)
+	}
+	at := len(tc.iacs)
+	tc.send("sollae\r\n")
+	tc.until(consolePrompt)
+	if !has(at, tnWONT, optEcho) || !has(at, tnWONT, optSGA) {
+		t.Fatalf("after login ECHO and SGA are not both withdrawn: %v", tc.iacs[at:])
+	}
+	at = len(tc.iacs)
+	tc.send(string([]byte{tnIAC, tnDO, optSGA, tnIAC, tnDO, optEcho}))
+	tc.cmd("help")
+	if has(at, tnWILL, optSGA) || has(at, tnWILL, optEcho) || !has(at, tnWONT, optSGA) || !has(at, tnWONT, optEcho) {
+		t.Errorf("DO SGA / DO ECHO after login: %v, want WONT for both", tc.iacs[at:])
+	}
+}

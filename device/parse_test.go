@@ -122,9 +122,10 @@ func TestTelnetReader(t *testing.T) {
 			t.Errorf("%q: got %q, want %q", tt.in, got, tt.lines)
 		}
 	}
-	// DO ECHO is answered WILL ECHO; an unknown DO is refused with WONT.
+	// Outside the password prompt (character mode) DO ECHO is refused like
+	// an unknown DO: WONT.
 	_, replies := readAllLines("\xff\xfd\x01\xff\xfd\x18x\r\n")
-	if !bytes.Equal(replies, []byte{tnIAC, tnWILL, optEcho, tnIAC, tnWONT, 24}) {
+	if !bytes.Equal(replies, []byte{tnIAC, tnWONT, optEcho, tnIAC, tnWONT, 24}) {
 		t.Fatalf("negotiation replies % x", replies)
 	}
 }

@@ -34,12 +34,17 @@ var (
 // negotiation, skips subnegotiations, accepts CR LF, CR NUL, CR and LF line
 // ends, handles backspace and optionally echoes what is typed.
 type telnetReader struct {
-	r      *bufio.Reader
-	w      io.Writer // negotiation replies and echo
-	echo   bool      // echo typed characters (when we said WILL ECHO and not reading a password)
-	ours   [256]bool // options we have enabled (WILL)
-	his    [256]bool // options the client has enabled (DO sent by us)
-	skipLF bool      // the previous line ended with CR: ignore a following LF or NUL
+	r    *bufio.Reader
+	w    io.Writer // negotiation replies and echo
+	echo bool      // echo typed characters (when we said WILL ECHO and not reading a password)
+	ours [256]bool // options we have enabled (WILL)
+	// charMode: ECHO and SGA are ours (the password prompt: the client
+	// neither echoes nor waits for a line). Outside it both are off, so a
+	// Telnet client stays in line mode with local echo: the two always
+	// change together, or a client shows "lsh>help^M".
+	charMode bool
+	his      [256]bool // options the client has enabled (DO sent by us)
+	skipLF   bool      // the previous line ended with CR: ignore a following LF or NUL
 }
 
 func newTelnetReader(r io.Reader, w io.Writer) *telnetReader {
@@ -59,17 +64,26 @@ func (t *telnetReader) will(opt byte, on bool) {
 	t.w.Write([]byte{tnIAC, cmd, opt})
 }
 
+// setCharMode offers (WILL) or withdraws (WONT) ECHO and SGA together.
+func (t *telnetReader) setCharMode(on bool) {
+	t.charMode = on
+	t.will(optEcho, on)
+	t.will(optSGA, on)
+}
+
 // negotiate answers one option command from the client.
 func (t *telnetReader) negotiate(cmd, opt byte) {
 	switch cmd {
 	case tnDO:
-		if opt == optEcho || opt == optSGA {
+		if (opt == optEcho || opt == optSGA) && t.charMode {
 			if !t.ours[opt] {
 				t.will(opt, true)
 			}
 			return
 		}
-		t.w.Write([]byte{tnIAC, tnWONT, opt})
+		if !t.ours[opt] {
+			t.w.Write([]byte{tnIAC, tnWONT, opt})
+		}
 	case tnDONT:
 		if t.ours[opt] {
 			t.will(opt, false)

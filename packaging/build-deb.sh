@@ -63,6 +63,9 @@ done
 "$HOST/vsp" completion bash >"$STAGE/completion/vsp.bash"
 "$HOST/vsp" completion zsh >"$STAGE/completion/_vsp"
 "$HOST/vsp" completion fish >"$STAGE/completion/vsp.fish"
+for sh in bash zsh fish; do "$HOST/ezsim" completion $sh >"$STAGE/completion/ezsim.$sh"; done
+mv "$STAGE/completion/ezsim.zsh" "$STAGE/completion/_ezsim"
+mkdir -p "$STAGE/doc" && gzip -9n <CHANGELOG.md >"$STAGE/doc/changelog.gz"
 # The unit comes from the same template `vsp service install` uses; the
 # daemon runs with the root defaults (/etc/vsp/ports.d, /run/vsp, /var/lib/vsp).
 "$HOST/vsp" service unit --user=false --executable /usr/bin/vsp >"$STAGE/vsp.service"

@@ -145,11 +145,14 @@ echo "$out" | grep -qx "vsp $VERSION" || fail "vsp version does not show the pac
 echo "$out" | grep -q '^commit [0-9a-f]\{7,\}\|^commit unknown' || fail "vsp version shows no commit"
 echo "$out" | grep -q '^go1\.[0-9]' || fail "vsp version shows no Go version"
 inroot /usr/bin/ezsim --help >/dev/null || fail "ezsim --help"
+inroot /usr/bin/ezsim --version | grep -q '^ezsim [0-9]' || fail "ezsim --version shows no version"
 inroot getent group vsp >/dev/null || fail "no vsp group after install"
 for f in /usr/share/man/man1/vsp.1.gz /usr/share/man/man1/ezsim.1.gz \
 	/usr/share/bash-completion/completions/vsp /usr/share/zsh/vendor-completions/_vsp \
 	/usr/share/fish/vendor_completions.d/vsp.fish /usr/lib/systemd/system/vsp.service \
-	/usr/share/doc/vsp/copyright; do
+	/usr/share/doc/vsp/copyright /usr/share/doc/vsp/changelog.gz /usr/share/doc/vsp/README.md \
+	/usr/share/bash-completion/completions/ezsim /usr/share/zsh/vendor-completions/_ezsim \
+	/usr/share/fish/vendor_completions.d/ezsim.fish; do
 	inroot test -s "$f" || fail "$f missing or empty"
 done
 inroot test -d /etc/vsp/ports.d || fail "/etc/vsp/ports.d missing"

@@ -43,8 +43,9 @@ func noHangup(t testing.TB, a *app) {
 // application's fd never hangs up, its settings stay, and what it wrote
 // while no Port ran is read by the new one.
 func TestAdoptKeepsTheTTY(t *testing.T) {
-	link := filepath.Join(t.TempDir(), "ttyVSP0")
-	cfg := Config{Link: link, Mode: 0o660}
+	dir := t.TempDir()
+	link := filepath.Join(dir, "ttyVSP0")
+	cfg := Config{Link: link, Mode: 0o660, LockDir: filepath.Join(dir, "run"), Name: "VSP0"}
 	p1, err := Open(cfg, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -77,6 +78,13 @@ func TestAdoptKeepsTheTTY(t *testing.T) {
 	}
 	if got, _ := os.Readlink(link); got != name {
 		t.Fatalf("link points at %q, want %s", got, name)
+	}
+	// The adopted port holds the link's lock again.
+	if p3, err := Open(cfg, nil); !errors.Is(err, ErrLinkBusy) {
+		if err == nil {
+			p3.Close()
+		}
+		t.Fatalf("a second Port on the adopted port's link: %v, want ErrLinkBusy", err)
 	}
 	if st, _ := p2.Settings(); st.Baud != 19200 {
 		t.Fatalf("settings after adoption %v, want the application's 19200", st)

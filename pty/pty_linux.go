@@ -32,10 +32,11 @@ import (
 // Read and Write move data; they may be called concurrently with each other
 // and with every other method. Close unblocks them.
 type Port struct {
-	cfg  Config
-	log  *slog.Logger
-	name string // slave path, /dev/pts/N
-	link string // symlink path, "" if none
+	cfg   Config
+	log   *slog.Logger
+	name  string     // slave path, /dev/pts/N
+	link  string     // symlink path, "" if none
+	claim *linkClaim // the link's directory and lock; nil without a link
 
 	master *os.File        // non-blocking, in Go's poller
 	mraw   syscall.RawConn // master.SyscallConn()
@@ -141,10 +142,11 @@ func (p *Port) expose() error {
 	if p.cfg.Link == "" {
 		return nil
 	}
-	if err := exposeLink(p.cfg.Link, p.name); err != nil {
+	c, err := claimLink(&p.cfg, p.name)
+	if err != nil {
 		return err
 	}
-	p.link = p.cfg.Link
+	p.claim, p.link = c, p.cfg.Link
 	return nil
 }
 
@@ -284,45 +286,6 @@ func checkLinkAllowed(link string, euid int) error {
 			ErrNeedRoot, link, euid)
 	}
 	return nil
-}
-
-// exposeLink makes link a symlink to target. A missing link is created; a
-// symlink is replaced atomically (temporary symlink in the same directory,
-// then rename); anything else is refused.
-func exposeLink(link, target string) error {
-	dir := filepath.Dir(link)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("pty: create link directory: %w", err)
-	}
-	fi, err := os.Lstat(link)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		if err := os.Symlink(target, link); err != nil {
-			return fmt.Errorf("pty: %w", err)
-		}
-		return nil
-	case err != nil:
-		return fmt.Errorf("pty: %w", err)
-	case fi.Mode()&os.ModeSymlink == 0:
-		return fmt.Errorf("%w: %s is a %s; remove it or choose another link path",
-			ErrNotSymlink, link, describeMode(fi.Mode()))
-	}
-	for i := 0; ; i++ {
-		tmp := filepath.Join(dir, "."+filepath.Base(link)+".tmp"+
-			strconv.Itoa(os.Getpid())+"."+strconv.FormatInt(time.Now().UnixNano()%1e9, 10))
-		err := os.Symlink(target, tmp)
-		if errors.Is(err, os.ErrExist) && i < 10 {
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("pty: %w", err)
-		}
-		if err := os.Rename(tmp, link); err != nil {
-			_ = os.Remove(tmp)
-			return fmt.Errorf("pty: replace stale link: %w", err)
-		}
-		return nil
-	}
 }
 
 func describeMode(m os.FileMode) string {
@@ -732,7 +695,8 @@ func otherOpens(name string, keeper int) int {
 	return n
 }
 
-// Close removes the symlink (if it still points at our slave), closes the
+// Close removes the symlink (if it still points at our slave) and its
+// lock record, releases the link's lock, closes the
 // master (pending Read and Write return errors wrapping os.ErrClosed),
 // waits for the Port's goroutines, closes the slave and the Events
 // channel. It is idempotent and returns the first error.
@@ -740,12 +704,8 @@ func (p *Port) Close() error {
 	p.closeOnce.Do(func() {
 		p.closed.Store(true)
 		var errs []error
-		if p.link != "" && !p.keepLink.Load() {
-			if target, err := os.Readlink(p.link); err == nil && target == p.name {
-				if err := os.Remove(p.link); err != nil && !errors.Is(err, os.ErrNotExist) {
-					errs = append(errs, fmt.Errorf("pty: %w", err))
-				}
-			}
+		if err := p.claim.close(!p.keepLink.Load(), p.name); err != nil {
+			errs = append(errs, err)
 		}
 		p.cancel()
 		if p.cfg.Watcher != nil {

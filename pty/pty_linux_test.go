@@ -348,63 +348,65 @@ func TestDeadlines(t *testing.T) {
 	t.Logf("slave input queue held %d bytes", r.n)
 }
 
+// TestLinkExisting: whatever is at the link path and was not made by vsp
+// is refused, named, and left exactly as it was.
 func TestLinkExisting(t *testing.T) {
 	tests := []struct {
-		name    string
-		make    func(t *testing.T, path string)
-		replace bool
+		name string
+		make func(t *testing.T, path string)
+		want error
 	}{
 		{"dangling symlink", func(t *testing.T, path string) {
 			must(t, os.Symlink("/dev/pts/does-not-exist", path))
-		}, true},
+		}, ErrNotOurs},
 		{"symlink to file", func(t *testing.T, path string) {
 			must(t, os.Symlink("/etc/hostname", path))
-		}, true},
+		}, ErrNotOurs},
 		{"regular file", func(t *testing.T, path string) {
 			must(t, os.WriteFile(path, []byte("precious"), 0o644))
-		}, false},
+		}, ErrNotSymlink},
 		{"character device", func(t *testing.T, path string) {
 			if err := unix.Mknod(path, unix.S_IFCHR|0o600, int(unix.Mkdev(1, 3))); err != nil {
 				testenv.Missing(t, "mknod needs CAP_MKNOD: "+err.Error())
 			}
-		}, false},
+		}, ErrNotSymlink},
 		{"directory", func(t *testing.T, path string) {
 			must(t, os.Mkdir(path, 0o755))
-		}, false},
+		}, ErrNotSymlink},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			link := filepath.Join(t.TempDir(), "ttyVSP0")
-			tt.make(t, link)
-			before, _ := os.Lstat(link)
-			p, err := Open(Config{Link: link}, nil)
-			if tt.replace {
-				if err != nil {
-					t.Fatal(err)
+		for _, lockDir := range []string{"", "locks"} {
+			t.Run(tt.name+"/lockdir="+lockDir, func(t *testing.T) {
+				dir := t.TempDir()
+				link := filepath.Join(dir, "ttyVSP0")
+				tt.make(t, link)
+				before, _ := os.Lstat(link)
+				beforeTarget, _ := os.Readlink(link)
+				cfg := Config{Link: link}
+				if lockDir != "" {
+					cfg.LockDir = filepath.Join(dir, lockDir)
 				}
-				defer p.Close()
-				if got, _ := os.Readlink(link); got != p.Name() {
-					t.Fatalf("link points to %q, want %q", got, p.Name())
+				p, err := Open(cfg, nil)
+				if err == nil {
+					p.Close()
+					t.Fatal("Open took over a path vsp did not make")
 				}
-				ents, _ := os.ReadDir(filepath.Dir(link))
-				if len(ents) != 1 {
-					t.Fatalf("temporary files left: %v", ents)
+				if !errors.Is(err, tt.want) || !strings.Contains(err.Error(), link) {
+					t.Fatalf("error %q does not wrap %v or name the path", err, tt.want)
 				}
-				return
-			}
-			if err == nil {
-				p.Close()
-				t.Fatal("Open replaced a non-symlink")
-			}
-			if !errors.Is(err, ErrNotSymlink) || !strings.Contains(err.Error(), link) {
-				t.Fatalf("error %q does not wrap ErrNotSymlink or name the path", err)
-			}
-			t.Log(err)
-			after, err := os.Lstat(link)
-			if err != nil || after.Mode() != before.Mode() || after.Size() != before.Size() {
-				t.Fatalf("file changed: %v %v -> %v", err, before.Mode(), after.Mode())
-			}
-		})
+				t.Log(err)
+				after, err := os.Lstat(link)
+				afterTarget, _ := os.Readlink(link)
+				if err != nil || after.Mode() != before.Mode() || after.Size() != before.Size() || afterTarget != beforeTarget {
+					t.Fatalf("file changed: %v %v -> %v", err, before.Mode(), after.Mode())
+				}
+				if lockDir != "" {
+					if ents, _ := os.ReadDir(cfg.LockDir); len(ents) != 0 {
+						t.Fatalf("refused claim left %v in the lock directory", ents)
+					}
+				}
+			})
+		}
 	}
 }
 

@@ -19,6 +19,16 @@ var (
 	// Config.Link is under /dev.
 	ErrNeedRoot = errors.New("pty: creating a link under /dev needs root")
 
+	// ErrNotOurs is returned by Open when Config.Link names a symlink
+	// vsp did not make (or cannot prove it made: see Config.LockDir);
+	// it is left untouched.
+	ErrNotOurs = errors.New("pty: refusing to replace a symlink vsp did not make")
+
+	// ErrLinkBusy is returned by Open when another Port (in this or
+	// another process) holds Config.Link; the message names its pid and
+	// port.
+	ErrLinkBusy = errors.New("pty: link in use")
+
 	// ErrBadConfig is returned by Open for an invalid Config.
 	ErrBadConfig = errors.New("pty: invalid configuration")
 )
@@ -32,10 +42,32 @@ const DefaultPollInterval = 2 * time.Second
 // polling every DefaultPollInterval. Open copies it.
 type Config struct {
 	// Link is the symlink to create pointing at the slave, e.g.
-	// /dev/ttyVSP0; "" creates none. A stale symlink is replaced
-	// atomically; anything else at that path is refused (ErrNotSymlink).
-	// A missing parent directory is created with mode 0755.
+	// /dev/ttyVSP0; "" creates none. The link is made only where nothing
+	// is; a symlink vsp made itself (proved by its record in LockDir:
+	// a crashed process's stale link, or an adopted pty's) is replaced
+	// atomically or kept; anything else at that path is refused and left
+	// untouched (ErrNotSymlink, ErrNotOurs). The link's directory and
+	// every directory above it must be owned by root or the process's
+	// user and not writable by others unless sticky, and symlinks on the
+	// way must be root's or the user's (internal/safepath); a missing
+	// directory is created with mode 0755. Close removes the link only if
+	// it still points at the Port's tty.
 	Link string
+
+	// LockDir is the runtime state directory (the daemon's, next to its
+	// control socket: /run/vsp for root) where the Port keeps a lock file
+	// for Link, locked for the Port's life and recording the pid, Name,
+	// the link and the tty: a second Port claiming the same link is
+	// refused at once naming the holder (ErrLinkBusy), and the record is
+	// how a later process proves a leftover link its own. It is created
+	// 0700 if missing and must be owned by the user (mode 0700 for users
+	// other than root). "" takes no lock: then an existing symlink is
+	// never replaced.
+	LockDir string
+
+	// Name is the port's name, recorded with the link's lock for
+	// messages.
+	Name string
 
 	// Owner is the user name or numeric uid given to the slave device
 	// node; "" leaves it as is (the daemon's uid).

@@ -17,6 +17,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/vsp-dev/vsp/internal/safepath"
 	"github.com/vsp-dev/vsp/service/bridge"
 )
 
@@ -63,10 +64,34 @@ func (d *Daemon) Info() DaemonInfo {
 	return info
 }
 
+// maxControlHeader bounds a request's line and headers, on the control
+// socket and the metrics address. Both take GETs and read no body
+// (net/http discards at most 256 KiB of an unread one, then closes the
+// connection).
+const maxControlHeader = 8 << 10
+
+// boundedServer serves h with what a client can make the server hold
+// bounded: a client of the control socket or the metrics address is a peer
+// too (TestControlBounds). No ReadTimeout or WriteTimeout: they would cut
+// GET /v1/monitor's long-lived streams (which bound what a slow reader
+// costs themselves: monitor.go); requests have no body to read.
+func boundedServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		MaxHeaderBytes:    maxControlHeader,
+		ReadHeaderTimeout: 5 * time.Second,
+		IdleTimeout:       time.Minute,
+	}
+}
+
 func startControl(d *Daemon, path, group string, log *slog.Logger) (*controlServer, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	// The socket's directory is the runtime directory (it holds the
+	// link locks too): created 0700, refused if another user controls it.
+	dir, err := safepath.StateDir(filepath.Dir(path), os.Geteuid())
+	if err != nil {
 		return nil, fmt.Errorf("service: control socket: %w", err)
 	}
+	dir.Close()
 	if err := removeStaleSocket(path); err != nil {
 		return nil, err
 	}
@@ -103,7 +128,7 @@ func startControl(d *Daemon, path, group string, log *slog.Logger) (*controlServ
 	mux.HandleFunc("GET /v1/monitor", d.serveMonitor(streams)) // monitor.go
 
 	c := &controlServer{ln: ln, path: path, done: make(chan struct{}),
-		srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}}
+		srv: boundedServer(mux)}
 	c.srv.RegisterOnShutdown(endStreams)
 	go func() {
 		defer close(c.done)
@@ -151,7 +176,7 @@ func startMetrics(addr string, h http.Handler, log *slog.Logger) (*metricsServer
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", h)
 	m := &metricsServer{ln: ln, done: make(chan struct{}),
-		srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}}
+		srv: boundedServer(mux)}
 	go func() {
 		defer close(m.done)
 		if err := m.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

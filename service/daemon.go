@@ -18,6 +18,7 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 
+	"github.com/vsp-dev/vsp/internal/safepath"
 	"github.com/vsp-dev/vsp/pty"
 	"github.com/vsp-dev/vsp/service/bridge"
 	"github.com/vsp-dev/vsp/service/config"
@@ -131,9 +132,17 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.loaded = d.start
 	d.mu.Unlock()
 	d.fds = newFDStore(d.log)
-	if err := os.MkdirAll(d.cfg.ConfigDir, 0o755); err != nil {
+	// The port directory decides what runs as the daemon's user: it and
+	// every directory above it must be nobody else's (created if missing).
+	abs, err := filepath.Abs(d.cfg.ConfigDir)
+	if err != nil {
 		return fmt.Errorf("service: configuration directory: %w", err)
 	}
+	cd, err := safepath.OpenDir(abs, os.Geteuid(), true, 0o755)
+	if err != nil {
+		return fmt.Errorf("service: configuration directory: %w", err)
+	}
+	cd.Close()
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
 		return fmt.Errorf("service: watch %s: %w", d.cfg.ConfigDir, err)
@@ -187,6 +196,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
+			// Every way the daemon ends is logged: here a signal (SIGTERM,
+			// SIGINT) or the service manager's stop; the ports close (or are
+			// handed over to systemd's store) in the deferred calls.
+			d.log.Info("daemon stopping", "reason", context.Cause(ctx).Error())
 			return nil
 		case <-d.fds.tick():
 			d.fds.beat(d)

@@ -13,13 +13,23 @@ import (
 
 // SpecFromConfig turns a validated port file into what bridge.StartPort runs.
 // Of paths, LinkDir is where bare link names go ("" =
-// config.DefaultPaths().LinkDir) and KnownDevices the trust-on-first-use
-// file, next to which listening ports keep their key and certificate.
+// config.DefaultPaths().LinkDir), KnownDevices the trust-on-first-use
+// file, next to which listening ports keep their key and certificate, and
+// Socket the control socket, whose directory holds the link locks ("" =
+// config.DefaultPaths().Socket).
 func SpecFromConfig(p *config.Port, paths config.Paths) (bridge.PortSpec, error) {
 	linkDir := paths.LinkDir
 	if linkDir == "" {
 		linkDir = config.DefaultPaths().LinkDir
 	}
+	// The link locks live in the runtime directory, the control
+	// socket's, so that the daemon, vsp run and vsp demo of one user
+	// see each other's (pty.Config.LockDir).
+	socket := paths.Socket
+	if socket == "" {
+		socket = config.DefaultPaths().Socket
+	}
+	stateDir := filepath.Dir(socket)
 	// A Port built in code may have zero fields: they mean the default
 	// (for tls, one that depends on transport).
 	q := *p
@@ -46,10 +56,14 @@ func SpecFromConfig(p *config.Port, paths config.Paths) (bridge.PortSpec, error)
 		Source:  p.File,
 		Devices: p.Addrs(),
 		PTY: pty.Config{
-			Link:  p.LinkPath(linkDir),
-			Owner: p.TTY.Owner,
-			Group: p.TTY.Group,
-			Mode:  p.TTY.Mode,
+			Link:    p.LinkPath(linkDir),
+			LockDir: stateDir,
+			Name:    p.Name,
+			Owner:   p.TTY.Owner,
+			Group:   p.TTY.Group,
+			Mode:    p.TTY.Mode,
+
+			NoExtproc: p.TTY.NoExtproc,
 		},
 		Link: tlsconn.Config{
 			Profile:            prof,
@@ -71,6 +85,7 @@ func SpecFromConfig(p *config.Port, paths config.Paths) (bridge.PortSpec, error)
 			Buffer:       int(p.Buffer),
 			Backoff:      tlsconn.Backoff{Min: p.Net.BackoffMin, Max: p.Net.BackoffMax},
 			StaleData:    stale,
+			Fix:          newFixer(p),
 			OnOpen:       p.Connect == config.ConnectOnOpen,
 			ReleaseAfter: p.ReleaseAfter,
 		},
@@ -91,7 +106,7 @@ func SpecFromConfig(p *config.Port, paths config.Paths) (bridge.PortSpec, error)
 			MaxFiles: p.Trace.MaxFiles, Format: monitor.Format(p.Trace.Format)}
 	}
 	if p.Listen != "" { // the device connects to us (listen.go)
-		stateDir := filepath.Dir(p.File)
+		stateDir := filepath.Dir(p.File) // the persistent state directory, for the listen certificate
 		if paths.KnownDevices != "" {
 			stateDir = filepath.Dir(paths.KnownDevices)
 		}

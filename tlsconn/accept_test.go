@@ -50,7 +50,7 @@ func TestAcceptKnownDevice(t *testing.T) {
 	if !errors.As(err, &cc) || cc.Old != first.pin() || cc.New != second.pin() {
 		t.Fatalf("dial after the change: %v; want CertChangedError %s -> %s", err, first.pin(), second.pin())
 	}
-	for _, want := range []string{"certificate changed", "first seen", "vsp trust --accept"} {
+	for _, want := range []string{"certificate changed", "first seen", known} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not say %q: %v", want, err)
 		}

@@ -104,7 +104,7 @@ func handshakeError(ctx context.Context, addr string, p Profile, timeout time.Du
 		} else {
 			hint = "; no common cipher suite"
 		}
-	case strings.Contains(msg, "does not look like a TLS handshake"):
+	case strings.Contains(msg, "does not look like a TLS handshake") || strings.Contains(msg, "unexpected handshake message of type *tls.clientHelloMsg"):
 		hint = "; the device is not speaking TLS: is SSL enabled on the device, or should the profile be off?"
 	case strings.Contains(msg, "-bit keys are insecure"):
 		return fmt.Errorf("%w: %s: %w", ErrRSAKeyRefused, addr, err)
@@ -195,6 +195,15 @@ func (v *verifier) info(addr string) Info {
 	return infoFrom(addr, *v.state)
 }
 
+// weakKey reports an RSA key of bits under the profile's minimum.
+func weakKey(addr string, bits int, p Profile) error {
+	if min := p.minRSABits(); bits > 0 && bits < min {
+		return fmt.Errorf("%w: %s has a %d-bit RSA key; the %s profile requires at least %d bits "+
+			"(an ezTCP-class device needs the legacy profile)", ErrWeakKey, addr, bits, p.normalize(), min)
+	}
+	return nil
+}
+
 // checkKey applies the profile's key-size policy to the leaf certificate.
 func checkKey(leaf *x509.Certificate, p Profile, addr string, log *slog.Logger) error {
 	pub, ok := leaf.PublicKey.(*rsa.PublicKey)
@@ -202,9 +211,8 @@ func checkKey(leaf *x509.Certificate, p Profile, addr string, log *slog.Logger) 
 		return nil
 	}
 	bits := pub.N.BitLen()
-	if min := p.minRSABits(); bits < min {
-		return fmt.Errorf("%w: %s has a %d-bit RSA key; the %s profile requires at least %d bits "+
-			"(an ezTCP-class device needs the legacy profile)", ErrWeakKey, addr, bits, p.normalize(), min)
+	if err := weakKey(addr, bits, p); err != nil {
+		return err
 	}
 	if bits < 1024 {
 		log.Warn("tlsconn: device uses a weak RSA key; regenerate it with `rsa keygen 1024` on the device console if possible",

@@ -12,8 +12,7 @@ var (
 	// ErrNoTrust is returned by [Config.Validate] and [Dial]
 	// (before any byte is sent) when a TLS profile is selected but no way to
 	// trust the device's certificate is configured.
-	ErrNoTrust = errors.New("tlsconn: no certificate trust configured: " +
-		"run `vsp trust HOST:PORT` to see the device's sha256 fingerprint and pass it with --pin")
+	ErrNoTrust = errors.New("tlsconn: no certificate trust configured (a pin, trust on first use, a CA bundle, or insecure)")
 
 	// ErrInvalidPin reports a malformed certificate pin.
 	ErrInvalidPin = errors.New("tlsconn: invalid pin")
@@ -63,7 +62,7 @@ func (e *PinMismatchError) Error() string {
 	if e.Resumed {
 		s += " (resumed session)"
 	}
-	return s + "; if the device's certificate was regenerated on purpose, check it with `vsp trust " + e.Addr + "` and update --pin"
+	return s + "; refused before sending any data"
 }
 
 // CertChangedError is returned in trust-on-first-use mode when a device
@@ -77,8 +76,6 @@ type CertChangedError struct {
 }
 
 func (e *CertChangedError) Error() string {
-	return fmt.Sprintf("tlsconn: certificate changed for %s: old %s (first seen %s), new %s; refused before sending any data. "+
-		"If the device's certificate was regenerated on purpose, accept the new one with "+
-		"`vsp trust --accept --known-devices %s %s`",
-		e.Addr, e.Old, e.FirstSeen.UTC().Format(time.RFC3339), e.New, e.File, e.Addr)
+	return fmt.Sprintf("tlsconn: certificate changed for %s: old %s (first seen %s, recorded in %s), new %s; refused before sending any data",
+		e.Addr, e.Old, e.FirstSeen.UTC().Format(time.RFC3339), e.File, e.New)
 }

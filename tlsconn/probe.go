@@ -12,11 +12,13 @@ import (
 // certificate and what was negotiated, for `vsp trust HOST:PORT`. It
 // completes the TLS handshake with the given profile (so a success also
 // proves the profile works with the device) and closes the link; it never
-// sends application data. No key-size policy is applied: Info.KeyBits tells.
+// sends application data. The profile's key-size policy is applied as
+// Dial applies it: a key the profile refuses is an ErrWeakKey error.
 //
 // If the handshake fails after the certificate was received (for example
-// because this program refuses the device's 512-bit key), Probe returns the
-// certificate and Info together with the error. timeout 0 means 5 s.
+// because this program refuses the device's 512-bit key), or the key is
+// too weak for the profile, Probe returns the certificate and Info
+// together with the error. timeout 0 means 5 s.
 func Probe(ctx context.Context, addr string, profile Profile, timeout time.Duration) (*x509.Certificate, Info, error) {
 	p, err := ParseProfile(string(profile))
 	if err != nil {
@@ -53,5 +55,6 @@ func Probe(ctx context.Context, addr string, profile Profile, timeout time.Durat
 	if len(cs.PeerCertificates) == 0 {
 		return nil, infoFrom(addr, cs), fmt.Errorf("%w (%s)", ErrNoCertificate, addr)
 	}
-	return cs.PeerCertificates[0], infoFrom(addr, cs), nil
+	info := infoFrom(addr, cs)
+	return cs.PeerCertificates[0], info, weakKey(addr, info.KeyBits, p)
 }

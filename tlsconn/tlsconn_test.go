@@ -164,8 +164,8 @@ func TestNoTrust(t *testing.T) {
 		}
 		if _, _, err := tlsconn.Dial(ctxT(t), ln.Addr().String(), cfg, nil); !errors.Is(err, tlsconn.ErrNoTrust) {
 			t.Errorf("Dial(%q) = %v", p, err)
-		} else if !strings.Contains(err.Error(), "vsp trust HOST:PORT") {
-			t.Errorf("message does not say how to get a fingerprint: %v", err)
+		} else if !strings.Contains(err.Error(), "a pin, trust on first use, a CA bundle, or insecure") {
+			t.Errorf("message does not name the ways to trust a device: %v", err)
 		}
 	}
 	// Dial must not even have connected.
@@ -285,6 +285,21 @@ func TestProbe(t *testing.T) {
 
 	if _, _, err := tlsconn.Probe(ctxT(t), srv.addr, tlsconn.ProfileOff, 0); !errors.Is(err, tlsconn.ErrInvalidConfig) {
 		t.Errorf("off probe: %v", err)
+	}
+}
+
+// Probing with the modern profile a device whose key that profile refuses
+// fails with ErrWeakKey and still returns the certificate to show.
+func TestProbeWeakKeyForProfile(t *testing.T) {
+	cert := newCert(t, certOpts{rsaBits: 1024})
+	srv := startServer(t, &tls.Config{Certificates: []tls.Certificate{cert.tls}})
+	leaf, info, err := tlsconn.Probe(ctxT(t), srv.addr, tlsconn.ProfileModern, 0)
+	if !errors.Is(err, tlsconn.ErrWeakKey) || leaf == nil || info.KeyBits != 1024 {
+		t.Fatalf("modern probe of a 1024-bit key: leaf %v, bits %d, err %v", leaf != nil, info.KeyBits, err)
+	}
+	srv.next(t)
+	if _, _, err := tlsconn.Probe(ctxT(t), srv.addr, tlsconn.ProfileLegacy, 0); err != nil {
+		t.Errorf("legacy probe of a 1024-bit key: %v", err)
 	}
 }
 

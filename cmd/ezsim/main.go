@@ -27,3 +27,13 @@ func main() {
 		os.Exit(1)
 	}
 }
+
+// version and commit are stamped by `make build`, as vsp's are:
+//
+//	go build -ldflags "-X main.version=1.2.3 -X main.commit=abc123" ./cmd/ezsim
+//
+// Nothing assigns them at run time.
+var (
+	version = ""
+	commit  = ""
+)

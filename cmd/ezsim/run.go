@@ -18,6 +18,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/vsp-dev/vsp/device"
+	"github.com/vsp-dev/vsp/internal/buildinfo"
 )
 
 // usageError marks command-line mistakes (exit status 2).
@@ -35,6 +36,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		ErrWriter:       stderr,
 		Flags:           flags(),
 		HideHelpCommand: true,
+		HideVersion:     true, // --version below prints more than urfave/cli's line
 		ExitErrHandler:  func(*cli.Context, error) {},
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
 			return &usageError{err}
@@ -42,6 +44,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
 				return &usageError{fmt.Errorf("unexpected argument %q", c.Args().First())}
+			}
+			if c.Bool("version") {
+				fmt.Fprint(stdout, buildinfo.String("ezsim", version, commit))
+				return nil
 			}
 			return serve(c, stdout, stderr)
 		},
@@ -56,7 +62,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			Action: func(c *cli.Context) error {
 				return statusCmd(c.Context, c.String("status-socket"), c.Bool("text"), stdout)
 			},
-		}, genDocsCommand()}, // gen-docs is hidden: make docs
+		}, completionCommand(stdout), genDocsCommand()}, // gen-docs is hidden: make docs
 	}
 	err := app.RunContext(ctx, args)
 	if err != nil && strings.Contains(err.Error(), "Required flag") {
@@ -70,6 +76,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 func flags() []cli.Flag {
 	return []cli.Flag{
+		&cli.BoolFlag{Name: "version", Usage: "print version, commit and Go version, and exit"},
 		&cli.StringFlag{Name: "listen", Value: ":1470", Usage: "COM1 local address: T2S listen, ATC ATA listen, U2S UDP bind (host:port; port 0 picks a free one)"},
 		&cli.BoolFlag{Name: "ssl", Usage: "enable SSL (TLS 1.0 RSA_AES_256_CBC_SHA like the device; see --server-tls, --client-tls)"},
 		&cli.StringFlag{Name: "serial", Value: "echo", Usage: "COM1 serial backend: echo, pty:PATH, or a serial device such as /dev/ttyUSB0"},

@@ -9,9 +9,10 @@ import (
 	"math"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
-	"golang.org/x/term"
+	"github.com/vsp-dev/vsp/internal/logging"
 )
 
 // Exit codes.
@@ -41,6 +42,10 @@ type env struct {
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
 	app := newApp(e)
+	if words, ok := completionArgs(args[1:]); ok {
+		complete(ctx, app, words, stdout) // never runs a command
+		return exitOK
+	}
 	err := app.RunContext(ctx, interspersed(app, args))
 	if err == nil {
 		return exitOK
@@ -59,13 +64,15 @@ func newApp(e *env) *cli.App {
 		Usage: "virtual serial ports bridged to networked serial devices over TLS or TCP",
 		Description: "vsp exposes a networked serial device (such as a Sollae ezTCP) as a local tty,\n" +
 			"e.g. /dev/ttyVSP0, for software that expects a COM port. The tty outlives\n" +
-			"every network outage: the application never sees the device reboot.",
-		Writer:               e.stdout,
-		ErrWriter:            e.stderr,
-		Reader:               e.stdin,
-		EnableBashCompletion: true,
-		HideHelpCommand:      true,
-		ExitErrHandler:       func(*cli.Context, error) {}, // run() reports errors and picks the exit code
+			"every network outage: the application never sees the device reboot.\n\n" +
+			"Exit status: 0 success; 1 failure (the message says what failed, and the fix);\n" +
+			"2 a usage error (unknown command, bad flag or argument). `vsp create` exits 0\n" +
+			"only once its port is up; see each command's help.",
+		Writer:          e.stdout,
+		ErrWriter:       e.stderr,
+		Reader:          e.stdin,
+		HideHelpCommand: true,
+		ExitErrHandler:  func(*cli.Context, error) {}, // run() reports errors and picks the exit code
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
 			return usageError{err}
 		},
@@ -143,22 +150,30 @@ func checkArgs(cmd *cli.Command, name string) {
 	}
 }
 
-// newLogger returns the logger for a command: text on a terminal, JSON
-// otherwise (service managers and files), or as format says.
+// repeatWindow is how long identical warnings stay rate-limited in the
+// logs (the first is written, then one with the count of those dropped).
+const repeatWindow = time.Minute
+
+// newLogger returns the logger for a command: text, or JSON when format
+// says so. Text written to the systemd journal (stderr is $JOURNAL_STREAM)
+// starts each line with its priority, so `journalctl -p warning` works.
+// Identical warnings are rate-limited (logging.Dedup).
 func newLogger(w io.Writer, format string, level slog.Leveler) (*slog.Logger, error) {
 	opts := &slog.HandlerOptions{Level: level}
+	var mk func(io.Writer) slog.Handler
 	switch format {
-	case "", "auto":
-		if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-			return slog.New(slog.NewTextHandler(w, opts)), nil
-		}
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "", "auto", "text":
+		mk = func(w io.Writer) slog.Handler { return slog.NewTextHandler(w, opts) }
 	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
+		mk = func(w io.Writer) slog.Handler { return slog.NewJSONHandler(w, opts) }
+	default:
+		return nil, usagef("--log-format: want auto, text or json, got %q", format)
 	}
-	return nil, usagef("--log-format: want auto, text or json, got %q", format)
+	h := mk(w)
+	if f, ok := w.(*os.File); ok && format != "json" && logging.OnJournal(f, os.Getenv("JOURNAL_STREAM")) {
+		h = logging.Journal(w, mk)
+	}
+	return slog.New(logging.NewDedup(h, repeatWindow)), nil
 }
 
 // interspersed lets flags follow a subcommand's arguments, as in

@@ -8,10 +8,16 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
+	"os"
+	"os/user"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/vsp-dev/vsp/service"
+	"github.com/vsp-dev/vsp/service/config"
 )
 
 // errNoDaemon says the control socket has no daemon behind it.
@@ -41,7 +47,7 @@ func (c *control) get(ctx context.Context, path string, v any) (bool, error) {
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return false, c.connError(err)
+		return false, c.dialError(err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusNotFound {
@@ -55,14 +61,6 @@ func (c *control) get(ctx context.Context, path string, v any) (bool, error) {
 		return false, fmt.Errorf("control socket %s: bad answer: %w", c.socket, err)
 	}
 	return true, nil
-}
-
-// connError explains a failed request to the control socket.
-func (c *control) connError(err error) error {
-	if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
-		return fmt.Errorf("%w (no daemon on %s; start it with `vsp run` in the foreground or `vsp service install && vsp service start`)", errNoDaemon, c.socket)
-	}
-	return fmt.Errorf("control socket %s: %w", c.socket, err)
 }
 
 func (c *control) ports(ctx context.Context) ([]service.PortState, error) {
@@ -81,4 +79,44 @@ func (c *control) daemon(ctx context.Context) (service.DaemonInfo, error) {
 	var out service.DaemonInfo
 	_, err := c.get(ctx, "/v1/daemon", &out)
 	return out, err
+}
+
+// dialError says why the daemon could not be reached, in the user's terms
+// (no HTTP internals), and what to do.
+func (c *control) dialError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err // not the request: "Get "http://vsp/v1/ports": …"
+	}
+	switch {
+	case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EPERM):
+		return fmt.Errorf("permission denied on the daemon's socket %s: %s", c.socket, joinGroupHint(c.socket))
+	case errors.Is(err, syscall.ENOENT), errors.Is(err, syscall.ECONNREFUSED):
+		msg := fmt.Sprintf("%v (no daemon on %s; start it with `vsp run` in the foreground or `vsp service install && vsp service start`)", errNoDaemon, c.socket)
+		if sys := config.SystemPaths().Socket; c.socket != sys && !socketAccessible(sys) {
+			if _, err := os.Stat(sys); err == nil {
+				msg += "; the system daemon runs, but its socket " + sys + " is not open to you: " + joinGroupHint(sys)
+			}
+		}
+		return fmt.Errorf("%w%s", errNoDaemon, strings.TrimPrefix(msg, errNoDaemon.Error()))
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("the daemon on %s did not answer in time", c.socket)
+	}
+	return fmt.Errorf("daemon socket %s: %w", c.socket, err)
+}
+
+// joinGroupHint says how to get access to a socket: join its group.
+func joinGroupHint(socket string) string {
+	group := "vsp"
+	var st syscall.Stat_t
+	if syscall.Stat(socket, &st) == nil {
+		if g, err := user.LookupGroupId(strconv.FormatUint(uint64(st.Gid), 10)); err == nil && g.Name != "root" {
+			group = g.Name
+		}
+	}
+	name := "$USER"
+	if u, err := user.Current(); err == nil {
+		name = u.Username
+	}
+	return fmt.Sprintf("add yourself to the %s group (sudo adduser %s %s), then log in again", group, name, group)
 }

@@ -12,6 +12,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/vsp-dev/vsp/service"
+	"github.com/vsp-dev/vsp/service/bridge"
 	"github.com/vsp-dev/vsp/service/config"
 )
 
@@ -21,11 +23,18 @@ func createCommand(e *env) *cli.Command {
 		Usage:     "create a port: write its file, and wait until the daemon runs it",
 		ArgsUsage: "NAME",
 		Description: "Writes DIR/NAME.toml atomically (refusing to replace an existing port unless\n" +
-			"--force) and waits until the running daemon reports the port. The tty link\n" +
-			"defaults to ttyNAME in the link directory (vsp create VSP0 gives ttyVSP0).",
+			"--force) and waits until the running daemon has the port up: its link to the\n" +
+			"device connected. It stops waiting early when the port is in a state that will\n" +
+			"not fix itself (the certificate does not match the pin, a key too weak for the\n" +
+			"TLS profile, a device that does not answer TLS, a bad file) and says the fix.\n" +
+			"The tty link defaults to ttyNAME in the link directory (vsp create VSP0 gives\n" +
+			"ttyVSP0).\n\n" +
+			"Exit status: 0 the port is up (with --wait 0: the file is written); 1 it is not\n" +
+			"(the state and the fix are printed), no daemon runs, or the file could not be\n" +
+			"written; 2 a usage error.",
 		Flags: append(createPortFlags(), configDirFlag(), socketFlag(),
 			&cli.BoolFlag{Name: "force", Usage: "replace an existing port file"},
-			&cli.DurationFlag{Name: "wait", Usage: "how long to wait for the daemon to report the port (0: don't wait)", Value: 10 * time.Second},
+			&cli.DurationFlag{Name: "wait", Usage: "how long to wait for the port to come up (0: don't wait)", Value: 10 * time.Second},
 		),
 		Action: func(c *cli.Context) error {
 			name := c.Args().First()
@@ -84,30 +93,41 @@ func writePort(p *config.Port, path string, force bool) error {
 	return config.WriteAtomic(path, data, 0o644)
 }
 
-// waitPort waits until the daemon reports the port running, or reports its
-// file error.
+// waitPort waits until the daemon reports the port up, or in a state that
+// will not fix itself (a fault, a file error).
 func waitPort(ctx context.Context, e *env, socket, dir, name string, timeout time.Duration) error {
 	ctl := newControl(socket)
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	var last service.PortState
+	var seen bool
 	for {
 		st, ok, err := ctl.port(ctx, name)
 		if errors.Is(err, errNoDaemon) {
-			fmt.Fprintf(e.stderr, "vsp: note: %v\nThe port will start when the daemon does.\n", err)
-			return nil
+			return fmt.Errorf("create: %w; port %s starts when the daemon does (use --wait 0 to only write the file)", err, name)
 		}
 		if err == nil && ok {
-			if st.ConfigError != "" {
-				return fmt.Errorf("the daemon rejected the port: %s", st.ConfigError)
-			}
-			if st.Running {
+			last, seen = st, true
+			switch {
+			case st.ConfigError != "":
+				return fmt.Errorf("create: the daemon rejected port %s: %s", name, st.ConfigError)
+			case st.Running && st.State == bridge.StateUp:
 				fmt.Fprintf(e.stdout, "port %s: %s -> %s, %s\n", name, st.Link, st.TTY, st.State)
 				return nil
+			case st.Running && st.Fault != "":
+				return fmt.Errorf("create: port %s is not up: %s: %s\nfix: %s", name, st.State, st.LastError, or(st.Fix, "see `vsp status "+name+"`"))
 			}
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("the daemon on %s has not reported port %s after %v (is it watching %s?)", socket, name, timeout, dir)
+			if !seen {
+				return fmt.Errorf("create: the daemon on %s has not reported port %s after %v (is it watching %s?)", socket, name, timeout, dir)
+			}
+			msg := fmt.Sprintf("create: port %s is not up after %v: %s", name, timeout, last.State)
+			if last.LastError != "" {
+				msg += ": " + last.LastError
+			}
+			return errors.New(msg + " (it keeps trying; see `vsp status " + name + "`)")
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
@@ -116,9 +136,14 @@ func waitPort(ctx context.Context, e *env, socket, dir, name string, timeout tim
 func deleteCommand(e *env) *cli.Command {
 	return &cli.Command{
 		Name:      "delete",
-		Usage:     "delete a port: remove its file; the daemon closes its tty",
+		Usage:     "delete a port: remove its file, and wait until the daemon closed its tty",
 		ArgsUsage: "NAME",
-		Flags:     []cli.Flag{configDirFlag(), socketFlag()},
+		Description: "Exit status: 0 the file is removed and the daemon no longer runs the port (or\n" +
+			"no daemon runs); 1 no such port, or the daemon still runs it after --wait; 2 a\n" +
+			"usage error.",
+		Flags: []cli.Flag{configDirFlag(), socketFlag(),
+			&cli.DurationFlag{Name: "wait", Usage: "how long to wait for the daemon to close the port (0: don't wait)", Value: 10 * time.Second},
+		},
 		Action: func(c *cli.Context) error {
 			name := c.Args().First()
 			if !config.ValidName(name) {
@@ -133,16 +158,24 @@ func deleteCommand(e *env) *cli.Command {
 			}
 			fmt.Fprintf(e.stdout, "removed %s\n", path)
 			// Wait until the daemon lets go of it, when one runs.
+			if c.Duration("wait") <= 0 {
+				return nil
+			}
 			ctl := newControl(c.String("socket"))
-			deadline := time.Now().Add(10 * time.Second)
-			for time.Now().Before(deadline) {
+			deadline := time.Now().Add(c.Duration("wait"))
+			for {
 				_, ok, err := ctl.port(c.Context, name)
-				if err != nil || !ok {
+				if errors.Is(err, errNoDaemon) || (err == nil && !ok) {
 					return nil
+				}
+				if time.Now().After(deadline) {
+					if err != nil {
+						return fmt.Errorf("delete: %w", err)
+					}
+					return fmt.Errorf("delete: the daemon still runs port %s after %v", name, c.Duration("wait"))
 				}
 				time.Sleep(50 * time.Millisecond)
 			}
-			return fmt.Errorf("delete: the daemon still reports port %s after 10s", name)
 		},
 	}
 }

@@ -15,8 +15,7 @@ const docsNote = "\n\nDefault paths shown here are those used as root. As anothe
 	"per-user paths: port files in $XDG_CONFIG_HOME/vsp/ports.d (~/.config/vsp/ports.d),\n" +
 	"the control socket $XDG_RUNTIME_DIR/vsp/vsp.sock, trusted devices in\n" +
 	"$XDG_STATE_HOME/vsp/known_devices, tty links in $XDG_RUNTIME_DIR/vsp/dev and the\n" +
-	"settings file $XDG_CONFIG_HOME/vsp/vsp.toml (see `vsp config`).\n\n" +
-	"Exit status: 0 success, 1 error, 2 usage error (bad command line)."
+	"settings file $XDG_CONFIG_HOME/vsp/vsp.toml (see `vsp config`)."
 
 // genDocsCommand is the hidden `vsp gen-docs DIR` that `make docs` runs: it
 // writes the CLI reference DIR/cli.md and the man page DIR/man/vsp.1. With

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/vsp-dev/vsp/service"
 	"github.com/vsp-dev/vsp/service/bridge"
+	"github.com/vsp-dev/vsp/service/config"
 )
 
 func listCommand(e *env) *cli.Command {
@@ -21,8 +23,15 @@ func listCommand(e *env) *cli.Command {
 		Flags: []cli.Flag{
 			socketFlag(),
 			&cli.BoolFlag{Name: "json", Usage: "print JSON (every field of every port)"},
+			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "first say which daemon answers: its socket, and why that one"},
 		},
+		Description: "As a non-root user, vsp talks to the system daemon (" + config.SystemPaths().Socket + ") when\n" +
+			"its socket is open to you (members of the vsp group), else to your own daemon.\n\n" +
+			"Exit status: 0 the list was printed; 1 no daemon answers; 2 a usage error.",
 		Action: func(c *cli.Context) error {
+			if c.Bool("verbose") {
+				fmt.Fprintf(e.stderr, "daemon: %s (%s)\n", c.String("socket"), whichDaemon(e.settings.source("socket")))
+			}
 			states, err := newControl(c.String("socket")).ports(c.Context)
 			if err != nil {
 				return err
@@ -79,4 +88,17 @@ func bytesHuman(n uint64) string {
 		return fmt.Sprintf("%dKiB", n>>10)
 	}
 	return fmt.Sprintf("%dB", n)
+}
+
+// whichDaemon says whose daemon a socket setting's source leads to.
+func whichDaemon(source string) string {
+	switch {
+	case source == systemSource:
+		return "the system daemon: its socket is open to your group"
+	case source == "default" && os.Geteuid() == 0:
+		return "the system daemon"
+	case source == "default":
+		return "your own daemon; the system daemon's socket is missing or not open to you"
+	}
+	return "set by " + source
 }

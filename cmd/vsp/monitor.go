@@ -109,7 +109,7 @@ func (ctl *control) stream(c *cli.Context, path string) (io.ReadCloser, error) {
 	}
 	resp, err := (&http.Client{Transport: ctl.hc.Transport}).Do(req)
 	if err != nil {
-		return nil, ctl.connError(err)
+		return nil, ctl.dialError(err)
 	}
 	if resp.StatusCode != http.StatusOK {
 		defer resp.Body.Close()

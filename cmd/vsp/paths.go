@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/urfave/cli/v2"
+	"golang.org/x/sys/unix"
 
 	"github.com/vsp-dev/vsp/service"
 	"github.com/vsp-dev/vsp/service/config"
@@ -33,7 +34,7 @@ func settingDefs() []settingDef {
 		{"socket", "socket", "VSP_SOCKET", "daemon control socket `PATH`"},
 		{"link_dir", "link-dir", "VSP_LINK_DIR", "`DIR` for bare link names"},
 		{"known_devices", "known-devices", "VSP_KNOWN_DEVICES", "trust-on-first-use `FILE` of device fingerprints"},
-		{"log_format", "log-format", "VSP_LOG_FORMAT", "log `FORMAT`: auto (text on a terminal, JSON otherwise), text or json"},
+		{"log_format", "log-format", "VSP_LOG_FORMAT", "log `FORMAT`: text or json (auto: text; on the systemd journal each line carries its priority)"},
 		{"log_level", "log-level", "VSP_LOG_LEVEL", "log `LEVEL`: debug, info, warn or error"},
 		{"metrics", "metrics", "VSP_METRICS", "serve Prometheus /metrics over TCP on `[HOST]:PORT`"},
 	}
@@ -156,6 +157,9 @@ func resolveSettings(c *cli.Context, lookupEnv func(string) (string, bool)) (*se
 		return nil, err
 	}
 	s.list = list
+	if c.Command != nil && clientCommands[c.Command.Name] && os.Geteuid() != 0 {
+		s.preferSystemDaemon()
+	}
 	// Every setting flag of the command now holds the value in effect, so
 	// the commands read c.String(flag) whatever the value's source.
 	for _, d := range settingDefs() {
@@ -192,6 +196,62 @@ func (s *settings) load() ([]service.Setting, error) {
 		list = append(list, service.Setting{Key: k, Value: d.Value(k), Source: src})
 	}
 	return list, nil
+}
+
+// clientCommands talk to a running daemon (or act on its files) rather than
+// being one: as non-root they use the system daemon when they may.
+var clientCommands = map[string]bool{"list": true, "status": true, "create": true, "delete": true,
+	"trust": true, "config": true, completeCommand: true}
+
+// systemSource is the source of a setting taken from the system daemon's
+// defaults by a non-root member of its group.
+const systemSource = "default (the system daemon's: its socket is accessible)"
+
+// preferSystemDaemon makes a non-root client use the system daemon when
+// nothing names a socket (flag, environment, settings file) and the system
+// daemon's socket exists and this user may connect to it (the vsp group):
+// the socket, and the port directory, link directory and known-devices
+// file that go with it, unless those are set.
+func (s *settings) preferSystemDaemon() {
+	sys := config.SystemPaths()
+	if s.source("socket") != "default" || !socketAccessible(sys.Socket) {
+		return
+	}
+	for i, st := range s.list {
+		if st.Source != "default" {
+			continue
+		}
+		switch st.Key {
+		case "socket":
+			s.list[i].Value = sys.Socket
+		case "config_dir":
+			s.list[i].Value = sys.ConfigDir
+		case "link_dir":
+			s.list[i].Value = sys.LinkDir
+		case "known_devices":
+			s.list[i].Value = sys.KnownDevices
+		default:
+			continue
+		}
+		s.list[i].Source = systemSource
+	}
+}
+
+// socketAccessible reports whether path is a Unix socket this user may
+// connect to (write permission).
+func socketAccessible(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.Mode()&os.ModeSocket != 0 && unix.Access(path, unix.W_OK) == nil
+}
+
+// source returns where a setting's value comes from.
+func (s *settings) source(key string) string {
+	for _, st := range s.list {
+		if st.Key == key {
+			return st.Source
+		}
+	}
+	return ""
 }
 
 // get returns a setting's value in effect.

@@ -51,6 +51,7 @@ func portFlags() []cli.Flag {
 		&cli.StringFlag{Name: "owner", Usage: "owner `USER` of the tty"},
 		&cli.StringFlag{Name: "group", Usage: "group `GROUP` of the tty (e.g. dialout)"},
 		&cli.StringFlag{Name: "mode", Usage: "permission `MODE` of the tty, octal (e.g. 0660)"},
+		&cli.BoolFlag{Name: "no-extproc", Usage: "poll for the application's termios changes instead of setting EXTPROC, so canonical-mode (line-editing) applications get echo, line editing and signals"},
 		&cli.UintFlag{Name: "baud", Usage: "the device's configured serial speed; the port warns when the application sets another", DefaultText: "not set: nothing is checked"},
 		&cli.BoolFlag{Name: "strict-serial", Usage: "hold data while the application's baud rate differs from --baud"},
 		&cli.StringFlag{Name: "trace", Usage: "write the port's bytes and events, as `vsp monitor` shows them, to `FILE` (created 0600; see [trace] in docs/configuration.md)"},
@@ -117,7 +118,8 @@ func runSpec(c *cli.Context) (bridge.PortSpec, error) {
 	if err != nil {
 		return bridge.PortSpec{}, err
 	}
-	spec, err := service.SpecFromConfig(p, config.Paths{LinkDir: c.String("link-dir"), KnownDevices: c.String("known-devices")})
+	// Socket: its directory holds the link locks, shared with the daemon.
+	spec, err := service.SpecFromConfig(p, config.Paths{LinkDir: c.String("link-dir"), KnownDevices: c.String("known-devices"), Socket: c.String("socket")})
 	if err != nil {
 		return bridge.PortSpec{}, usageError{err}
 	}
@@ -138,7 +140,7 @@ func runSpec(c *cli.Context) (bridge.PortSpec, error) {
 // key it stands for take the same values with the same error, which names
 // the flag (keyFlags).
 func portFromFlags(c *cli.Context, cmd, name, link string) (*config.Port, error) {
-	p := &config.Port{Name: name, File: "command line"}
+	p := &config.Port{Name: name, File: service.FromFlags}
 	var bad []error // values config's parsers refused; then Validate's findings
 	devs := c.StringSlice("device")
 	switch len(devs) {
@@ -228,6 +230,7 @@ func portFromFlags(c *cli.Context, cmd, name, link string) (*config.Port, error)
 		}
 		p.TTY.Mode = m
 	}
+	p.TTY.NoExtproc = c.Bool("no-extproc")
 	p.Serial.Baud = int(min(c.Uint("baud"), 1<<31-1)) // 0: not set
 	p.StrictSerial = c.Bool("strict-serial")
 	p.RFC2217 = c.Bool("rfc2217")
@@ -282,6 +285,7 @@ var keyFlags = map[string]string{
 	"tty.owner":              "owner",
 	"tty.group":              "group",
 	"tty.mode":               "mode",
+	"tty.extproc":            "no-extproc",
 	"serial.baud":            "baud",
 	"trace.file":             "trace",
 }
@@ -342,7 +346,7 @@ func runDaemon(c *cli.Context, e *env, log *slog.Logger) error {
 	d, err := service.NewDaemon(service.DaemonConfig{
 		ConfigDir:      s.get("config_dir"),
 		Socket:         s.get("socket"),
-		Load:           service.FileLoader(config.Paths{LinkDir: s.get("link_dir"), KnownDevices: s.get("known_devices")}),
+		Load:           service.FileLoader(config.Paths{LinkDir: s.get("link_dir"), KnownDevices: s.get("known_devices"), Socket: s.get("socket")}),
 		Metrics:        s.get("metrics"),
 		Settings:       s.list,
 		Reload:         hup,

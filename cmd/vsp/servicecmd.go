@@ -75,7 +75,7 @@ func serviceCommand(e *env) *cli.Command {
 	action := func(name string) *cli.Command {
 		return &cli.Command{
 			Name:   name,
-			Usage:  name + " the vsp service",
+			Usage:  serviceActionUsage(name),
 			Flags:  unitFlags(),
 			Action: func(c *cli.Context) error { return serviceAction(c, e, name) },
 		}
@@ -187,4 +187,17 @@ func serviceAction(c *cli.Context, e *env, action string) error {
 	}
 	fmt.Fprintf(e.stdout, "service %s: %s done (%s)\n", serviceName, action, s.Platform())
 	return nil
+}
+
+// serviceActionUsage is the one-line help of `vsp service ACTION`.
+func serviceActionUsage(action string) string {
+	switch action {
+	case "install":
+		return "install vsp as a service that starts at boot, with these settings"
+	case "uninstall":
+		return "stop and remove the vsp service (port files stay)"
+	case "status":
+		return "show whether the vsp service is installed and running"
+	}
+	return action + " the vsp service"
 }

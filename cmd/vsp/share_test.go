@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"net"
 	"os/exec"
 	"path/filepath"
@@ -169,8 +168,9 @@ func TestShareRefusals(t *testing.T) {
 		{[]string{"--device", "127.0.0.1:1470", "--release-after", "2s"},
 			`--release-after: only with --connect "on-open"`},
 	} {
-		errOut, code := runRefused(t, append([]string{"run", "--link", tempLink(t)}, tc.args...)...)
-		if code != exitUsage || !strings.Contains(errOut, tc.want) {
+		cmd := exec.Command(bins.Build(t, "vsp"), append([]string{"run", "--link", tempLink(t)}, tc.args...)...)
+		errOut := runRefused(t, cmd)
+		if code := cmd.ProcessState.ExitCode(); code != exitUsage || !strings.Contains(errOut, tc.want) {
 			t.Errorf("vsp run %s: exit %d, stderr %q; want exit %d and %q", strings.Join(tc.args, " "), code, errOut, exitUsage, tc.want)
 		}
 	}
@@ -245,26 +245,4 @@ func TestU2SForeignDatagramDropped(t *testing.T) {
 			t.Errorf("vsp status lacks %q:\n%s", want, out)
 		}
 	}
-}
-
-// runRefused runs the built vsp binary to its end and returns its stderr and
-// exit code.
-func runRefused(t *testing.T, args ...string) (string, int) {
-	t.Helper()
-	cmd := exec.Command(bins.Build(t, "vsp"), args...)
-	var errOut bytes.Buffer
-	cmd.Stderr = &errOut
-	done := make(chan error, 1)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { done <- cmd.Wait() }()
-	select {
-	case <-done:
-	case <-time.After(20 * time.Second):
-		_ = cmd.Process.Kill()
-		<-done
-		t.Fatalf("vsp %s did not exit:\n%s", strings.Join(args, " "), errOut.String())
-	}
-	return errOut.String(), cmd.ProcessState.ExitCode()
 }

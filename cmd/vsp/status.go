@@ -17,6 +17,8 @@ func statusCommand(e *env) *cli.Command {
 		Name:      "status",
 		Usage:     "show everything known about one port, or with --daemon about the daemon and its settings",
 		ArgsUsage: "[NAME]", // NAME, or none with --daemon (checked below)
+		Description: "Exit status: 0 the port (or the daemon) was shown, whatever its state; 1 no\n" +
+			"such port, or no daemon answers; 2 a usage error.",
 		Flags: []cli.Flag{
 			socketFlag(),
 			&cli.BoolFlag{Name: "daemon", Usage: "show the daemon: its settings in effect, where each comes from, when they were loaded and the last reload error"},
@@ -117,6 +119,7 @@ func printStatus(w io.Writer, s service.PortState, now time.Time) {
 		row("last error", s.LastError+" at "+s.LastErrorAt.Format(time.RFC3339))
 	}
 	row("error", s.Error)
+	row("fix", s.Fix)
 }
 
 // deviceSerial shows the device line's settings as configured ([serial],

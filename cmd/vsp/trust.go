@@ -1,7 +1,11 @@
 package main
 
 import (
+	"context"
+	"crypto/x509/pkix"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -43,22 +47,32 @@ func trustCommand(e *env) *cli.Command {
 				return usagef("--tls off: a plain TCP device has no certificate to trust")
 			}
 			cert, info, err := tlsconn.Probe(c.Context, addr, prof, c.Duration("timeout"))
-			if err != nil {
+			weak := errors.Is(err, tlsconn.ErrWeakKey) && cert != nil
+			switch {
+			case weak: // show the certificate, then refuse
+			case errors.Is(err, tlsconn.ErrHandshake) && !errors.Is(err, context.DeadlineExceeded) && !strings.Contains(err.Error(), "no handshake within"):
+				return fmt.Errorf("trust: the device did not answer TLS: a plain TCP device? then give its port --tls off (tls = \"off\" in a port file): it has no certificate to trust\n(%w)", err)
+			case err != nil:
 				return fmt.Errorf("trust: %w", err)
 			}
 			fmt.Fprintf(e.stdout, "device:       %s\n", addr)
 			fmt.Fprintf(e.stdout, "tls:          %s %s\n", info.Version, info.Cipher)
-			fmt.Fprintf(e.stdout, "subject:      %s\n", cert.Subject)
-			fmt.Fprintf(e.stdout, "issuer:       %s\n", cert.Issuer)
+			fmt.Fprintf(e.stdout, "subject:      %s\n", readableName(cert.Subject))
+			fmt.Fprintf(e.stdout, "issuer:       %s\n", readableName(cert.Issuer))
 			fmt.Fprintf(e.stdout, "valid:        %s to %s\n", cert.NotBefore.UTC().Format(time.RFC3339), cert.NotAfter.UTC().Format(time.RFC3339))
 			fmt.Fprintf(e.stdout, "key:          %s %d bits, signed with %s\n", cert.PublicKeyAlgorithm, info.KeyBits, cert.SignatureAlgorithm)
 			fmt.Fprintf(e.stdout, "fingerprint:  %s\n", tlsconn.Fingerprint(cert))
+			if weak {
+				return fmt.Errorf("trust: the device's %d-bit key is too weak for the %s profile, which would refuse it: connect with --tls legacy (a pin is only good with the profile that accepts the key)", info.KeyBits, prof)
+			}
 			if c.Bool("accept") {
 				return acceptDevice(c, e, addr, tlsconn.Fingerprint(cert))
 			}
 			name := c.String("write")
 			if name == "" {
-				fmt.Fprintf(e.stdout, "\nTo pin it: vsp run --device %s --tls %s --pin %s\n", addr, prof, tlsconn.Fingerprint(cert))
+				fmt.Fprintf(e.stdout, "\nTo pin it in a new port:  vsp create NAME --device %s --tls %s --pin %s\n", addr, prof, tlsconn.Fingerprint(cert))
+				fmt.Fprintf(e.stdout, "in an existing port:      vsp trust --write NAME --tls %s %s\n", prof, addr)
+				fmt.Fprintf(e.stdout, "or in the foreground:     vsp run --device %s --tls %s --pin %s\n", addr, prof, tlsconn.Fingerprint(cert))
 				return nil
 			}
 			path := config.PortFile(c.String("config-dir"), name)
@@ -104,4 +118,31 @@ func acceptDevice(c *cli.Context, e *env, addr, fp string) error {
 		fmt.Fprintf(e.stdout, "\naccepted in %s: %s %s\n", path, addr, fp)
 	}
 	return nil
+}
+
+// attributeNames are the short names of the distinguished-name attributes
+// certificates carry; crypto/x509 prints the e-mail address as a raw OID.
+var attributeNames = map[string]string{
+	"2.5.4.3": "CN", "2.5.4.5": "SERIALNUMBER", "2.5.4.6": "C", "2.5.4.7": "L", "2.5.4.8": "ST",
+	"2.5.4.9": "STREET", "2.5.4.10": "O", "2.5.4.11": "OU", "2.5.4.17": "POSTALCODE",
+	"1.2.840.113549.1.9.1": "emailAddress", "0.9.2342.19200300.100.1.25": "DC",
+}
+
+// readableName prints a distinguished name with every attribute by its
+// short name and its value as text, most specific first (as openssl does
+// not, but as RFC 4514 and crypto/x509 do).
+func readableName(n pkix.Name) string {
+	var parts []string
+	for i := len(n.Names) - 1; i >= 0; i-- {
+		a := n.Names[i]
+		key, ok := attributeNames[a.Type.String()]
+		if !ok {
+			key = a.Type.String()
+		}
+		parts = append(parts, key+"="+fmt.Sprint(a.Value))
+	}
+	if len(parts) == 0 {
+		return "(empty)"
+	}
+	return strings.Join(parts, ", ")
 }

@@ -44,7 +44,7 @@ func TestServiceUnit(t *testing.T) {
 			args: []string{"--user=false", "--executable", "/usr/bin/vsp"},
 			want: []string{"Type=notify", "NotifyAccess=main", "WatchdogSec=30s", "ExecStart=/usr/bin/vsp run",
 				`ExecReload=/bin/sh -c "kill -HUP ${MAINPID}"`, "Restart=on-failure", "FileDescriptorStoreMax=4096",
-				"RuntimeDirectory=vsp", "RuntimeDirectoryPreserve=restart", "StateDirectory=vsp",
+				"RuntimeDirectory=vsp", "RuntimeDirectoryPreserve=yes", "StateDirectory=vsp",
 				"CapabilityBoundingSet=CAP_CHOWN CAP_FOWNER CAP_DAC_READ_SEARCH", "ProtectSystem=strict", "ReadWritePaths=/dev",
 				"NoNewPrivileges=yes", "WantedBy=multi-user.target"},
 			// Not PrivateDevices (the links live in the host's /dev), not

@@ -58,6 +58,17 @@ type BridgeConfig struct {
 	// ReleaseAfter after the last close (policy.go); false: always.
 	OnOpen       bool
 	ReleaseAfter time.Duration
+	// Fix, when set, says how to fix a dial error that will not pass by
+	// itself (Stats.Fault), in terms of where the port is configured; it
+	// is shown in Stats.Fix and logged with the error.
+	Fix Fixer
+}
+
+// Fixer says how to fix a dial error ("" when it has no advice). An
+// implementation is a comparable value, so that specs stay comparable
+// (the daemon restarts a port only when its spec changed).
+type Fixer interface {
+	Fix(error) string
 }
 
 // DefaultBuffer is the outage buffer size when none is configured.
@@ -71,13 +82,14 @@ const copyBuffer = 16 << 10
 
 // Link states reported in Stats.State.
 const (
-	StateConnecting = "connecting"
-	StateUp         = "up"
-	StateBackoff    = "backing off"
-	StateBusy       = "device busy"
-	StateCertChange = "certificate changed" // refused: not the pinned or first-seen certificate
-	StateHeld       = "held"
-	StateStopped    = "stopped"
+	StateConnecting   = "connecting"
+	StateUp           = "up"
+	StateBackoff      = "backing off"
+	StateBusy         = "device busy"
+	StateCertChange   = "certificate changed"  // tofu: refused, not the certificate first seen
+	StateCertMismatch = "certificate mismatch" // refused: the certificate does not match the pin
+	StateHeld         = "held"
+	StateStopped      = "stopped"
 )
 
 // errDeviceClosed: the device closed the link in an orderly way.
@@ -105,6 +117,8 @@ type Stats struct {
 	LastErrorAt  time.Time    `json:"last_error_at,omitzero"`
 	Held         string       `json:"held,omitempty"`
 	Session      tlsconn.Info `json:"session,omitzero"`
+	Fault        string       `json:"fault,omitempty"` // why dials fail for good (Fault*); "" while up or when it may pass
+	Fix          string       `json:"fix,omitempty"`   // how to fix Fault (BridgeConfig.Fix)
 }
 
 // counters are a port's byte and event counts (see Stats). They belong to
@@ -143,6 +157,7 @@ type Bridge struct {
 	state       string
 	lastErr     string
 	lastErrAt   time.Time
+	fault, fix  string
 	lastConnect time.Time
 	info        tlsconn.Info
 
@@ -249,6 +264,8 @@ func (b *Bridge) Stats() Stats {
 		LastErrorAt: b.lastErrAt,
 		Held:        b.held,
 		Session:     b.info,
+		Fault:       b.fault,
+		Fix:         b.fix,
 	}
 	if b.held != "" && b.state == StateUp {
 		s.State = StateHeld
@@ -478,12 +495,20 @@ func (b *Bridge) linkLoop(ctx context.Context) error {
 			if isPeerClose(err) { // accepted, then closed during the handshake
 				b.state = StateBusy
 			}
-			if certRefused(err) {
-				b.state = StateCertChange
+			b.fault, b.fix = faultOf(err), ""
+			if s, ok := faultStates[b.fault]; ok {
+				b.state = s
 			}
-			state := b.state
+			if b.fault != "" && b.cfg.Fix != nil {
+				b.fix = b.cfg.Fix.Fix(err)
+			}
+			state, fix := b.state, b.fix
 			b.mu.Unlock()
-			b.log.Warn("link down", "state", state, "err", err)
+			if fix != "" {
+				b.log.Warn("link down", "state", state, "err", err, "fix", fix)
+			} else {
+				b.log.Warn("link down", "state", state, "err", err)
+			}
 			if !sleep(ctx, bo.Next()) {
 				return nil
 			}
@@ -504,6 +529,7 @@ func (b *Bridge) linkLoop(ctx context.Context) error {
 		b.meter = &linkMeter{}
 		b.info = info
 		b.state = StateUp
+		b.fault, b.fix = "", ""
 		b.lastConnect = start
 		b.mu.Unlock()
 		b.log.Info("link up", "addr", info.Addr, "tls", info.Version, "cipher", info.Cipher)

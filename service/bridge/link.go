@@ -1,22 +1,60 @@
 package bridge
 
 import (
+	"context"
 	"errors"
+	"net"
+	"os"
 	"sync"
 	"time"
 
 	"github.com/vsp-dev/vsp/tlsconn"
 )
 
-// certRefused reports whether a dial failed because the device presented a
-// certificate other than the trusted one (pin mismatch, or a changed
-// certificate in trust-on-first-use mode). The bridge shows this as its own
-// state, "certificate changed", and keeps retrying with backoff, so a port
-// recovers by itself once an administrator accepts the new certificate.
-func certRefused(err error) bool {
+// Faults: why dials fail in a way that waiting will not fix, reported in
+// Stats.Fault. The bridge keeps redialing with backoff all the same, so a
+// port recovers by itself once an administrator fixes the cause (accepts
+// the new certificate, changes the device); `vsp create` stops waiting.
+const (
+	FaultCertMismatch = "cert-mismatch" // the certificate does not match the pin
+	FaultCertChanged  = "cert-changed"  // tofu: not the certificate first seen
+	FaultUntrusted    = "untrusted"     // ca: the chain does not verify
+	FaultWeakKey      = "weak-key"      // the device's key is below the profile's minimum
+	FaultHandshake    = "tls-handshake" // no TLS handshake: a plain TCP device, or another protocol
+)
+
+// faultOf classifies a dial error: a Fault, or "" for errors that may pass
+// (refused, timed out, unreachable, busy).
+func faultOf(err error) string {
 	var pm *tlsconn.PinMismatchError
 	var cc *tlsconn.CertChangedError
-	return errors.As(err, &pm) || errors.As(err, &cc)
+	switch {
+	case errors.As(err, &pm):
+		return FaultCertMismatch
+	case errors.As(err, &cc):
+		return FaultCertChanged
+	case errors.Is(err, tlsconn.ErrUntrustedCert):
+		return FaultUntrusted
+	case errors.Is(err, tlsconn.ErrWeakKey), errors.Is(err, tlsconn.ErrRSAKeyRefused):
+		return FaultWeakKey
+	case errors.Is(err, tlsconn.ErrHandshake) && !isPeerClose(err) && !isTimeout(err):
+		return FaultHandshake
+	}
+	return ""
+}
+
+// isTimeout reports a timed-out dial or handshake: a slow device, which
+// may pass.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
+}
+
+// faultStates are the link states shown for faults that refuse a
+// certificate; the other faults show as StateBackoff.
+var faultStates = map[string]string{
+	FaultCertMismatch: StateCertMismatch,
+	FaultCertChanged:  StateCertChange,
 }
 
 // lossWindow: bytes handed to a link this long before its last

@@ -46,6 +46,10 @@ type ListenSpec struct {
 // macTimeout bounds the wait for the device's MAC after connect.
 const macTimeout = 5 * time.Second
 
+// maxHandshakes bounds the connections in their TLS handshake or MAC
+// check at one time; more are closed at once (TestListenBounds).
+const maxHandshakes = 32
+
 // macLen is what an ezTCP sends with Send MAC Address: 12 hex digits, CR LF.
 const macLen = 14
 
@@ -73,13 +77,17 @@ type listener struct {
 
 	next chan session // cap 1: the session the bridge takes next
 
+	pending chan struct{} // cap maxHandshakes: one per session in its handshake
+	full    bool          // run: the last connection found pending full (logged once)
+
 	mu      sync.Mutex
 	current string // MAC of the device on the current link
 	wg      sync.WaitGroup
 }
 
 func newListener(spec ListenSpec, server tlsconn.ServerConfig, log *slog.Logger) (*listener, error) {
-	l := &listener{spec: spec, server: server, log: log, next: make(chan session, 1)}
+	l := &listener{spec: spec, server: server, log: log, next: make(chan session, 1),
+		pending: make(chan struct{}, maxHandshakes)}
 	if len(spec.DeviceMAC) > 0 {
 		l.mac = wireMAC(spec.DeviceMAC)
 	}
@@ -111,9 +119,25 @@ func (l *listener) run(ctx context.Context) {
 			}
 			continue
 		}
+		select {
+		case l.pending <- struct{}{}:
+		default:
+			// Every handshake slot is taken (each ends within the
+			// handshake or MAC timeout): refuse at once rather than
+			// let connections pile up goroutines and descriptors.
+			conn.Close()
+			if !l.full {
+				l.log.Warn("listen: too many device sessions in their handshake; refusing new connections until one ends",
+					"limit", maxHandshakes, "peer", conn.RemoteAddr().String())
+			}
+			l.full = true
+			continue
+		}
+		l.full = false
 		l.wg.Add(1)
 		go func() {
 			defer l.wg.Done()
+			defer func() { <-l.pending }()
 			l.accept(ctx, conn)
 		}()
 	}

@@ -42,7 +42,8 @@ type PortSpec struct {
 	// the application's serial settings (see service/rfc2217.go); the
 	// mismatch guard is then off.
 	RFC2217 bool
-	// Source is where the spec came from (a file path, or "command line").
+	// Source is where the spec came from (a file path, or "command line"
+	// for `vsp run` flags).
 	Source string
 	// Transport is TransportTCP ("" too) or TransportUDP: datagrams to
 	// and from a device in U2S mode (udp.go), at most DatagramSize bytes
@@ -400,6 +401,13 @@ func (p *Port) Close() error {
 	p.closeOnce.Do(func() {
 		p.cancel()
 		p.wg.Wait()
+		// What the outage buffer still holds never reaches the device:
+		// counted (possibly_lost, which a Restart onto a new tty
+		// carries on) and logged, never dropped silently.
+		if n := len(p.bridge.queued()); n > 0 {
+			p.bridge.counters.lost.Add(uint64(n))
+			p.log.Warn("port closed with application bytes in the outage buffer; they are dropped", "dropped", n)
+		}
 		p.stopTrace()
 		p.closeErr = p.tty.Close()
 		p.log.Info("port closed")
@@ -460,6 +468,6 @@ var errRestarted = errors.New("bridge: port restarted; its tty belongs to the ne
 // samePTY reports whether two tty configurations give the same device
 // node and link, so a restart may keep the open tty.
 func samePTY(a, b pty.Config) bool {
-	return a.Link == b.Link && a.Owner == b.Owner && a.Group == b.Group && a.Mode == b.Mode &&
+	return a.Link == b.Link && a.LockDir == b.LockDir && a.Name == b.Name && a.Owner == b.Owner && a.Group == b.Group && a.Mode == b.Mode &&
 		a.NoExtproc == b.NoExtproc && a.Watcher == b.Watcher
 }

@@ -36,6 +36,12 @@ func DefaultPaths() Paths {
 	return defaultPaths(os.Geteuid(), os.Getenv)
 }
 
+// SystemPaths are the system daemon's paths (root's DefaultPaths), which
+// a non-root member of the daemon's group uses to reach it.
+func SystemPaths() Paths {
+	return defaultPaths(0, os.Getenv)
+}
+
 func defaultPaths(uid int, getenv func(string) string) Paths {
 	if uid == 0 {
 		return Paths{
@@ -81,7 +87,7 @@ func tmpDir(getenv func(string) string) string {
 
 // Log formats and levels for Daemon.
 const (
-	LogAuto = "auto" // the default: text on a terminal, JSON otherwise; not a file value
+	LogAuto = "auto" // the default: text (with journal priorities under systemd); not a file value
 	LogText = "text"
 	LogJSON = "json"
 )
@@ -99,7 +105,7 @@ func DaemonKeys() []string {
 //	socket        = "/run/vsp/vsp.sock"
 //	link_dir      = "/dev"
 //	known_devices = "/var/lib/vsp/known_devices"
-//	log_format    = "auto"       # text | json; auto (unset) = text on a terminal, JSON otherwise
+//	log_format    = "auto"       # text | json; auto (unset) = text
 //	log_level     = "info"       # debug | info | warn | error
 //	metrics       = ""           # host:port for Prometheus /metrics; "" = off
 //

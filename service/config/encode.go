@@ -95,6 +95,9 @@ func (p *Port) Encode() ([]byte, error) {
 	if q.TTY.Mode != DefaultTTYMode {
 		w.kv("mode", strconv.Quote(fmt.Sprintf("%04o", uint32(q.TTY.Mode.Perm()))))
 	}
+	if q.TTY.NoExtproc {
+		w.kv("extproc", "false")
+	}
 
 	w.table("serial")
 	w.integer("baud", q.Serial.Baud, 0) // [serial]: not set unless given

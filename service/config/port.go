@@ -148,6 +148,10 @@ type TTY struct {
 	Owner string      // owner: user name or numeric uid; "" = the daemon's user
 	Group string      // group: group name or numeric gid; "" = the daemon's group
 	Mode  os.FileMode // mode: permission bits, at most 0777
+	// NoExtproc is extproc = false: the pty polls for the application's
+	// termios changes instead of setting EXTPROC, so the kernel's line
+	// discipline (canonical mode, echo, ICRNL, signals) works for it.
+	NoExtproc bool
 }
 
 // Serial is the [serial] table: the serial settings the device's line
@@ -205,6 +209,7 @@ var portSpecs = []spec{
 	{key: "tty.owner", kind: kString, hint: "(write a numeric uid as a string, e.g. \"1000\")"},
 	{key: "tty.group", kind: kString, hint: "(write a numeric gid as a string, e.g. \"20\")"},
 	{key: "tty.mode", kind: kMode},
+	{key: "tty.extproc", kind: kBool},
 	{key: "serial", kind: kTable},
 	{key: "serial.baud", kind: kInt},
 	{key: "serial.data_bits", kind: kInt},
@@ -284,13 +289,17 @@ func readFile(path string) ([]byte, error) {
 }
 
 // readOpened reads f, opened from path, if it is a regular file of at most
-// maxFileSize bytes.
+// maxFileSize bytes that only root or this process's user may write
+// (trustedFile).
 func readOpened(path string, f *os.File) ([]byte, error) {
 	fi, err := f.Stat()
 	if err != nil {
 		return nil, readError(path, err)
 	}
 	if err := regular(path, fi); err != nil {
+		return nil, err
+	}
+	if err := trustedFile(path, fi); err != nil {
 		return nil, err
 	}
 	tooBig := &Error{File: path, Err: reasonf(ErrRead, "file is larger than %d bytes (1 MiB); is this really a configuration file?", maxFileSize)}
@@ -402,6 +411,7 @@ func Parse(name, file string, data []byte) (*Port, error) {
 	p.TTY.Owner = d.str("tty.owner")
 	p.TTY.Group = d.str("tty.group")
 	p.TTY.Mode = os.FileMode(d.mode("tty.mode"))
+	p.TTY.NoExtproc = d.has("tty.extproc") && !d.boolean("tty.extproc")
 
 	p.Serial.Baud = d.integer("serial.baud", minBaud, maxBaud)
 	p.Serial.DataBits = d.integer("serial.data_bits", minDataBits, maxDataBits)

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/cpuguy83/go-md2man/v2/md2man"
 	"github.com/urfave/cli/v2"
 )
 
@@ -54,10 +55,8 @@ func Render(app *cli.App, o Options) ([]File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("clidocs: markdown: %w", err)
 	}
-	man, err := app.ToManWithSection(o.Section)
-	if err != nil {
-		return nil, fmt.Errorf("clidocs: man page: %w", err)
-	}
+	md = flagValues(synopsis(md, app), app)
+	man := string(md2man.Render([]byte(fmt.Sprintf("%% %s %d\n\n", app.Name, o.Section) + md)))
 	pre := notice
 	if o.Preface != "" {
 		pre += strings.TrimRight(o.Preface, "\n") + "\n\n"
@@ -200,4 +199,103 @@ func normalizeFlags(flags []cli.Flag, repl func(string) string) {
 			}
 		}
 	}
+}
+
+// synopsis replaces urfave/cli's synopsis (the application's own flags
+// only: "[--help|-h]") by one line per command, as the commands are used.
+func synopsis(md string, app *cli.App) string {
+	start := strings.Index(md, "# SYNOPSIS\n")
+	end := strings.Index(md, "\n# DESCRIPTION\n")
+	if start < 0 || end < start {
+		return md
+	}
+	var lines []string
+	var walk func(prefix string, cmds []*cli.Command)
+	walk = func(prefix string, cmds []*cli.Command) {
+		for _, c := range cmds {
+			if c.Hidden || c.Name == "help" {
+				continue
+			}
+			if len(c.Subcommands) > 0 {
+				walk(prefix+" "+c.Name, c.Subcommands)
+				continue
+			}
+			if c.UsageText != "" {
+				lines = append(lines, strings.Split(strings.TrimSpace(c.UsageText), "\n")...)
+				continue
+			}
+			line := prefix + " " + c.Name
+			if len(c.VisibleFlags()) > 0 {
+				line += " [flags]"
+			}
+			if c.ArgsUsage != "" {
+				line += " " + c.ArgsUsage
+			}
+			lines = append(lines, line)
+		}
+	}
+	walk(app.Name, app.Commands)
+	if len(lines) == 0 {
+		lines = []string{app.Name + " [flags]"}
+		if app.ArgsUsage != "" {
+			lines[0] += " " + app.ArgsUsage
+		}
+	}
+	block := "# SYNOPSIS\n\n```\n" + strings.Join(lines, "\n") + "\n```\n"
+	return md[:start] + block + md[end:]
+}
+
+// flagValues names the value each flag takes where urfave/cli writes
+// --flag="": the placeholder in backquotes in its usage (`FILE`), else one
+// for its type (N, DURATION, VALUE). Flags are looked up in the command
+// whose section the line is in.
+func flagValues(md string, app *cli.App) string {
+	lines := strings.Split(md, "\n")
+	stack := []*cli.Command{{Name: app.Name, Flags: app.Flags, Subcommands: app.Commands}}
+	for i, l := range lines {
+		if h := strings.TrimLeft(l, "#"); strings.HasPrefix(l, "##") && strings.HasPrefix(h, " ") {
+			depth := len(l) - len(h) - 1 // "## run": 1
+			name, _, _ := strings.Cut(strings.TrimSpace(h), ",")
+			if depth <= len(stack) {
+				parent := stack[depth-1]
+				stack = stack[:depth]
+				for _, c := range parent.Subcommands {
+					if c.Name == name {
+						stack = append(stack, c)
+					}
+				}
+			}
+			continue
+		}
+		if !strings.HasPrefix(l, "**--") || !strings.Contains(l, `=""`) {
+			continue
+		}
+		name := strings.TrimPrefix(l[:strings.Index(l[2:], "**")+2], "**--")
+		cmd := stack[len(stack)-1]
+		for _, f := range cmd.Flags {
+			if f.Names()[0] == name {
+				lines[i] = strings.Replace(l, `=""`, "="+placeholder(f), 1)
+			}
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+// placeholder is the value a flag's help names for it.
+func placeholder(f cli.Flag) string {
+	if df, ok := f.(cli.DocGenerationFlag); ok {
+		u := df.GetUsage()
+		if i := strings.IndexByte(u, '`'); i >= 0 {
+			if j := strings.IndexByte(u[i+1:], '`'); j > 0 {
+				return u[i+1 : i+1+j]
+			}
+		}
+	}
+	switch f.(type) {
+	case *cli.IntFlag, *cli.UintFlag, *cli.Int64Flag, *cli.Uint64Flag:
+		return "N"
+	case *cli.DurationFlag:
+		return "DURATION"
+	}
+	return "VALUE"
 }

@@ -1,0 +1,122 @@
+package logging
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// maxKeys bounds the records a Dedup remembers; older ones are forgotten
+// first when it is full.
+const maxKeys = 256
+
+// Dedup is a slog.Handler that writes the first of identical records
+// (same level, message and attributes) at warning level or above, and
+// drops the identical ones that follow within the window. The next
+// identical record after the window is written with the attribute
+// "repeated" (how many were dropped) and "in" (over how long), and opens a
+// new window. Records below warning level pass unchanged, and so does
+// everything when the inner handler logs at debug level: debug means
+// every record.
+type Dedup struct {
+	inner  slog.Handler
+	window time.Duration
+	now    func() time.Time
+	attrs  string // attributes from WithAttrs and WithGroup, formatted
+	st     *dedupState
+}
+
+type dedupState struct {
+	mu   sync.Mutex
+	seen map[string]*seen
+}
+
+type seen struct {
+	since   time.Time
+	dropped int
+}
+
+// NewDedup wraps inner; window is how long identical records stay dropped.
+func NewDedup(inner slog.Handler, window time.Duration) *Dedup {
+	return &Dedup{inner: inner, window: window, now: time.Now, st: &dedupState{seen: map[string]*seen{}}}
+}
+
+// Enabled reports whether the inner handler handles level.
+func (d *Dedup) Enabled(ctx context.Context, level slog.Level) bool {
+	return d.inner.Enabled(ctx, level)
+}
+
+// WithAttrs returns a Dedup over inner.WithAttrs that shares d's memory.
+func (d *Dedup) WithAttrs(as []slog.Attr) slog.Handler {
+	c := *d
+	c.inner = d.inner.WithAttrs(as)
+	var b strings.Builder
+	b.WriteString(d.attrs)
+	for _, a := range as {
+		b.WriteString(" " + a.String())
+	}
+	c.attrs = b.String()
+	return &c
+}
+
+// WithGroup returns a Dedup over inner.WithGroup that shares d's memory.
+func (d *Dedup) WithGroup(name string) slog.Handler {
+	c := *d
+	c.inner = d.inner.WithGroup(name)
+	c.attrs = d.attrs + " [" + name + "]"
+	return &c
+}
+
+// Handle writes r, or counts it as a repeat.
+func (d *Dedup) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level < slog.LevelWarn || d.inner.Enabled(ctx, slog.LevelDebug) {
+		return d.inner.Handle(ctx, r)
+	}
+	var b strings.Builder
+	b.WriteString(r.Level.String() + " " + r.Message + d.attrs)
+	r.Attrs(func(a slog.Attr) bool {
+		b.WriteString(" " + a.String())
+		return true
+	})
+	key := b.String()
+	now := d.now()
+	d.st.mu.Lock()
+	s := d.st.seen[key]
+	switch {
+	case s != nil && now.Sub(s.since) < d.window:
+		s.dropped++
+		d.st.mu.Unlock()
+		return nil
+	case s != nil && s.dropped > 0:
+		r = r.Clone()
+		r.AddAttrs(slog.Int("repeated", s.dropped), slog.Duration("in", now.Sub(s.since).Round(time.Second)))
+	}
+	if s == nil {
+		if len(d.st.seen) >= maxKeys {
+			d.st.forget()
+		}
+		s = &seen{}
+		d.st.seen[key] = s
+	}
+	s.since, s.dropped = now, 0
+	d.st.mu.Unlock()
+	return d.inner.Handle(ctx, r)
+}
+
+// forget drops the oldest half of the remembered records.
+func (st *dedupState) forget() {
+	var times []time.Time
+	for _, s := range st.seen {
+		times = append(times, s.since)
+	}
+	slices.SortFunc(times, time.Time.Compare)
+	cut := times[len(times)/2]
+	for k, s := range st.seen {
+		if !s.since.After(cut) {
+			delete(st.seen, k)
+		}
+	}
+}

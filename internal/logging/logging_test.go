@@ -1,0 +1,86 @@
+package logging
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDedup(t *testing.T) {
+	var buf bytes.Buffer
+	now := time.Unix(1000, 0)
+	d := NewDedup(slog.NewTextHandler(&buf, &slog.HandlerOptions{ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+		if a.Key == slog.TimeKey {
+			return slog.Attr{}
+		}
+		return a
+	}}), time.Minute)
+	d.now = func() time.Time { return now }
+	log := slog.New(d).With("port", "p1")
+	steps := []struct {
+		advance time.Duration
+		log     func()
+		want    string // the line written, "" for none
+	}{
+		{0, func() { log.Warn("link down", "err", "refused") }, `level=WARN msg="link down" port=p1 err=refused`},
+		{time.Second, func() { log.Warn("link down", "err", "refused") }, ""},
+		{time.Second, func() { log.Warn("link down", "err", "refused") }, ""},
+		{time.Second, func() { log.Warn("link down", "err", "timeout") }, `level=WARN msg="link down" port=p1 err=timeout`},
+		{time.Second, func() { log.Info("link up") }, `level=INFO msg="link up" port=p1`},
+		{time.Second, func() { log.Info("link up") }, `level=INFO msg="link up" port=p1`},
+		{time.Minute, func() { log.Warn("link down", "err", "refused") }, `level=WARN msg="link down" port=p1 err=refused repeated=2 in=1m5s`},
+		{time.Second, func() { log.Warn("link down", "err", "refused") }, ""},
+		{0, func() { log.With("port", "p2").Warn("link down", "err", "refused") }, `level=WARN msg="link down" port=p1 port=p2 err=refused`},
+	}
+	for i, s := range steps {
+		buf.Reset()
+		now = now.Add(s.advance)
+		s.log()
+		if got := strings.TrimSpace(buf.String()); got != s.want {
+			t.Errorf("step %d: wrote %q, want %q", i, got, s.want)
+		}
+	}
+}
+
+func TestDedupDebugPassesAll(t *testing.T) {
+	var buf bytes.Buffer
+	log := slog.New(NewDedup(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}), time.Minute))
+	for range 3 {
+		log.Warn("same")
+	}
+	if n := strings.Count(buf.String(), "msg=same"); n != 3 {
+		t.Errorf("at debug level %d of 3 lines written", n)
+	}
+}
+
+func TestJournalPrefix(t *testing.T) {
+	var buf bytes.Buffer
+	h := Journal(&buf, func(w io.Writer) slog.Handler {
+		return slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug})
+	})
+	log := slog.New(h).With("port", "p1")
+	log.Debug("d")
+	log.Info("i")
+	log.Warn("w")
+	log.Error("e")
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	for i, want := range []string{"<7>", "<6>", "<4>", "<3>"} {
+		if i >= len(lines) || !strings.HasPrefix(lines[i], want+"time=") || !strings.Contains(lines[i], "port=p1") {
+			t.Errorf("line %d: want prefix %s: %q", i, want, lines)
+		}
+	}
+}
+
+func TestDedupForgets(t *testing.T) {
+	d := NewDedup(slog.NewTextHandler(&bytes.Buffer{}, nil), time.Minute)
+	for i := range 3 * maxKeys {
+		_ = d.Handle(context.Background(), slog.NewRecord(time.Now(), slog.LevelWarn, string(rune('a'+i)), 0))
+	}
+	if n := len(d.st.seen); n > maxKeys {
+		t.Errorf("remembers %d records, bound %d", n, maxKeys)
+	}
+}
