@@ -88,7 +88,7 @@ func OpenDir(dir string, uid int, create bool, perm uint32) (*Dir, error) {
 	return &Dir{fd: fd, path: dir}, nil
 }
 
-// StateDir opens (creating it with mode 0700 if missing) a runtime state
+// StateDir opens (creating it if missing: mode 0700, or 0755 for root) a runtime state
 // directory: the control socket's directory, which also holds the link
 // locks. Beyond OpenDir's rules the directory itself must be owned by uid
 // and, for a user other than root, have no permissions for group or
@@ -96,7 +96,14 @@ func OpenDir(dir string, uid int, create bool, perm uint32) (*Dir, error) {
 // another user may have created first, to swap what vsp makes there. Root's
 // directory (/run/vsp) may be readable by others but not writable.
 func StateDir(dir string, uid int) (*Dir, error) {
-	d, err := OpenDir(dir, uid, true, 0o700)
+	perm := uint32(0o700)
+	if uid == 0 {
+		// Root's runtime directory holds the system daemon's control
+		// socket, which members of the vsp group use: they must be able
+		// to reach it (the socket's own mode and group decide the rest).
+		perm = 0o755
+	}
+	d, err := OpenDir(dir, uid, true, perm)
 	var se *Error
 	if errors.As(err, &se) && se.Path == filepath.Clean(dir) {
 		se.Reason += "; a runtime directory must be your own with mode 0700 (remove it, or use another directory, e.g. set XDG_RUNTIME_DIR)"
