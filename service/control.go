@@ -275,6 +275,22 @@ func newCollector(d *Daemon) *collector {
 			func(s PortState) float64 { return float64(s.Discarded) }),
 		m("vsp_port_reconnects_total", "Link reconnections after the first connect.", prometheus.CounterValue,
 			func(s PortState) float64 { return float64(s.Reconnects) }),
+		m("vsp_port_sessions_total", "Device sessions opened (connects).", prometheus.CounterValue,
+			func(s PortState) float64 { return float64(s.Connects) }),
+		m("vsp_port_sessions_released_total", "Device sessions closed by connect = \"on-open\" after the last application closed the port.", prometheus.CounterValue,
+			func(s PortState) float64 { return float64(s.Releases) }),
+		m("vsp_port_datagrams_to_device_total", "U2S (transport = \"udp\"): datagrams sent to the device.", prometheus.CounterValue,
+			func(s PortState) float64 { return udpCount(s, func(u *bridge.UDPStats) uint64 { return u.ToDevice }) }),
+		m("vsp_port_datagrams_from_device_total", "U2S: datagrams from the device written to the tty.", prometheus.CounterValue,
+			func(s PortState) float64 { return udpCount(s, func(u *bridge.UDPStats) uint64 { return u.FromDevice }) }),
+		m("vsp_port_datagrams_dropped_to_device_total", "U2S: datagrams to the device the host could not send.", prometheus.CounterValue,
+			func(s PortState) float64 {
+				return udpCount(s, func(u *bridge.UDPStats) uint64 { return u.DroppedToDevice })
+			}),
+		m("vsp_port_datagrams_dropped_from_device_total", "U2S: datagrams dropped because they came from another address than the device's.", prometheus.CounterValue,
+			func(s PortState) float64 {
+				return udpCount(s, func(u *bridge.UDPStats) uint64 { return u.DroppedFromDevice })
+			}),
 		m("vsp_port_link_up", "1 when the port's device link is up.", prometheus.GaugeValue,
 			func(s PortState) float64 { return b2f(s.State == bridge.StateUp || s.State == bridge.StateHeld) }),
 		m("vsp_port_buffered_bytes", "Application bytes waiting in the outage buffer.", prometheus.GaugeValue,
@@ -284,6 +300,14 @@ func newCollector(d *Daemon) *collector {
 		m("vsp_port_config_error", "1 when the port's file was rejected.", prometheus.GaugeValue,
 			func(s PortState) float64 { return b2f(s.ConfigError != "") }),
 	}}
+}
+
+// udpCount is one of a U2S port's datagram counts; 0 for a TCP port.
+func udpCount(s PortState, f func(*bridge.UDPStats) uint64) float64 {
+	if s.UDP == nil {
+		return 0
+	}
+	return float64(f(s.UDP))
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {

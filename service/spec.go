@@ -30,14 +30,15 @@ func SpecFromConfig(p *config.Port, paths config.Paths) (bridge.PortSpec, error)
 		socket = config.DefaultPaths().Socket
 	}
 	stateDir := filepath.Dir(socket)
+	// A Port built in code may have zero fields: they mean the default
+	// (for tls, one that depends on transport).
+	q := *p
+	q.SetDefaults()
+	p = &q
 	prof, err := tlsconn.ParseProfile(p.TLS)
 	if err != nil {
 		return bridge.PortSpec{}, fmt.Errorf("service: %s: %w", p.File, err)
 	}
-	// A Port built in code may have zero fields: they mean the default.
-	q := *p
-	q.SetDefaults()
-	p = &q
 	// config parses stale_data (one enum, one wording); the bridge gets
 	// its typed value.
 	stale, ok := map[string]bridge.StalePolicy{config.StaleKeep: bridge.StaleKeep, config.StaleDiscard: bridge.StaleDiscard}[p.StaleData]
@@ -79,10 +80,12 @@ func SpecFromConfig(p *config.Port, paths config.Paths) (bridge.PortSpec, error)
 			},
 		},
 		Bridge: bridge.BridgeConfig{
-			Buffer:    int(p.Buffer),
-			Backoff:   tlsconn.Backoff{Min: p.Net.BackoffMin, Max: p.Net.BackoffMax},
-			StaleData: stale,
-			Fix:       newFixer(p),
+			Buffer:       int(p.Buffer),
+			Backoff:      tlsconn.Backoff{Min: p.Net.BackoffMin, Max: p.Net.BackoffMax},
+			StaleData:    stale,
+			Fix:          newFixer(p),
+			OnOpen:       p.Connect == config.ConnectOnOpen,
+			ReleaseAfter: p.ReleaseAfter,
 		},
 		Serial: bridge.SerialSettings{
 			Baud:     uint32(p.Serial.Baud),
@@ -93,6 +96,8 @@ func SpecFromConfig(p *config.Port, paths config.Paths) (bridge.PortSpec, error)
 		},
 		StrictSerial: p.StrictSerial,
 		RFC2217:      p.RFC2217,
+		Transport:    p.Transport,
+		DatagramSize: p.DatagramSize,
 	}
 	if p.Trace.File != "" {
 		s.Trace = monitor.TraceConfig{File: p.Trace.File, MaxSize: int64(p.Trace.MaxSize),

@@ -29,7 +29,8 @@ func createCommand(e *env) *cli.Command {
 			"TLS profile, a device that does not answer TLS, a bad file) and says the fix.\n" +
 			"The tty link defaults to ttyNAME in the link directory (vsp create VSP0 gives\n" +
 			"ttyVSP0).\n\n" +
-			"Exit status: 0 the port is up (with --wait 0: the file is written); 1 it is not\n" +
+			"Exit status: 0 the port is up (with --wait 0: the file is written; with\n" +
+			"--connect on-open: the port is idle, ready to connect when opened); 1 it is not\n" +
 			"(the state and the fix are printed), no daemon runs, or the file could not be\n" +
 			"written; 2 a usage error.",
 		Flags: append(createPortFlags(), configDirFlag(), socketFlag(),
@@ -113,6 +114,9 @@ func waitPort(ctx context.Context, e *env, socket, dir, name string, timeout tim
 				return fmt.Errorf("create: the daemon rejected port %s: %s", name, st.ConfigError)
 			case st.Running && st.State == bridge.StateUp:
 				fmt.Fprintf(e.stdout, "port %s: %s -> %s, %s\n", name, st.Link, st.TTY, st.State)
+				return nil
+			case st.Running && st.State == bridge.StateIdle: // --connect on-open: ready, dials when opened
+				fmt.Fprintf(e.stdout, "port %s: %s -> %s, %s: connects when an application opens the tty\n", name, st.Link, st.TTY, st.State)
 				return nil
 			case st.Running && st.Fault != "":
 				return fmt.Errorf("create: port %s is not up: %s: %s\nfix: %s", name, st.State, st.LastError, or(st.Fix, "see `vsp status "+name+"`"))

@@ -29,7 +29,7 @@ func portFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: "allow-from", Usage: "with --listen: `ADDR` (IP or CIDR) a device may connect from; repeat for more (default: any, with a warning)"},
 		&cli.BoolFlag{Name: "replace-session", Usage: "with --listen: a new device session replaces the current one (default: refused unless it comes from the same --device-mac)"},
 		&cli.StringFlag{Name: "link", Usage: "tty symlink `PATH` the application opens (a bare name goes into --link-dir)", Value: "ttyVSP0", EnvVars: []string{"VSP_LINK"}},
-		&cli.StringFlag{Name: "tls", Usage: "TLS profile: off, legacy (TLS 1.0-1.2, AES256-SHA, small RSA keys: ezTCP) or modern (TLS 1.2+)", Value: config.DefaultTLS, EnvVars: []string{"VSP_TLS"}},
+		&cli.StringFlag{Name: "tls", Usage: "TLS profile: off, legacy (TLS 1.0-1.2, AES256-SHA, small RSA keys: ezTCP) or modern (TLS 1.2+)", Value: config.DefaultTLS, DefaultText: config.DefaultTLS + "; off with --transport udp", EnvVars: []string{"VSP_TLS"}},
 		&cli.StringFlag{Name: "pin", Usage: "device certificate fingerprint `sha256:HEX` (see `vsp trust`)", EnvVars: []string{"VSP_PIN"}},
 		&cli.BoolFlag{Name: "insecure-no-verify", Usage: "accept any device certificate (DANGEROUS: anyone on the path can read and inject serial data)"},
 		&cli.StringFlag{Name: "trust", Usage: "certificate trust `MODE`: pin (with --pin), tofu (first certificate seen is recorded in --known-devices; a change is refused until `vsp trust --accept`), ca (with --ca-file) or insecure"},
@@ -44,6 +44,10 @@ func portFlags() []cli.Flag {
 		&cli.StringFlag{Name: "backoff-max", Usage: "longest redial delay", Value: config.DefaultBackoffMax.String()},
 		&cli.StringFlag{Name: "buffer", Usage: "outage buffer `SIZE` held while the link is down (e.g. 64KiB)", Value: config.DefaultBuffer.String()},
 		&cli.StringFlag{Name: "stale-data", Usage: "device bytes arriving while no application has the port open: discard or keep", Value: config.DefaultStaleData},
+		&cli.StringFlag{Name: "connect", Usage: "when to hold a session to the device: always, or on-open (only while an application has the tty open, so other hosts can use the device meanwhile)", Value: config.DefaultConnect},
+		&cli.StringFlag{Name: "release-after", Usage: "with --connect on-open: keep the session this `DURATION` after the last application closes the tty", DefaultText: "release at once"},
+		&cli.StringFlag{Name: "transport", Usage: "tcp (device in TCP-server mode, T2S) or udp (device in UDP mode, U2S; no TLS)", Value: config.DefaultTransport},
+		&cli.IntFlag{Name: "datagram-size", Usage: "with --transport udp: the largest datagram sent to the device, in bytes", Value: config.DefaultDatagramSize},
 		&cli.StringFlag{Name: "owner", Usage: "owner `USER` of the tty"},
 		&cli.StringFlag{Name: "group", Usage: "group `GROUP` of the tty (e.g. dialout)"},
 		&cli.StringFlag{Name: "mode", Usage: "permission `MODE` of the tty, octal (e.g. 0660)"},
@@ -162,7 +166,9 @@ func portFromFlags(c *cli.Context, cmd, name, link string) (*config.Port, error)
 		}
 		p.Link = abs
 	}
-	p.TLS = c.String("tls")
+	if c.IsSet("tls") { // else config's default, which depends on --transport
+		p.TLS = c.String("tls")
+	}
 	p.Trust.Pin = c.String("pin")
 	if c.Bool("insecure-no-verify") {
 		p.Trust.Mode = config.TrustInsecure
@@ -202,6 +208,18 @@ func portFromFlags(c *cli.Context, cmd, name, link string) (*config.Port, error)
 		p.Buffer = n
 	}
 	p.StaleData = c.String("stale-data")
+	p.Connect = c.String("connect")
+	if c.IsSet("release-after") {
+		v, err := config.ParseDuration(c.String("release-after"))
+		if err != nil {
+			bad = append(bad, flagError("release-after", err))
+		}
+		p.ReleaseAfter = v
+	}
+	p.Transport = c.String("transport")
+	if c.IsSet("datagram-size") {
+		p.DatagramSize = c.Int("datagram-size")
+	}
 	p.TTY.Owner = c.String("owner")
 	p.TTY.Group = c.String("group")
 	if c.IsSet("mode") {
@@ -247,6 +265,10 @@ var keyFlags = map[string]string{
 	"stale_data":             "stale-data",
 	"rfc2217":                "rfc2217",
 	"strict_serial":          "strict-serial",
+	"connect":                "connect",
+	"release_after":          "release-after",
+	"transport":              "transport",
+	"datagram_size":          "datagram-size",
 	"trust.mode":             "trust",
 	"trust.pin":              "pin",
 	"trust.ca_file":          "ca-file",

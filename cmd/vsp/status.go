@@ -102,6 +102,7 @@ func printStatus(w io.Writer, s service.PortState, now time.Time) {
 	row("app open", fmt.Sprint(s.AppOpen))
 	row("app settings", s.AppSettings)
 	row("device serial", deviceSerial(s.DeviceSerial))
+	printShare(row, s)
 	if r := s.RFC2217; r != nil {
 		row("rfc2217", r.State)
 		row("  requested", r.Requested)
@@ -144,4 +145,20 @@ func deviceSerial(s bridge.SerialSettings) string {
 		parts = append(parts, "flow "+s.Flow)
 	}
 	return strings.Join(parts, ", ")
+}
+
+// printShare prints the connection policy's and U2S's rows (issue 17).
+func printShare(row func(k, v string), s service.PortState) {
+	if s.Releases > 0 {
+		row("released", fmt.Sprintf("%d sessions (connect on-open: no application had the port open)", s.Releases))
+	}
+	if u := s.UDP; u != nil {
+		row("transport", "udp (U2S), local "+u.Local)
+		row("datagrams out", fmt.Sprintf("%d to the device, %d not sent (max %d bytes each)", u.ToDevice, u.DroppedToDevice, u.MaxDatagram))
+		in := fmt.Sprintf("%d from the device, %d dropped from other addresses", u.FromDevice, u.DroppedFromDevice)
+		if u.LastDroppedFrom != "" {
+			in += " (last " + u.LastDroppedFrom + ")"
+		}
+		row("datagrams in", in)
+	}
 }

@@ -53,6 +53,11 @@ type BridgeConfig struct {
 	Backoff   tlsconn.Backoff // redial backoff; zero = 100 ms doubling to 1 s
 	Healthy   time.Duration   // a session that lasted this long resets the backoff; 0 = 1 s
 	StaleData StalePolicy     // "" = discard
+	// OnOpen dials only while an application has the endpoint open (or
+	// its bytes wait in the outage buffer), and closes the session
+	// ReleaseAfter after the last close (policy.go); false: always.
+	OnOpen       bool
+	ReleaseAfter time.Duration
 	// Fix, when set, says how to fix a dial error that will not pass by
 	// itself (Stats.Fault), in terms of where the port is configured; it
 	// is shown in Stats.Fix and logged with the error.
@@ -106,6 +111,7 @@ type Stats struct {
 	Discarded    uint64       `json:"discarded_no_app"`
 	Flushed      uint64       `json:"flushed_by_app,omitempty"`
 	Connects     uint64       `json:"connects"`
+	Releases     uint64       `json:"releases,omitempty"` // sessions closed by connect = "on-open"
 	Reconnects   uint64       `json:"reconnects"`
 	LastConnect  time.Time    `json:"last_connect,omitzero"`
 	LastError    string       `json:"last_error,omitempty"`
@@ -122,8 +128,10 @@ type Stats struct {
 // port resets them.
 type counters struct {
 	toDevice, toApp, lost, discarded, connects atomic.Uint64
-	hub                                        *monitor.Hub // the port's observers (monitor, trace); nil: none ever
+	hub                                        *monitor.Hub  // the port's observers (monitor, trace); nil: none ever
 	flushed                                    atomic.Uint64 // application bytes dropped by its write flushes (flush.go)
+	releases                                   atomic.Uint64 // sessions closed by the on-open policy (policy.go)
+	udp                                        udpCounts     // datagram counts of a U2S port (udp.go)
 }
 
 // Bridge copies bytes both ways between an Endpoint and a link that it
@@ -136,6 +144,11 @@ type Bridge struct {
 	log  *slog.Logger
 
 	wake chan struct{} // cap 1: buffer space freed or link became usable
+
+	// sendMu makes taking the link and writing to it one step for
+	// appToDevice, so that a release (policy.go) never closes a link a
+	// send has taken: bytes read after it go to the outage buffer.
+	sendMu sync.Mutex
 
 	mu          sync.Mutex
 	conn        net.Conn   // nil while the link is down
@@ -151,6 +164,8 @@ type Bridge struct {
 	info        tlsconn.Info
 
 	*counters
+
+	demand *demand // the connection policy's input (policy.go)
 
 	rbuf []byte // deviceToApp's buffer; only linkLoop's goroutine uses it
 
@@ -194,6 +209,7 @@ func NewBridge(ep Endpoint, dial Dialer, cfg BridgeConfig, log *slog.Logger) *Br
 		ring:     newRing(cfg.Buffer),
 		state:    StateConnecting,
 		counters: new(counters),
+		demand:   newDemand(),
 	}
 }
 
@@ -262,6 +278,7 @@ func (b *Bridge) Stats() Stats {
 	s.Discarded = b.discarded.Load()
 	s.Flushed = b.flushed.Load()
 	s.Connects = b.connects.Load()
+	s.Releases = b.releases.Load()
 	if s.Connects > 0 {
 		s.Reconnects = s.Connects - 1
 	}
@@ -345,6 +362,7 @@ func (b *Bridge) appToDevice(ctx context.Context) error {
 			<-ctx.Done()
 			return nil
 		}
+		b.sendMu.Lock()
 		b.mu.Lock()
 		conn, meter := b.usableLocked(), b.meter
 		if conn != nil && b.ring.Len() > 0 {
@@ -353,10 +371,12 @@ func (b *Bridge) appToDevice(ctx context.Context) error {
 			b.mu.Unlock()
 			b.hub.Event(monitor.KindReleased, uint64(n), "from the outage buffer")
 			b.send(conn, meter, buf[:n])
+			b.sendMu.Unlock()
 			continue
 		}
 		space := b.ring.Free()
 		b.mu.Unlock()
+		b.sendMu.Unlock()
 		if space == 0 { // link down and buffer full: back-pressure the app
 			select {
 			case <-b.wake:
@@ -381,15 +401,19 @@ func (b *Bridge) appToDevice(ctx context.Context) error {
 		}
 		b.appWrote.Store(time.Now().UnixNano())
 		b.hub.Data(monitor.ToDevice, buf[:n])
+		b.sendMu.Lock()
 		b.mu.Lock()
 		conn, meter = b.usableLocked(), b.meter
 		if conn != nil && b.ring.Len() == 0 {
 			b.mu.Unlock()
 			b.send(conn, meter, buf[:n])
+			b.sendMu.Unlock()
 			continue
 		}
 		b.ring.Write(buf[:n]) // fits: n <= space and only this goroutine adds
 		b.mu.Unlock()
+		b.sendMu.Unlock()
+		b.demand.poke() // on-open: bytes to deliver (policy.go)
 		b.hub.Event(monitor.KindHeld, uint64(n), "in the outage buffer")
 	}
 }
@@ -459,6 +483,9 @@ func (b *Bridge) setState(s string) {
 func (b *Bridge) linkLoop(ctx context.Context) error {
 	bo := b.cfg.Backoff
 	for ctx.Err() == nil {
+		if !b.awaitDemand(ctx) { // on-open: until an application opens the port
+			return nil
+		}
 		b.setState(StateConnecting)
 		conn, info, err := b.dial(ctx)
 		if err != nil {
@@ -512,9 +539,16 @@ func (b *Bridge) linkLoop(ctx context.Context) error {
 		b.tapLinkUp(info)
 		b.interrupt() // flush what was queued during the outage
 
+		stopRelease := b.watchRelease(ctx, conn)
 		got, err := b.deviceToApp(conn)
+		stopRelease()
 		if ctx.Err() != nil {
 			return nil
+		}
+		if b.takeReleased(conn) { // on-open: closed by us, in order; go idle
+			b.log.Info("device session released", "lasted", time.Since(start).Round(time.Millisecond))
+			bo.Reset()
+			continue
 		}
 		b.mu.Lock()
 		if b.conn != conn && b.linkErr != nil {

@@ -45,6 +45,11 @@ type PortSpec struct {
 	// Source is where the spec came from (a file path, or "command line"
 	// for `vsp run` flags).
 	Source string
+	// Transport is TransportTCP ("" too) or TransportUDP: datagrams to
+	// and from a device in U2S mode (udp.go), at most DatagramSize bytes
+	// each way to the device (0 = DefaultDatagramSize).
+	Transport    string
+	DatagramSize int
 	// Trace writes the port's traffic and events to a file (monitor.Trace);
 	// a change of Trace alone is applied by SetTrace, without a restart.
 	Trace monitor.TraceConfig
@@ -69,7 +74,7 @@ func (s *PortSpec) Validate() error {
 	if err := s.Link.Validate(); err != nil {
 		return fmt.Errorf("bridge: port %s: %w", s.Name, err)
 	}
-	return nil
+	return s.validateUDP()
 }
 
 // Port is a running virtual port: its PTY, which lives as long as the Port,
@@ -100,6 +105,7 @@ type Port struct {
 
 	failover failover  // a link to the primary device waiting to be used (failover.go)
 	listener *listener // non-nil in listen mode (listen.go)
+	udp      *udpLink  // non-nil for transport udp (udp.go)
 }
 
 // StartPort opens the port's PTY and starts bridging it to the device. The
@@ -155,8 +161,10 @@ func startOn(spec PortSpec, log *slog.Logger, tty *pty.Port, queued []byte, appS
 	} else {
 		p.bridge.hub = monitor.NewHub(spec.Name)
 	}
+	p.startUDP()
 	p.startTrace()
 	p.bridge.queue(queued)
+	p.bridge.SetAppOpen(tty.AppOpen())
 	if st, err := tty.Settings(); err == nil {
 		p.app = st
 		p.appKnown = true
@@ -204,6 +212,9 @@ func startOn(spec PortSpec, log *slog.Logger, tty *pty.Port, queued []byte, appS
 
 // dial tries the device addresses in order, primary first.
 func (p *Port) dial(ctx context.Context) (net.Conn, tlsconn.Info, error) {
+	if u := p.udp; u != nil { // U2S: datagrams (udp.go)
+		return u.dial(ctx)
+	}
 	if p.listener != nil { // the device connects to us (listen.go)
 		conn, info, err := p.listener.dial(ctx)
 		if err == nil && p.rfc != nil {
@@ -260,7 +271,10 @@ func (p *Port) watch(ctx context.Context) {
 				if p.rfc != nil {
 					p.rfc.appChanged(ev.Settings)
 				}
+			case pty.AppOpened:
+				p.bridge.SetAppOpen(true)
 			case pty.AppClosed:
+				p.bridge.SetAppOpen(false)
 				// Flush at the last close, not at the next open: an
 				// application that has just opened the port may already
 				// have written and be waiting for the reply, which a flush
@@ -325,6 +339,8 @@ type Status struct {
 	Error        string         `json:"error,omitempty"`
 	Trace        string         `json:"trace,omitempty"`       // the trace file being written
 	TraceError   string         `json:"trace_error,omitempty"` // why the configured trace file is not written
+	Transport    string         `json:"transport,omitempty"`   // "udp" for a U2S port; TCP otherwise
+	UDP          *UDPStats      `json:"udp,omitempty"`         // a U2S port's datagrams (udp.go)
 	Stats
 }
 
@@ -363,6 +379,9 @@ func (p *Port) Status() Status {
 	}
 	p.mu.Unlock()
 	st.Trace, st.TraceError = p.trace.status()
+	if u := p.udp; u != nil {
+		st.Transport, st.UDP = TransportUDP, u.stats()
+	}
 	return st
 }
 

@@ -61,6 +61,12 @@ func (p *Port) Encode() ([]byte, error) {
 	if q.StrictSerial {
 		w.kv("strict_serial", "true")
 	}
+	w.str("connect", q.Connect, DefaultConnect)
+	w.dur("release_after", q.ReleaseAfter, 0)
+	w.str("transport", q.Transport, DefaultTransport)
+	if q.Transport == TransportUDP && q.DatagramSize != DefaultDatagramSize {
+		w.kv("datagram_size", strconv.Itoa(q.DatagramSize))
+	}
 
 	w.table("trust")
 	pin := ""

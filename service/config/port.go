@@ -32,6 +32,12 @@ const (
 	StaleKeep    = "keep"    // hold device bytes that arrive while the app has the port closed
 	StaleDiscard = "discard" // drop them, as a real UART with nobody reading would
 
+	ConnectAlways = "always"  // connect: keep a session to the device for as long as the port exists
+	ConnectOnOpen = "on-open" // connect: hold a session only while an application has the tty open
+
+	TransportTCP = "tcp" // transport: a TCP (or TLS) session to a device in T2S mode
+	TransportUDP = "udp" // transport: datagrams to and from a device in U2S mode
+
 	ParityNone  = "none"
 	ParityEven  = "even"
 	ParityOdd   = "odd"
@@ -53,6 +59,11 @@ const (
 	DefaultTLS               = TLSModern
 	DefaultBuffer            = 64 * KiB
 	DefaultStaleData         = StaleDiscard
+	DefaultConnect           = ConnectAlways
+	DefaultTransport         = TransportTCP
+	DefaultDatagramSize      = 1472 // what fits one Ethernet frame: 1500 - 20 (IPv4) - 8 (UDP)
+	MaxDatagramSize          = 65507
+	MaxReleaseAfter          = 24 * time.Hour
 	DefaultDialTimeout       = 5 * time.Second
 	DefaultKeepAliveIdle     = 3 * time.Second // 3 + 3×2 s: a silent dead path is dropped within 9 s
 	DefaultKeepAliveInterval = 2 * time.Second
@@ -98,6 +109,11 @@ type Port struct {
 	StaleData    string   // stale_data: StaleKeep or StaleDiscard
 	RFC2217      bool     // rfc2217: negotiate RFC 2217 and forward the app's serial settings
 	StrictSerial bool     // strict_serial: hold data while the app's baud rate differs from Serial.Baud
+
+	Connect      string        // connect: ConnectAlways or ConnectOnOpen
+	ReleaseAfter time.Duration // release_after: with on-open, how long the session outlives the last close
+	Transport    string        // transport: TransportTCP or TransportUDP
+	DatagramSize int           // datagram_size: with udp, the largest datagram sent to the device
 
 	Trust  Trust
 	Net    Net
@@ -168,6 +184,10 @@ var portSpecs = []spec{
 	{key: "stale_data", kind: kString},
 	{key: "rfc2217", kind: kBool},
 	{key: "strict_serial", kind: kBool},
+	{key: "connect", kind: kString},
+	{key: "release_after", kind: kDuration},
+	{key: "transport", kind: kString},
+	{key: "datagram_size", kind: kInt},
 	{key: "trust", kind: kTable},
 	{key: "trust.mode", kind: kString},
 	{key: "trust.pin", kind: kString},
@@ -360,12 +380,16 @@ func Parse(name, file string, data []byte) (*Port, error) {
 	p.StaleData = d.str("stale_data")
 	p.RFC2217 = d.boolean("rfc2217")
 	p.StrictSerial = d.boolean("strict_serial")
+	p.Connect = d.str("connect")
+	p.ReleaseAfter = d.duration("release_after")
+	p.Transport = d.str("transport")
+	p.DatagramSize = d.integer("datagram_size", 1, MaxDatagramSize)
 
 	p.Trust.Mode = d.str("trust.mode")
 	p.Trust.Pin = d.str("trust.pin")
 	p.Trust.CAFile = d.str("trust.ca_file")
 	p.Trust.ServerName = d.str("trust.server_name")
-	for _, k := range []string{"trust.mode", "trust.pin", "trust.ca_file", "trust.server_name", "link", "device", "listen", "device_mac", "stale_data", "serial.parity", "serial.flow", "trace.file", "trace.format"} {
+	for _, k := range []string{"trust.mode", "trust.pin", "trust.ca_file", "trust.server_name", "link", "device", "listen", "device_mac", "stale_data", "connect", "transport", "serial.parity", "serial.flow", "trace.file", "trace.format"} {
 		if d.has(k) && d.str(k) == "" && !d.bad[k] {
 			d.errorf(k, ErrInvalid, "empty string; leave the key out instead")
 		}
@@ -429,7 +453,13 @@ func (p *Port) SetDefaults() {
 			*n = v
 		}
 	}
+	def(&p.Transport, DefaultTransport)
+	if p.Transport == TransportUDP {
+		def(&p.TLS, TLSOff) // U2S has no TLS (ezTCP SSL application note)
+		defInt(&p.DatagramSize, DefaultDatagramSize)
+	}
 	def(&p.TLS, DefaultTLS)
+	def(&p.Connect, DefaultConnect)
 	if p.Buffer == 0 {
 		p.Buffer = DefaultBuffer
 	}
@@ -581,6 +611,7 @@ func (p *Port) validate(skip map[string]bool) []*Error {
 		v.errorf("buffer", ErrInvalid, "want %v..%v, got %v", MinBuffer, MaxBuffer, q.Buffer)
 	}
 	v.enum("stale_data", q.StaleData, StaleKeep, StaleDiscard)
+	v.policy(&q)
 	if q.RFC2217 && q.StrictSerial {
 		v.errorf("strict_serial", ErrConflict, "has no effect with rfc2217 = true%s: the app's serial settings are forwarded to the device, so they always match", v.at("rfc2217"))
 	}

@@ -26,6 +26,8 @@ func want(mod func(*Port)) *Port {
 		TLS:       TLSModern,
 		Buffer:    64 * KiB,
 		StaleData: StaleDiscard,
+		Connect:   ConnectAlways,
+		Transport: TransportTCP,
 		Trust:     Trust{Mode: TrustPin, Pin: pin},
 		Net: Net{
 			DialTimeout:       5 * time.Second,
@@ -140,6 +142,23 @@ format = "json"
 		want(func(p *Port) { p.Device = "10.1.0.1:2217"; p.TLS = TLSOff; p.Trust = Trust{}; p.RFC2217 = true })},
 	{"BOM and CRLF", "\xef\xbb\xbflink = \"/dev/ttyVSP0\"\r\ndevice = \"10.1.0.1:1470\"\r\ntls = \"off\"\r\n",
 		want(func(p *Port) { p.TLS = TLSOff; p.Trust = Trust{} })},
+	{"on-open with release_after", minimal + "connect = \"on-open\"\nrelease_after = \"2s\"\n",
+		want(func(p *Port) { p.Connect = ConnectOnOpen; p.ReleaseAfter = 2 * time.Second })},
+	{"udp: tls off by default, datagram size", "link = \"/dev/ttyVSP0\"\ndevice = \"10.1.0.1:1470\"\ntransport = \"udp\"\n",
+		want(func(p *Port) {
+			p.TLS = TLSOff
+			p.Trust = Trust{}
+			p.Transport = TransportUDP
+			p.DatagramSize = DefaultDatagramSize
+		})},
+	{"udp on-open, small datagrams", "link = \"/dev/ttyVSP0\"\ndevice = \"10.1.0.1:1470\"\ntransport = \"udp\"\ntls = \"off\"\ndatagram_size = 512\nconnect = \"on-open\"\n",
+		want(func(p *Port) {
+			p.TLS = TLSOff
+			p.Trust = Trust{}
+			p.Transport = TransportUDP
+			p.DatagramSize = 512
+			p.Connect = ConnectOnOpen
+		})},
 	{"numeric owner", minimal + "[tty]\nowner = \"1000\"\ngroup = \"20\"\n",
 		want(func(p *Port) { p.TTY.Owner = "1000"; p.TTY.Group = "20" })},
 }
@@ -310,6 +329,26 @@ var errorCases = []struct {
 		[]string{`p.toml:5:1: strict_serial: has no effect with rfc2217 = true (line 4): the app's serial settings are forwarded to the device, so they always match`}, ErrConflict},
 	{"strict_serial without a speed to compare", "link = \"/dev/ttyVSP0\"\ndevice = \"10.1.0.1:1470\"\ntls = \"off\"\nstrict_serial = true\n[serial]\nparity = \"even\"\n",
 		[]string{`p.toml:4:1: strict_serial: needs serial.baud, the device's configured speed, to compare the application's with`}, ErrMissing},
+	{"connect value", minimal + "connect = \"lazy\"\n",
+		[]string{`p.toml:4:1: connect: want one of always, on-open; got "lazy"`}, ErrInvalid},
+	{"on-open in listen mode", "link = \"/dev/ttyVSP0\"\nlisten = \":1470\"\ntls = \"off\"\nconnect = \"on-open\"\n",
+		[]string{`p.toml:4:1: connect: "on-open" cannot be used with listen (line 2): in listen mode the device connects to vsp, so vsp has nothing to dial when the application opens the tty`}, ErrConflict},
+	{"release_after without on-open", minimal + "release_after = \"2s\"\n",
+		[]string{`p.toml:4:1: release_after: only with connect = "on-open": it is how long the device session outlives the last close of the tty`}, ErrConflict},
+	{"release_after range", minimal + "connect = \"on-open\"\nrelease_after = \"48h\"\n",
+		[]string{`p.toml:5:1: release_after: want 0s..24h0m0s, got 48h0m0s`}, ErrInvalid},
+	{"udp with tls", "link = \"/dev/ttyVSP0\"\ndevice = \"10.1.0.1:1470\"\ntransport = \"udp\"\ntls = \"legacy\"\ntrust.mode = \"insecure\"\n",
+		[]string{`p.toml:4:1: tls: "legacy" cannot be used with transport = "udp" (line 3): the ezTCP cannot use SSL in U2S (UDP) mode (ezTCP SSL application note); set tls = "off" or use TCP`}, ErrConflict},
+	{"udp with rfc2217, failover, bad size", "link = \"/dev/ttyVSP0\"\ndevices = [\"10.1.0.1:1470\", \"10.1.0.2:1470\"]\ntransport = \"udp\"\nrfc2217 = true\ndatagram_size = 70000\n",
+		[]string{
+			`p.toml:2:1: devices: a failover list cannot be used with transport = "udp" (line 3): UDP has no session whose loss would show the primary is gone; give one device`,
+			`p.toml:4:1: rfc2217: cannot be used with transport = "udp" (line 3): RFC 2217 is a Telnet option on a TCP session`,
+			`p.toml:5:1: datagram_size: want 1..65507, got 70000`,
+		}, ErrConflict},
+	{"datagram_size without udp", minimal + "datagram_size = 512\n",
+		[]string{`p.toml:4:1: datagram_size: only with transport = "udp": it is the largest datagram sent to the device`}, ErrConflict},
+	{"transport value", minimal + "transport = \"sctp\"\n",
+		[]string{`p.toml:4:1: transport: want one of tcp, udp; got "sctp"`}, ErrInvalid},
 	{"many problems at once, in file order", "link = \"/dev/ttyVSP0\"\ndevice = \"10.1.0.1\"\ntls = \"off\"\nbufer = \"1MiB\"\n[serial]\nbaud = 0\n",
 		[]string{
 			`p.toml:2:1: device: missing port: want host:port, e.g. "10.1.0.1:1470", got "10.1.0.1"`,
