@@ -68,8 +68,9 @@ func Adopt(cfg Config, master, slave *os.File, log *slog.Logger) (_ *Port, err e
 	if err := p.expose(); err != nil {
 		return nil, err
 	}
+	settings := p.settings.String() // before run: its watchers update p.settings
 	p.run()
-	log.Info("pty: port adopted", "slave", p.name, "link", p.link, "settings", p.settings.String(), "app_open", p.AppOpen())
+	log.Info("pty: port adopted", "slave", p.name, "link", p.link, "settings", settings, "app_open", p.AppOpen())
 	return p, nil
 }
 

@@ -102,8 +102,9 @@ func Open(cfg Config, log *slog.Logger) (_ *Port, err error) {
 	if err := p.expose(); err != nil {
 		return nil, err
 	}
+	settings := p.settings.String() // before run: its watchers update p.settings
 	p.run()
-	log.Info("pty: port open", "slave", p.name, "link", p.link, "settings", p.settings.String())
+	log.Info("pty: port open", "slave", p.name, "link", p.link, "settings", settings)
 	return p, nil
 }
 
