@@ -6,11 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"strconv"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/vsp-dev/vsp/internal/rawio"
 )
 
 // Adopt builds a Port on a pty pair an earlier Port opened, from its master
@@ -87,24 +84,9 @@ func (p *Port) adoptPair(master, slave *os.File) error {
 		_ = unix.Close(mfd)
 		return fmt.Errorf("pty: adopt master: %w", err)
 	}
-	p.master = os.NewFile(uintptr(mfd), "/dev/ptmx")
-	if p.mraw, err = p.master.SyscallConn(); err != nil {
-		return fmt.Errorf("pty: %w", err)
-	}
-	p.mio = rawio.New(p.mraw)
-	var n uint32
-	if err := p.masterCtl(func(fd int) (err error) {
-		if n, err = unix.IoctlGetUint32(fd, unix.TIOCGPTN); err != nil {
-			return fmt.Errorf("pty: adopt: not a pty master (TIOCGPTN): %w", err)
-		}
-		if err = unix.IoctlSetPointerInt(fd, unix.TIOCPKT, 1); err != nil {
-			return fmt.Errorf("pty: adopt: TIOCPKT: %w", err)
-		}
-		return nil
-	}); err != nil {
+	if err := p.takeMaster(mfd, false); err != nil {
 		return err
 	}
-	p.name = "/dev/pts/" + strconv.FormatUint(uint64(n), 10)
 	var node unix.Stat_t
 	if err := unix.Stat(p.name, &node); err != nil {
 		return fmt.Errorf("pty: adopt: %w", err)

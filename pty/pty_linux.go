@@ -193,6 +193,38 @@ func (p *Port) run() {
 	}
 }
 
+// takeMaster makes fd, a non-blocking pty master, the Port's master:
+// registered with Go's poller (never touched through Fd), in packet mode,
+// with its slave's name in p.name. unlock unlocks the slave of a new pair;
+// a kept pair (Adopt) is unlocked already.
+func (p *Port) takeMaster(fd int, unlock bool) error {
+	p.master = os.NewFile(uintptr(fd), "/dev/ptmx") // non-blocking fd: pollable
+	var err error
+	if p.mraw, err = p.master.SyscallConn(); err != nil {
+		return fmt.Errorf("pty: %w", err)
+	}
+	p.mio = rawio.New(p.mraw)
+	var n uint32
+	if err := p.masterCtl(func(fd int) (err error) {
+		if n, err = unix.IoctlGetUint32(fd, unix.TIOCGPTN); err != nil {
+			return fmt.Errorf("pty: not a pty master (TIOCGPTN): %w", err)
+		}
+		if unlock {
+			if err = unix.IoctlSetPointerInt(fd, unix.TIOCSPTLCK, 0); err != nil {
+				return fmt.Errorf("pty: unlockpt: %w", err)
+			}
+		}
+		if err = unix.IoctlSetPointerInt(fd, unix.TIOCPKT, 1); err != nil {
+			return fmt.Errorf("pty: TIOCPKT: %w", err)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	p.name = "/dev/pts/" + strconv.FormatUint(uint64(n), 10)
+	return nil
+}
+
 // openPair opens the master (non-blocking, registered with the poller,
 // never touched through Fd) and our own slave fd.
 func (p *Port) openPair() error {
@@ -203,27 +235,9 @@ func (p *Port) openPair() error {
 	if err != nil {
 		return fmt.Errorf("pty: open /dev/ptmx: %w", err)
 	}
-	p.master = os.NewFile(uintptr(fd), "/dev/ptmx") // non-blocking fd: pollable
-	if p.mraw, err = p.master.SyscallConn(); err != nil {
-		return fmt.Errorf("pty: %w", err)
-	}
-	p.mio = rawio.New(p.mraw)
-	var n uint32
-	if err := p.masterCtl(func(fd int) (err error) {
-		if n, err = unix.IoctlGetUint32(fd, unix.TIOCGPTN); err != nil {
-			return fmt.Errorf("TIOCGPTN: %w", err)
-		}
-		if err = unix.IoctlSetPointerInt(fd, unix.TIOCSPTLCK, 0); err != nil {
-			return fmt.Errorf("unlockpt: %w", err)
-		}
-		if err = unix.IoctlSetPointerInt(fd, unix.TIOCPKT, 1); err != nil {
-			return fmt.Errorf("TIOCPKT: %w", err)
-		}
-		return nil
-	}); err != nil {
+	if err := p.takeMaster(fd, true); err != nil {
 		return err
 	}
-	p.name = "/dev/pts/" + strconv.FormatUint(uint64(n), 10)
 	sfd, err := unix.Open(p.name, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("pty: open %s: %w", p.name, err)
