@@ -90,3 +90,6 @@ func (p *Port) Files() (master, slave *os.File, err error) { return nil, nil, er
 
 // Release does nothing.
 func (p *Port) Release() error { return nil }
+
+// SetFlushHandler does nothing: no Port exists on this platform.
+func (p *Port) SetFlushHandler(f func(EventKind)) {}

@@ -108,9 +108,8 @@ func (c *control) dialError(err error) error {
 // joinGroupHint says how to get access to a socket: join its group.
 func joinGroupHint(socket string) string {
 	group := "vsp"
-	var st syscall.Stat_t
-	if syscall.Stat(socket, &st) == nil {
-		if g, err := user.LookupGroupId(strconv.FormatUint(uint64(st.Gid), 10)); err == nil && g.Name != "root" {
+	if gid, ok := socketGroup(socket); ok {
+		if g, err := user.LookupGroupId(strconv.Itoa(gid)); err == nil && g.Name != "root" {
 			group = g.Name
 		}
 	}

@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/urfave/cli/v2"
-	"golang.org/x/sys/unix"
 
 	"github.com/vsp-dev/vsp/service"
 	"github.com/vsp-dev/vsp/service/config"
@@ -235,13 +234,6 @@ func (s *settings) preferSystemDaemon() {
 		}
 		s.list[i].Source = systemSource
 	}
-}
-
-// socketAccessible reports whether path is a Unix socket this user may
-// connect to (write permission).
-func socketAccessible(path string) bool {
-	fi, err := os.Stat(path)
-	return err == nil && fi.Mode()&os.ModeSocket != 0 && unix.Access(path, unix.W_OK) == nil
 }
 
 // source returns where a setting's value comes from.

@@ -5,27 +5,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"strconv"
-	"strings"
 	"sync"
-
-	"golang.org/x/sys/unix"
 )
-
-// OnJournal reports whether f is the stream systemd connected to the
-// journal: $JOURNAL_STREAM ("DEVICE:INODE") names f's device and inode.
-func OnJournal(f *os.File, journalStream string) bool {
-	dev, ino, ok := strings.Cut(journalStream, ":")
-	if !ok {
-		return false
-	}
-	var st unix.Stat_t
-	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
-		return false
-	}
-	return dev == strconv.FormatUint(uint64(st.Dev), 10) && ino == strconv.FormatUint(st.Ino, 10)
-}
 
 // Journal returns a handler made by newInner over a writer that starts
 // each record with its sd-daemon(3) priority prefix: "<3>" error, "<4>"
