@@ -547,3 +547,45 @@ func TestDocsPathsTable(t *testing.T) {
 		})
 	}
 }
+
+// TestSIGHUPRescansPortFiles: SIGHUP also re-reads every port file, which
+// applies a change the directory watch cannot see: a port file that is a
+// symlink to a file elsewhere (here a file in another directory, edited in
+// place). The daemon logs the reload, applies the change (the port now
+// goes to the second device) and keeps the other port up without a redial.
+func TestSIGHUPRescansPortFiles(t *testing.T) {
+	tmp := t.TempDir()
+	dir, sock := filepath.Join(tmp, "ports"), filepath.Join(tmp, "run", "vsp.sock")
+	devA, devB, other := testenv.NewDevice(t), testenv.NewDevice(t), testenv.NewDevice(t)
+	target := writeFile(t, filepath.Join(tmp, "srv", "p1.toml"), fmt.Sprintf("link = %q\ndevice = %q\ntls = \"off\"\n", filepath.Join(tmp, "ttyH1"), devA.Addr()))
+	writeFile(t, filepath.Join(dir, "p2.toml"), fmt.Sprintf("link = %q\ndevice = %q\ntls = \"off\"\n", filepath.Join(tmp, "ttyH2"), other.Addr()))
+	if err := os.Symlink(target, filepath.Join(dir, "p1.toml")); err != nil {
+		t.Fatal(err)
+	}
+	d := startRun(t, cleanEnv(), "--config-dir", dir, "--socket", sock, "--log-format", "text")
+	env := cleanEnv("VSP_SOCKET=" + sock)
+	waitPortUp(t, env, "p1")
+	before := waitPortUp(t, env, "p2")
+
+	// Edit the target in place: no event in the port directory.
+	if err := os.WriteFile(target, fmt.Appendf(nil, "link = %q\ndevice = %q\ntls = \"off\"\n", filepath.Join(tmp, "ttyH1"), devB.Addr()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	_, at := d.waitLine(`msg="settings reloaded"`, 0, 10*time.Second)
+	d.waitLine(`msg="port file changed: restarting this port" port=p1`, at, 10*time.Second)
+	st := testenv.Await(t, 10*time.Second, "p1 up on the second device",
+		func() service.PortState { return waitPortUp(t, env, "p1") },
+		func(st service.PortState) bool { return len(st.Devices) == 1 && st.Devices[0] == devB.Addr() })
+	if st.TTY == "" {
+		t.Fatalf("p1 after SIGHUP: %+v", st)
+	}
+	if after := waitPortUp(t, env, "p2"); after.Connects != before.Connects {
+		t.Errorf("p2 redialed on SIGHUP: connects %d -> %d", before.Connects, after.Connects)
+	}
+	if d.cmd.ProcessState != nil {
+		t.Fatal("the daemon exited on SIGHUP")
+	}
+}
