@@ -2,7 +2,6 @@ package service
 
 import (
 	"bufio"
-	"context"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -26,15 +25,7 @@ func TestControlBounds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
+	defer start(t, d)()
 	metrics := testenv.Await(t, 10*time.Second, "the metrics address", func() string { return d.Info().Metrics },
 		func(a string) bool { return a != "" && !strings.HasSuffix(a, ":0") })
 	for _, tc := range []struct {

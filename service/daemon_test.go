@@ -42,6 +42,13 @@ func runDaemon(t *testing.T, dir, linkDir string) (d *Daemon, stop func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return d, start(t, d)
+}
+
+// start runs d until stop (or the end of the test); stop waits for Run and
+// reports its error. It may be called more than once.
+func start(t *testing.T, d *Daemon) (stop func()) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()
@@ -55,7 +62,7 @@ func runDaemon(t *testing.T, dir, linkDir string) (d *Daemon, stop func()) {
 		})
 	}
 	t.Cleanup(stop)
-	return d, stop
+	return stop
 }
 
 func waitDaemon(t *testing.T, d *Daemon, what string, ok func(map[string]PortState) bool) map[string]PortState {

@@ -1,7 +1,6 @@
 package service
 
 import (
-	"context"
 	"errors"
 	"io"
 	"net"
@@ -46,15 +45,7 @@ func TestDaemonSettingsReload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
+	defer start(t, d)()
 	waitInfo := func(what string, ok func(DaemonInfo) bool) DaemonInfo {
 		t.Helper()
 		deadline := time.Now().Add(10 * time.Second)
