@@ -94,6 +94,32 @@ func (s *sdStore) stored() string {
 	return strings.Join(sortedCopy(n), " ")
 }
 
+// holdInOutage opens port plc's tty at link as an application, sends first
+// through dev, takes dev down and writes held, and waits until vsp holds
+// held in its outage buffer (not in the pty). write writes more as the
+// application; want is everything written, for the device to receive.
+func (s *sdStore) holdInOutage(dev *testenv.Device, link string, first, held []byte) (app *os.File, tty string, write func([]byte), want *bytes.Buffer) {
+	t := s.t
+	t.Helper()
+	app = openApp(t, link)
+	tty, _ = os.Readlink(link)
+	want = new(bytes.Buffer)
+	write = func(b []byte) {
+		t.Helper()
+		if _, err := app.Write(b); err != nil {
+			t.Fatalf("application write: %v", err)
+		}
+		want.Write(b)
+	}
+	write(first)
+	dev.WaitGot(want.Bytes(), 10*time.Second)
+	dev.Down()
+	s.waitState("plc", "the link down", func(st service.PortState) bool { return st.State != bridge.StateUp })
+	write(held)
+	s.waitState("plc", "the bytes in the outage buffer", func(st service.PortState) bool { return st.Buffered == len(held) })
+	return app, tty, write, want
+}
+
 func sortedCopy(a []string) []string {
 	for i := 1; i < len(a); i++ {
 		for j := i; j > 0 && a[j] < a[j-1]; j-- {
@@ -365,26 +391,8 @@ func TestFDStoreHandover(t *testing.T) {
 	d1.waitLine(`"link up"`, 0, 20*time.Second)
 	s.ns.WaitVar(0, 10*time.Second, "READY", "1")
 
-	app := openApp(t, link)
-	tty, _ := os.Readlink(link)
-	var want bytes.Buffer
-	write := func(b []byte) {
-		t.Helper()
-		if _, err := app.Write(b); err != nil {
-			t.Fatalf("application write: %v", err)
-		}
-		want.Write(b)
-	}
-	write([]byte("up: "))
-	dev.WaitGot(want.Bytes(), 10*time.Second)
-
+	app, tty, write, want := s.holdInOutage(dev, link, []byte("up: "), pattern(5000, 7))
 	addr := dev.Addr()
-	dev.Down()
-	s.waitState("plc", "the link down", func(st service.PortState) bool { return st.State != bridge.StateUp })
-	queued := pattern(5000, 7)
-	write(queued)
-	// Wait until vsp holds it in its outage buffer (not in the pty).
-	s.waitState("plc", "the bytes in the outage buffer", func(st service.PortState) bool { return st.Buffered == len(queued) })
 
 	from := s.ns.Count()
 	terminate(t, d1)
@@ -393,8 +401,8 @@ func TestFDStoreHandover(t *testing.T) {
 	if len(m.Files) != 1 {
 		t.Fatalf("ring handed over with %d files", len(m.Files))
 	}
-	if fi, err := m.Files[0].Stat(); err != nil || fi.Size() != int64(len(queued)) {
-		t.Fatalf("handed-over outage buffer: %v, %v; want %d bytes", fi, err, len(queued))
+	if fi, err := m.Files[0].Stat(); err != nil || fi.Size() != int64(5000) {
+		t.Fatalf("handed-over outage buffer: %v, %v; want %d bytes", fi, err, 5000)
 	}
 	if got := s.stored(); got != "p.plc.m×1 p.plc.r×1 p.plc.s×1 vsp.handover×1" {
 		t.Fatalf("store holds %q after SIGTERM", got)
@@ -521,24 +529,8 @@ func TestReexecOnSIGUSR2(t *testing.T) {
 	s.writePort("plc", fmt.Sprintf("link = %q\ndevice = %q\ntls = \"off\"\nstale_data = \"keep\"\n", link, dev.Addr()))
 	d := startProc(t, "vsp", "run", "--log-format", "json", "--config-dir", s.dir, "--socket", s.socket, "--known-devices", s.known)
 	d.waitLine(`"link up"`, 0, 20*time.Second)
-	app := openApp(t, link)
-	tty, _ := os.Readlink(link)
-	var want bytes.Buffer
-	write := func(b []byte) {
-		t.Helper()
-		if _, err := app.Write(b); err != nil {
-			t.Fatalf("application write: %v", err)
-		}
-		want.Write(b)
-	}
-	write([]byte("before: "))
-	dev.WaitGot(want.Bytes(), 10*time.Second)
+	app, tty, write, want := s.holdInOutage(dev, link, []byte("before: "), pattern(3000, 3))
 	addr := dev.Addr()
-	dev.Down()
-	s.waitState("plc", "the link down", func(st service.PortState) bool { return st.State != bridge.StateUp })
-	held := pattern(3000, 3)
-	write(held)
-	s.waitState("plc", "the bytes in the outage buffer", func(st service.PortState) bool { return st.Buffered == len(held) })
 
 	from := d.lineCount()
 	if err := d.cmd.Process.Signal(syscall.SIGUSR2); err != nil {
