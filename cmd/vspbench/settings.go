@@ -63,6 +63,7 @@ type baudCmd struct {
 	baud uint32
 	at   time.Time
 	off  int // data bytes received before it
+	idx  int // commands received before it
 }
 
 // settingsFarEnd is the device of the settings scenario: RFC 2217 server
@@ -166,7 +167,7 @@ func (f *settingsFarEnd) record(at time.Time, raw []byte, dec *rfc2217.Decoder, 
 		}
 		m, err := rfc2217.DecodeMessage(ev.Data)
 		if err == nil && !m.Server && m.Command == rfc2217.CmdSetBaudRate && m.BaudRate != 0 {
-			f.cmds = append(f.cmds, baudCmd{baud: m.BaudRate, at: at, off: len(f.data)})
+			f.cmds = append(f.cmds, baudCmd{baud: m.BaudRate, at: at, off: len(f.data), idx: len(f.cmds)})
 		}
 	}
 	close(f.kick)
@@ -364,7 +365,8 @@ func settingsMode1(app *appTTY, fe *settingsFarEnd, m settingsMode, changes, ord
 	if err := unix.IoctlSetTermios(app.fd, unix.TCSETS, &tt[next]); err != nil {
 		return res, fmt.Errorf("vspbench: TCSETS: %w", err)
 	}
-	if _, err := fe.waitBaud(first, settingsBauds[next].baud, 0, time.Now().Add(30*time.Second)); err != nil {
+	warm, err := fe.waitBaud(first, settingsBauds[next].baud, 0, time.Now().Add(30*time.Second))
+	if err != nil {
 		return res, fmt.Errorf("first change: %w", err)
 	}
 	for i := range changes {
@@ -410,10 +412,10 @@ func settingsMode1(app *appTTY, fe *settingsFarEnd, m settingsMode, changes, ord
 			res.bBefore++
 		}
 	}
-	// One command per change: any other SET-BAUDRATE since the first
-	// change is extra.
+	// One command per change: any other SET-BAUDRATE after the first
+	// change's is extra.
 	_, n := fe.state()
-	res.extra = n - first - (1 + changes + orders)
+	res.extra = n - warm.idx - 1 - changes - orders
 	return res, nil
 }
 
