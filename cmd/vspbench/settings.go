@@ -480,16 +480,22 @@ func (r *report) settingsFigures() string {
 		fmt.Fprintf(&b, "**%s** (%s)", m.name, m.desc)
 	}
 	fmt.Fprintf(&b, ". %d runs per build, builds interleaved, each run on a fresh port; samples of the runs pooled.\n\n", o.settingsRuns)
-	b.WriteString("| build | mode | changes | p50 µs | p99 µs | max µs | extra commands | ordered writes | A after the command | B before the command |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| build | mode | changes | p50 µs | p99 µs | max µs | over 1 ms | extra commands | ordered writes | A after the command | B before the command |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, bn := range builds {
 		for _, m := range settingsModes {
 			a := sums[key{bn, m.name}]
 			if a == nil {
 				continue
 			}
-			fmt.Fprintf(&b, "| %s | %s | %d | %.1f | %.1f | %.1f | %d | %d | %d | %d |\n", bn, m.name, len(a.lat),
-				us(quantile(a.lat, 0.5)), us(quantile(a.lat, 0.99)), us(quantile(a.lat, 1)), a.extra, a.orders, a.aA, a.bB)
+			slow := 0
+			for _, d := range a.lat {
+				if d > time.Millisecond {
+					slow++
+				}
+			}
+			fmt.Fprintf(&b, "| %s | %s | %d | %.1f | %.1f | %.1f | %d | %d | %d | %d | %d |\n", bn, m.name, len(a.lat),
+				us(quantile(a.lat, 0.5)), us(quantile(a.lat, 0.99)), us(quantile(a.lat, 1)), slow, a.extra, a.orders, a.aA, a.bB)
 		}
 	}
 	if len(builds) > 1 {
