@@ -13,7 +13,7 @@ import (
 // which it turns into events as Read does). After a Read that returned a
 // full master buffer (4 KiB), the bridge takes what else is there with it,
 // to send it in one TLS record of up to 16 KiB instead of four, without
-// ever waiting for more (docs/performance.md, change 7). Errors are those
+// ever waiting for more (docs/performance.md, change 8). Errors are those
 // of Read; the next Read reports them again.
 func (p *Port) ReadReady(b []byte) (int, error) {
 	if len(b) == 0 {

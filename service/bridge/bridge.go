@@ -439,7 +439,7 @@ const burstMin = 4<<10 - 1
 // rr has ready, without waiting, while another full master read fits;
 // it returns the new length. One 16 KiB record instead of four 4 KiB
 // ones costs the bridge and the device less per byte (docs/performance.md,
-// change 7). An error stops it: the next Read reports it again.
+// change 8). An error stops it: the next Read reports it again.
 func (b *Bridge) readBurst(rr readyReader, buf []byte, n int) int {
 	for len(buf)-n >= burstMin {
 		m, err := rr.ReadReady(buf[n:])
