@@ -102,7 +102,7 @@ func (p *Port) runTermWatch(ctx context.Context) error {
 			case <-t.C:
 			}
 		}
-		if p.refresh() {
+		if p.refresh(false) {
 			last = time.Time{}
 		} else {
 			last = time.Now()
