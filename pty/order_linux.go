@@ -113,11 +113,17 @@ func (p *Port) changed(s Settings, inRead bool) {
 }
 
 // masterQueued returns how many bytes of the application's output wait in
-// the master's read queue (TIOCINQ: the line discipline's count, not the
-// flip buffer not yet flushed to it); 0 if it cannot tell.
+// the master's read queue; 0 if it cannot tell. TIOCINQ counts the line
+// discipline's queue, not the bytes pty_write left in the flip buffer for
+// the kernel's flush work (which runs asynchronously); a poll(2) first
+// waits for that work when the queue is empty (n_tty_poll), so bytes the
+// application wrote just before its tcsetattr are counted then. When the
+// queue is not empty, bytes still in the flip buffer are not.
 func (p *Port) masterQueued() int64 {
 	var n int
 	_ = p.masterCtl(func(fd int) (err error) {
+		fds := [1]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		_, _ = unix.Poll(fds[:], 0)
 		n, err = unix.IoctlGetInt(fd, unix.TIOCINQ)
 		return err
 	})

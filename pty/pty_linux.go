@@ -53,8 +53,11 @@ type Port struct {
 	onFlush   atomic.Pointer[func(EventKind)] // see SetFlushHandler
 	readOrder                                 // see SetSettingsHandler
 
-	smu      sync.Mutex // guards settings; held across the TCGETS2 that refreshes it
-	settings Settings   // last reported settings
+	smu      sync.Mutex    // guards settings and the notification means; held across the TCGETS2 that refreshes it
+	settings Settings      // last reported settings
+	rereads  atomic.Uint64 // termios re-reads by refresh (the watchers' cost)
+
+	extprocSwitches atomic.Uint64 // EXTPROC set or cleared by follow
 
 	emu      sync.Mutex // guards sends on events and evClosed
 	events   chan Event
@@ -97,6 +100,9 @@ func Open(cfg Config, log *slog.Logger) (_ *Port, err error) {
 		return nil, err
 	}
 	p.startTermWatch()
+	if err := p.followNow(); err != nil {
+		return nil, err
+	}
 	if err := p.watch(); err != nil {
 		return nil, err
 	}
@@ -539,11 +545,21 @@ func (p *Port) Settings() (Settings, error) {
 // newer one.
 func (p *Port) refresh(inRead bool) bool {
 	p.smu.Lock()
-	s, err := p.Settings()
-	changed := err == nil && s != p.settings
-	if changed {
-		p.settings = s
-		p.changed(s, inRead)
+	p.rereads.Add(1)
+	var t *unix.Termios
+	err := p.masterCtl(func(fd int) (err error) {
+		t, err = unix.IoctlGetTermios(fd, ioctlGetTermios)
+		return err
+	})
+	var s Settings
+	changed := false
+	if err == nil {
+		s = settingsFromTermios(t)
+		if changed = s != p.settings; changed {
+			p.settings = s
+			p.changed(s, inRead)
+		}
+		p.follow(t)
 	}
 	p.smu.Unlock()
 	switch {
