@@ -80,11 +80,10 @@ func flushCycle(t testing.TB, path string, pace time.Duration) time.Time {
 // after it (both: the order the application wrote), and the time from
 // tcflush to the flush being passed on.
 type flushTally struct {
-	name                 string
-	cycles, before8      int
-	after2, exact        int
-	lat                  []time.Duration
-	stale8, early2, both int
+	name            string
+	cycles, before8 int
+	after2, exact   int
+	lat             []time.Duration
 }
 
 // add counts a flush passed on after `pos` bytes of the cycle's 10.
