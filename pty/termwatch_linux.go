@@ -11,12 +11,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// termiosWatchGap is the shortest time between a termios re-read that
-// found nothing new and the next one. The wake-ups the termios watch
-// listens to also come with the application's writes (see termWatch); the
-// gap bounds those useless re-reads to 1/termiosWatchGap a second per busy
-// port. A change is seen at once after a quiet period or after another
-// change, and within the gap during a burst of writes.
+// termiosWatchGap is the shortest time between a termios re-read after a
+// write_wait wake-up that found nothing new and the next one. The wake-ups
+// that come with the application's data do not reach the watch (see
+// termWatch); should another kind wake write_wait without a key often,
+// the gap bounds the useless re-reads to 1/termiosWatchGap a second per
+// port.
 const termiosWatchGap = 5 * time.Millisecond
 
 // termWatch hears the application's tcsetattr, and status packets while
@@ -24,17 +24,22 @@ const termiosWatchGap = 5 * time.Millisecond
 //
 // Every termios change on the slave ends in n_tty_set_termios, which wakes
 // the slave's write_wait queue ("the termios change makes the tty ready
-// for I/O"), whatever the flags and whether anything changed. The Port's
-// own slave fd sits in an epoll set of its own for EPOLLOUT, edge
-// triggered: every wake-up of write_wait queues one event (the slave is
-// writable, so the edge is reported), and wake-ups of read_wait (the
-// device's bytes arriving for the application, keyed EPOLLIN) are filtered
-// out by the kernel. That epoll fd is itself in Go's poller, so a port
-// costs one fd and no thread. Other wake-ups of write_wait (the
-// application's writes, the master reading them) cause a re-read each
-// (at most one per termiosWatchGap); so the slave is only registered
-// (armed) while the application's input is not raw, and EXTPROC does the
-// job otherwise (see follow).
+// for I/O"), whatever the flags and whether anything changed, without a
+// key. The Port's own slave fd sits in an epoll set of its own for
+// EPOLLWRNORM, edge triggered: such a wake-up queues one event (n_tty_poll
+// reports the slave EPOLLOUT|EPOLLWRNORM while it is writable, so the edge
+// is reported). The wake-ups of write_wait that come with the data (the
+// master reading the application's bytes, tty_wakeup; the application's
+// own write, tty_write_unlock) carry the key EPOLLOUT, and those of
+// read_wait (the device's bytes arriving) EPOLLIN: ep_poll_callback drops
+// them, as neither is EPOLLWRNORM, so the watch costs nothing per message.
+// (Listening for EPOLLOUT instead cost a re-read per message, bounded by
+// termiosWatchGap.) That epoll fd is itself in Go's poller, so a port costs
+// one fd and no thread. A tcsetattr made while the slave is not writable
+// (its output stopped by XOFF, or the master's queue full because nobody
+// reads it) reports no edge; the poll catches it. The slave is registered
+// (armed) only while the application's input is not raw; EXTPROC does the
+// job otherwise (see follow), and its status bytes are never lost.
 //
 // The master is in the same set for EPOLLPRI, edge triggered: n_tty_poll
 // reports EPOLLPRI while a packet-mode status byte waits (pty_set_termios
@@ -47,7 +52,7 @@ const termiosWatchGap = 5 * time.Millisecond
 type termWatch struct {
 	ep    *os.File // the epoll fd, non-blocking, in Go's poller
 	evs   [4]unix.EpollEvent
-	armed bool // the slave fd is registered for EPOLLOUT (see armTermWatch); guarded by Port.smu
+	armed bool // the slave fd is registered for EPOLLWRNORM (see armTermWatch); guarded by Port.smu
 }
 
 // newTermWatch sets up the epoll set on the slave fd sfd (armed) and the
@@ -58,7 +63,7 @@ func newTermWatch(sfd, mfd int) (*termWatch, error) {
 		return nil, fmt.Errorf("pty: termios watch: epoll_create1: %w", err)
 	}
 	for _, ev := range []unix.EpollEvent{
-		{Events: unix.EPOLLOUT | unix.EPOLLET, Fd: int32(sfd)},
+		{Events: unix.EPOLLWRNORM | unix.EPOLLET, Fd: int32(sfd)},
 		{Events: unix.EPOLLPRI | unix.EPOLLET, Fd: int32(mfd)},
 	} {
 		if err := unix.EpollCtl(fd, unix.EPOLL_CTL_ADD, int(ev.Fd), &ev); err != nil {
@@ -73,8 +78,8 @@ func newTermWatch(sfd, mfd int) (*termWatch, error) {
 	return &termWatch{ep: os.NewFile(uintptr(fd), "epoll:termios"), armed: true}, nil
 }
 
-// wait blocks until the slave's write_wait was woken since the last wait
-// (out; the first wait returns at once: adding the fd reports it
+// wait blocks until the slave's write_wait was woken without a key since
+// the last wait (out; the first wait returns at once: adding the fd reports it
 // writable) or a status byte is pending on the master (status), until the
 // epoll file's read deadline (an error wrapping os.ErrDeadlineExceeded) or
 // until it is closed.
@@ -87,7 +92,7 @@ func (w *termWatch) wait() (status, out bool, err error) {
 		n, err := unix.EpollWait(int(fd), w.evs[:], 0)
 		for _, ev := range w.evs[:max(n, 0)] {
 			status = status || ev.Events&unix.EPOLLPRI != 0
-			out = out || ev.Events&unix.EPOLLOUT != 0
+			out = out || ev.Events&unix.EPOLLWRNORM != 0
 		}
 		return n > 0 || (err != nil && err != unix.EINTR)
 	})
@@ -144,7 +149,7 @@ func (p *Port) runTermWatch() error {
 }
 
 // armTermWatch arms or disarms the termios watch (EPOLL_CTL_MOD of the
-// slave fd with EPOLLOUT|EPOLLET, or with no events: then the kernel's
+// slave fd with EPOLLWRNORM|EPOLLET, or with no events: then the kernel's
 // wake-ups of write_wait no longer reach the Port at all). Arming reports
 // the slave writable at once: one harmless re-read. Called with smu held
 // (or before the Port runs).
@@ -154,7 +159,7 @@ func (p *Port) armTermWatch(on bool) {
 	}
 	var ev unix.EpollEvent
 	if on {
-		ev.Events = unix.EPOLLOUT | unix.EPOLLET
+		ev.Events = unix.EPOLLWRNORM | unix.EPOLLET
 	}
 	rc, err := p.tw.ep.SyscallConn()
 	if err == nil {
