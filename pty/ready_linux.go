@@ -13,19 +13,28 @@ import (
 // which it turns into events as Read does). After a Read that returned a
 // full master buffer (4 KiB), the bridge takes what else is there with it,
 // to send it in one TLS record of up to 16 KiB instead of four, without
-// ever waiting for more (docs/performance.md, change 8). Errors are those
-// of Read; the next Read reports them again.
+// ever waiting for more (docs/performance.md, change 8). While a settings
+// or flush handler call is pending it returns 0: Read places the call among
+// the bytes. Errors are those of Read; the next Read reports them again.
 func (p *Port) ReadReady(b []byte) (int, error) {
 	if len(b) == 0 {
 		return 0, nil
 	}
 	p.rmu.Lock()
 	defer p.rmu.Unlock()
+	if p.npend.Load() != 0 {
+		return 0, nil // a handler call is due: the next Read places it among the bytes
+	}
 	buf := b
 	if len(b) == 1 {
 		buf = p.small[:]
 	}
+	p.rdSeq.Add(1) // counted as Read counts (order_linux.go)
 	n, errno, err := p.mio.TryRead(buf)
+	if n > 1 && buf[0] == unix.TIOCPKT_DATA {
+		p.rdTotal.Add(int64(n - 1))
+	}
+	p.rdSeq.Add(1)
 	switch {
 	case errno == syscall.EAGAIN:
 		return 0, nil
