@@ -19,7 +19,7 @@ package pty
 //     byte is read (drain first) would put the first kind before f and
 //     also most of the second, which an application writes right after
 //     its flush (a request after reset_input_buffer). Measured by
-//     TestFlushOrdering over 1000 cycles of write 8 bytes, close, reopen,
+//     BenchmarkFlushOrdering over 1000 cycles of write 8 bytes, close, reopen,
 //     tcflush, write 2 bytes, on a plain packet-mode pty judged both ways
 //     from the same reads: called back to back, status first keeps the
 //     order the application wrote in 40–54 % of the cycles, drain first in
