@@ -115,7 +115,7 @@ func NewClient(conn net.Conn, cfg ClientConfig, log *slog.Logger) (*Client, erro
 		}
 		n, err := conn.Read(buf)
 		if n > 0 {
-			m, perr := c.s.process(buf[:n])
+			m, _, perr := c.s.process(buf[:n]) // not ordered: all of buf
 			if len(c.s.pending)+m > MaxBanner {
 				return fail(fmt.Errorf("%w: more than %d bytes from %s", ErrBannerTooLong, MaxBanner, conn.RemoteAddr()))
 			}
