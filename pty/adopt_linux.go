@@ -43,10 +43,10 @@ func Adopt(cfg Config, master, slave *os.File, log *slog.Logger) (_ *Port, err e
 	if err := p.adoptPair(master, slave); err != nil {
 		return nil, err
 	}
-	if err := p.clearExtproc(); err != nil {
+	p.startTermWatch()
+	if err := p.followNow(); err != nil {
 		return nil, err
 	}
-	p.startTermWatch()
 	if err := p.own(uid, gid); err != nil {
 		return nil, err
 	}

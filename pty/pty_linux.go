@@ -50,10 +50,14 @@ type Port struct {
 	rmu   sync.Mutex // serialises Read (and guards small)
 	small [2]byte    // header+byte buffer for 1-byte Reads
 
-	onFlush atomic.Pointer[func(EventKind)] // see SetFlushHandler
+	onFlush   atomic.Pointer[func(EventKind)] // see SetFlushHandler
+	readOrder                                 // see SetSettingsHandler
 
-	smu      sync.Mutex // guards settings; held across the TCGETS2 that refreshes it
-	settings Settings   // last reported settings
+	smu      sync.Mutex    // guards settings and the notification means; held across the TCGETS2 that refreshes it
+	settings Settings      // last reported settings
+	rereads  atomic.Uint64 // termios re-reads by refresh (the watchers' cost)
+
+	extprocSwitches atomic.Uint64 // EXTPROC set or cleared by follow
 
 	emu      sync.Mutex // guards sends on events and evClosed
 	events   chan Event
@@ -96,6 +100,9 @@ func Open(cfg Config, log *slog.Logger) (_ *Port, err error) {
 		return nil, err
 	}
 	p.startTermWatch()
+	if err := p.followNow(); err != nil {
+		return nil, err
+	}
 	if err := p.watch(); err != nil {
 		return nil, err
 	}
@@ -384,21 +391,42 @@ func (p *Port) Link() string { return p.link }
 // Read reads bytes the application wrote to the slave. Packet-mode status
 // bytes never appear in b: they are turned into Events (so termios
 // notifications are only processed while someone calls Read; the poll
-// catches settings changes regardless). Read never returns 0, nil for a
-// non-empty b. After Close it returns an error wrapping os.ErrClosed; past
-// a deadline, one wrapping os.ErrDeadlineExceeded.
+// catches settings changes regardless), and the flush and settings
+// handlers are called from Read (SetFlushHandler, SetSettingsHandler).
+// Read never returns 0, nil for a non-empty b. After Close it returns an
+// error wrapping os.ErrClosed; past a deadline, one wrapping
+// os.ErrDeadlineExceeded.
 func (p *Port) Read(b []byte) (int, error) {
 	if len(b) == 0 {
 		return 0, nil
 	}
 	p.rmu.Lock()
 	defer p.rmu.Unlock()
-	buf := b
-	if len(b) == 1 {
-		buf = p.small[:]
-	}
 	for {
+		if p.woken.Load() {
+			p.unwake()
+		}
+		want := len(b) // data bytes this read may return
+		if p.npend.Load() != 0 {
+			if d := p.settle(); d >= 0 && d < want {
+				want = d
+			}
+		}
+		// One byte more than want for the packet header, within b when it
+		// has room.
+		buf := b
+		switch {
+		case want < len(b):
+			buf = b[:want+1]
+		case len(b) == 1:
+			buf = p.small[:]
+		}
+		p.rdSeq.Add(1)
 		n, err := p.readMaster(buf)
+		if n > 1 && buf[0] == unix.TIOCPKT_DATA {
+			p.rdTotal.Add(int64(n - 1))
+		}
+		p.rdSeq.Add(1)
 		if n > 0 {
 			if buf[0] != unix.TIOCPKT_DATA {
 				p.handlePacket(buf[0])
@@ -408,6 +436,9 @@ func (p *Port) Read(b []byte) (int, error) {
 			}
 		}
 		if err != nil {
+			if p.woken.Load() && errors.Is(err, os.ErrDeadlineExceeded) {
+				continue // our wake-up (wakeRead), or the caller's deadline too: the next read tells
+			}
 			return 0, err
 		}
 	}
@@ -451,6 +482,12 @@ func (p *Port) ioErr(op string, err error, errno syscall.Errno) error {
 
 // SetReadDeadline sets the deadline for Read.
 func (p *Port) SetReadDeadline(t time.Time) error {
+	p.dmu.Lock()
+	defer p.dmu.Unlock()
+	p.rdl = t
+	if p.woken.Load() {
+		return nil // Read restores rdl after its wake-up
+	}
 	if err := p.master.SetReadDeadline(t); err != nil {
 		return fmt.Errorf("pty: %w", err)
 	}
@@ -469,12 +506,13 @@ func (p *Port) SetWriteDeadline(t time.Time) error {
 func (p *Port) handlePacket(c byte) {
 	pk := decodePacket(c)
 	if pk.reread {
-		p.refresh()
+		p.refresh(true)
 	}
 	if pk.flushRead && !p.selfFlush.Swap(false) {
 		p.flushed(FlushRead)
 	}
 	if pk.flushWrite {
+		p.outputFlushed()
 		p.flushed(FlushWrite)
 	}
 	if pk.stop {
@@ -501,15 +539,27 @@ func (p *Port) Settings() (Settings, error) {
 }
 
 // refresh re-reads the settings and emits SettingsChanged if they differ
-// from the last reported ones (and then reports true). The read happens
+// from the last reported ones (and then reports true), and queues them for
+// the settings handler (inRead: the caller is Read). The read happens
 // under smu so concurrent refreshes cannot report an older state after a
 // newer one.
-func (p *Port) refresh() bool {
+func (p *Port) refresh(inRead bool) bool {
 	p.smu.Lock()
-	s, err := p.Settings()
-	changed := err == nil && s != p.settings
-	if changed {
-		p.settings = s
+	p.rereads.Add(1)
+	var t *unix.Termios
+	err := p.masterCtl(func(fd int) (err error) {
+		t, err = unix.IoctlGetTermios(fd, ioctlGetTermios)
+		return err
+	})
+	var s Settings
+	changed := false
+	if err == nil {
+		s = settingsFromTermios(t)
+		if changed = s != p.settings; changed {
+			p.settings = s
+			p.changed(s, inRead)
+		}
+		p.follow(t)
 	}
 	p.smu.Unlock()
 	switch {
@@ -620,7 +670,7 @@ func (p *Port) runPoll(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
-			p.refresh()
+			p.refresh(false)
 			t.Reset(next())
 		}
 	}

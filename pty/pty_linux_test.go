@@ -107,6 +107,28 @@ func (a *app) readFull(t testing.TB, n int) []byte {
 	return b
 }
 
+// termios returns the application's termios.
+func (a *app) termios(t testing.TB) *unix.Termios {
+	t.Helper()
+	var tio *unix.Termios
+	a.ctl(t, func(fd int) (err error) {
+		tio, err = unix.IoctlGetTermios(fd, ioctlGetTermios)
+		return err
+	})
+	return tio
+}
+
+// waitFollowed waits until the port has followed the application's last
+// tcsetattr: EXTPROC set if and only if the input is raw (see follow).
+// Device bytes written before that may be processed raw.
+func waitFollowed(t testing.TB, a *app) {
+	t.Helper()
+	testenv.Eventually(t, waitTimeout, "EXTPROC to follow the input mode", func() bool {
+		tio := a.termios(t)
+		return (tio.Lflag&unix.EXTPROC != 0) == rawInput(tio)
+	})
+}
+
 func readPortFull(t testing.TB, p *Port, n int) []byte {
 	t.Helper()
 	b := make([]byte, n)
@@ -815,6 +837,7 @@ func TestCanonical(t *testing.T) {
 		tio.Oflag |= unix.OPOST | unix.ONLCR
 		tio.Cc[unix.VERASE] = 0x7f
 	})
+	waitFollowed(t, a)
 	if _, err := p.Write([]byte("ab\x7fc\r")); err != nil {
 		t.Fatal(err)
 	}
@@ -854,6 +877,7 @@ func TestIXON(t *testing.T) {
 	p := openPort(t, Config{PollInterval: -1})
 	a := openApp(t, p.Name())
 	a.modify(t, func(tio *unix.Termios) { tio.Iflag |= unix.IXON })
+	waitFollowed(t, a)
 	if _, err := p.Write([]byte("\x13x")); err != nil {
 		t.Fatal(err)
 	}

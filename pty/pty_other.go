@@ -93,3 +93,6 @@ func (p *Port) Release() error { return nil }
 
 // SetFlushHandler does nothing: no Port exists on this platform.
 func (p *Port) SetFlushHandler(f func(EventKind)) {}
+
+// SetSettingsHandler does nothing: no Port exists on this platform.
+func (p *Port) SetSettingsHandler(f func(Settings)) {}

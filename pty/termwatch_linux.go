@@ -19,7 +19,8 @@ import (
 // change, and within the gap during a burst of writes.
 const termiosWatchGap = 5 * time.Millisecond
 
-// termWatch hears the application's tcsetattr without EXTPROC.
+// termWatch hears the application's tcsetattr, and status packets while
+// nobody reads the master.
 //
 // Every termios change on the slave ends in n_tty_set_termios, which wakes
 // the slave's write_wait queue ("the termios change makes the tty ready
@@ -30,29 +31,46 @@ const termiosWatchGap = 5 * time.Millisecond
 // device's bytes arriving for the application, keyed EPOLLIN) are filtered
 // out by the kernel. That epoll fd is itself in Go's poller, so a port
 // costs one fd and no thread. Other wake-ups of write_wait (the
-// application's writes, the master reading them) cause a harmless
-// re-read.
+// application's writes, the master reading them) cause a re-read each
+// (at most one per termiosWatchGap); so the slave is only registered
+// (armed) while the application's input is not raw, and EXTPROC does the
+// job otherwise (see follow).
+//
+// The master is in the same set for EPOLLPRI, edge triggered: n_tty_poll
+// reports EPOLLPRI while a packet-mode status byte waits (pty_set_termios
+// with EXTPROC, flushes, stop and start wake the master's read_wait
+// without a key), and the wake-ups that come with the application's data
+// are keyed EPOLLIN and filtered out by the kernel. So a tcsetattr is
+// heard, measured for the settings handler and followed (EXTPROC cleared
+// when the input stops being raw) even while nobody calls Read, at no
+// cost per message.
 type termWatch struct {
-	ep  *os.File // the epoll fd, non-blocking, in Go's poller
-	evs [4]unix.EpollEvent
+	ep    *os.File // the epoll fd, non-blocking, in Go's poller
+	evs   [4]unix.EpollEvent
+	armed bool // the slave fd is registered for EPOLLOUT (see armTermWatch); guarded by Port.smu
 }
 
-// newTermWatch sets up the epoll set on the slave fd sfd.
-func newTermWatch(sfd int) (*termWatch, error) {
+// newTermWatch sets up the epoll set on the slave fd sfd (armed) and the
+// master fd mfd.
+func newTermWatch(sfd, mfd int) (*termWatch, error) {
 	fd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("pty: termios watch: epoll_create1: %w", err)
 	}
-	ev := unix.EpollEvent{Events: unix.EPOLLOUT | unix.EPOLLET, Fd: int32(sfd)}
-	if err := unix.EpollCtl(fd, unix.EPOLL_CTL_ADD, sfd, &ev); err != nil {
-		_ = unix.Close(fd)
-		return nil, fmt.Errorf("pty: termios watch: epoll_ctl: %w", err)
+	for _, ev := range []unix.EpollEvent{
+		{Events: unix.EPOLLOUT | unix.EPOLLET, Fd: int32(sfd)},
+		{Events: unix.EPOLLPRI | unix.EPOLLET, Fd: int32(mfd)},
+	} {
+		if err := unix.EpollCtl(fd, unix.EPOLL_CTL_ADD, int(ev.Fd), &ev); err != nil {
+			_ = unix.Close(fd)
+			return nil, fmt.Errorf("pty: termios watch: epoll_ctl: %w", err)
+		}
 	}
 	if err := unix.SetNonblock(fd, true); err != nil {
 		_ = unix.Close(fd)
 		return nil, fmt.Errorf("pty: termios watch: %w", err)
 	}
-	return &termWatch{ep: os.NewFile(uintptr(fd), "epoll:termios")}, nil
+	return &termWatch{ep: os.NewFile(uintptr(fd), "epoll:termios"), armed: true}, nil
 }
 
 // wait blocks until the slave's write_wait was woken since the last wait
@@ -73,9 +91,11 @@ func (w *termWatch) wait() error {
 // Without it (logged) settings changes are seen by the poll only.
 func (p *Port) startTermWatch() {
 	var w *termWatch
-	err := p.slaveCtl(func(fd int) (err error) {
-		w, err = newTermWatch(fd)
-		return err
+	err := p.slaveCtl(func(sfd int) error {
+		return p.masterCtl(func(mfd int) (err error) {
+			w, err = newTermWatch(sfd, mfd)
+			return err
+		})
 	})
 	if err != nil {
 		p.log.Warn("pty: cannot watch termios changes; only the poll sees them", "slave", p.name, "err", err)
@@ -102,7 +122,7 @@ func (p *Port) runTermWatch(ctx context.Context) error {
 			case <-t.C:
 			}
 		}
-		if p.refresh() {
+		if p.refresh(false) {
 			last = time.Time{}
 		} else {
 			last = time.Now()
@@ -110,23 +130,35 @@ func (p *Port) runTermWatch(ctx context.Context) error {
 	}
 }
 
-// clearExtproc clears EXTPROC on the slave of an adopted pair (an earlier
-// vsp set it to hear tcsetattr; it stops the line discipline's input
-// processing, see LIMITS.md). Everything else stays as the application
-// set it.
-func (p *Port) clearExtproc() error {
-	return p.slaveCtl(func(fd int) error {
-		t, err := unix.IoctlGetTermios(fd, ioctlGetTermios)
-		if err != nil {
-			return fmt.Errorf("pty: adopt: read termios: %w", err)
+// armTermWatch arms or disarms the termios watch (EPOLL_CTL_MOD of the
+// slave fd with EPOLLOUT|EPOLLET, or with no events: then the kernel's
+// wake-ups of write_wait no longer reach the Port at all). Arming reports
+// the slave writable at once: one harmless re-read. Called with smu held
+// (or before the Port runs).
+func (p *Port) armTermWatch(on bool) {
+	if p.tw == nil || p.tw.armed == on {
+		return
+	}
+	var ev unix.EpollEvent
+	if on {
+		ev.Events = unix.EPOLLOUT | unix.EPOLLET
+	}
+	rc, err := p.tw.ep.SyscallConn()
+	if err == nil {
+		err = p.slaveCtl(func(sfd int) error {
+			ev.Fd = int32(sfd)
+			var cerr error
+			if err := rc.Control(func(ep uintptr) { cerr = unix.EpollCtl(int(ep), unix.EPOLL_CTL_MOD, sfd, &ev) }); err != nil {
+				return err
+			}
+			return cerr
+		})
+	}
+	if err != nil {
+		if !p.closed.Load() {
+			p.log.Warn("pty: cannot switch the termios watch", "slave", p.name, "on", on, "err", err)
 		}
-		if t.Lflag&unix.EXTPROC == 0 {
-			return nil
-		}
-		t.Lflag &^= unix.EXTPROC
-		if err := unix.IoctlSetTermios(fd, ioctlSetTermios, t); err != nil {
-			return fmt.Errorf("pty: adopt: clear EXTPROC: %w", err)
-		}
-		return nil
-	})
+		return
+	}
+	p.tw.armed = on
 }

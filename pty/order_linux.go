@@ -1,0 +1,204 @@
+//go:build linux
+
+package pty
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// maxPending bounds the settings changes waiting for Read (when nobody
+// calls Read, the oldest are dropped: the handler then misses intermediate
+// settings, never the latest).
+const maxPending = 64
+
+// SetSettingsHandler sets f to be called with the new settings each time
+// the application's termios settings change in a way visible in Settings
+// (the same changes SettingsChanged reports on Events, which it still
+// does). f is called in the goroutine calling Read, between two Reads, in
+// the order of the changes:
+//
+//   - after Read has returned every byte that was queued on the master
+//     when the change was measured, and before it returns any byte queued
+//     after. The change is measured (the master's queue length, TIOCINQ)
+//     by whoever sees it first: the termios watch or the poll, on their
+//     own goroutines, when no read(2) of the master is in progress
+//     (typically microseconds after the tcsetattr), otherwise Read itself
+//     as soon as it gets to it; a change reported in the read stream
+//     (packet mode, TIOCPKT_IOCTL) is measured by Read when it reads that
+//     status byte, which the kernel delivers ahead of data still queued.
+//   - A change seen while Read waits with nothing to read wakes it (its
+//     own deadline, set to the past and restored, invisible to the
+//     caller), so f runs promptly without data.
+//
+// Nothing in the pty's data stream separates bytes the application wrote
+// before its tcsetattr from bytes it wrote after: bytes written just
+// after the change that are already queued when it is measured come
+// before f, and bytes written just before it that the kernel had not yet
+// moved from its flip buffer onto the master's queue (its flush work runs
+// asynchronously, usually within microseconds) come after. A flush of the
+// application's output (FlushWrite, which drops the master's queue)
+// releases every waiting handler call at once. The handler must not call
+// Read. nil removes the handler; changes still waiting are then dropped.
+func (p *Port) SetSettingsHandler(f func(Settings)) {
+	if f == nil {
+		p.onSettings.Store(nil)
+		p.pmu.Lock()
+		p.pend = p.pend[:0]
+		p.npend.Store(0)
+		p.pmu.Unlock()
+		return
+	}
+	p.onSettings.Store(&f)
+}
+
+// pendingChange is a settings change waiting for its handler call.
+type pendingChange struct {
+	s      Settings
+	target int64 // value of rdTotal at which the handler is due; -1 until measured
+}
+
+// readOrder is the state Read and the watchers share to call the settings
+// handler in order with the data (fields of Port).
+type readOrder struct {
+	onSettings atomic.Pointer[func(Settings)] // see SetSettingsHandler
+
+	pmu   sync.Mutex      // guards pend
+	pend  []pendingChange // changes not yet passed to the handler, oldest first
+	npend atomic.Int32    // len(pend), read by Read without pmu
+
+	// rdTotal counts the data bytes Read has taken from the master;
+	// rdSeq is odd while Read is inside a read(2) of the master (and its
+	// count not yet added). Written by Read only.
+	rdTotal atomic.Int64
+	rdSeq   atomic.Uint64
+
+	dmu   sync.Mutex  // guards rdl and the master's read deadline
+	rdl   time.Time   // the caller's read deadline
+	woken atomic.Bool // the master's read deadline is our wake-up, not rdl
+}
+
+// changed queues s for the settings handler, if one is set. inRead says
+// the caller is Read's own goroutine (a status packet): the change is
+// measured at once and nobody needs waking. Otherwise (the termios watch,
+// the poll) it is measured here when Read is not inside a read(2) of the
+// master, and Read is woken.
+func (p *Port) changed(s Settings, inRead bool) {
+	if p.onSettings.Load() == nil {
+		return
+	}
+	c := pendingChange{s: s, target: -1}
+	if inRead {
+		c.target = p.rdTotal.Load() + p.masterQueued()
+	} else if seq := p.rdSeq.Load(); seq%2 == 0 {
+		total := p.rdTotal.Load()
+		q := p.masterQueued()
+		if p.rdSeq.Load() == seq {
+			c.target = total + q
+		}
+	}
+	p.pmu.Lock()
+	if len(p.pend) == maxPending {
+		p.pend = append(p.pend[:0], p.pend[1:]...)
+	}
+	p.pend = append(p.pend, c)
+	p.npend.Store(int32(len(p.pend)))
+	p.pmu.Unlock()
+	if !inRead {
+		p.wakeRead()
+	}
+}
+
+// masterQueued returns how many bytes of the application's output wait in
+// the master's read queue; 0 if it cannot tell. TIOCINQ counts the line
+// discipline's queue, not the bytes pty_write left in the flip buffer for
+// the kernel's flush work (which runs asynchronously); a poll(2) first
+// waits for that work when the queue is empty (n_tty_poll), so bytes the
+// application wrote just before its tcsetattr are counted then. When the
+// queue is not empty, bytes still in the flip buffer are not.
+func (p *Port) masterQueued() int64 {
+	var n int
+	_ = p.masterCtl(func(fd int) (err error) {
+		fds := [1]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		_, _ = unix.Poll(fds[:], 0)
+		n, err = unix.IoctlGetInt(fd, unix.TIOCINQ)
+		return err
+	})
+	return int64(n)
+}
+
+// settle calls the settings handler for every pending change whose bytes
+// Read has all returned, measures the changes nobody measured yet, and
+// returns how many more data bytes Read may return before the next call
+// is due (-1: nothing pending). Called by Read only.
+func (p *Port) settle() int {
+	p.pmu.Lock()
+	for len(p.pend) > 0 {
+		total := p.rdTotal.Load()
+		if p.pend[0].target < 0 {
+			q := p.masterQueued()
+			for i := range p.pend {
+				if p.pend[i].target < 0 {
+					p.pend[i].target = total + q
+				}
+			}
+		}
+		if d := p.pend[0].target - total; d > 0 {
+			p.pmu.Unlock()
+			return int(d)
+		}
+		s := p.pend[0].s
+		p.pend = append(p.pend[:0], p.pend[1:]...)
+		p.npend.Store(int32(len(p.pend)))
+		if f := p.onSettings.Load(); f != nil {
+			p.pmu.Unlock()
+			(*f)(s)
+			p.pmu.Lock()
+		}
+	}
+	p.pmu.Unlock()
+	return -1
+}
+
+// outputFlushed releases the pending handler calls waiting for bytes the
+// application's output flush dropped from the master's queue. Called by
+// Read when it reads the TIOCPKT_FLUSHWRITE status byte, which the kernel
+// delivers ahead of anything queued after the flush.
+func (p *Port) outputFlushed() {
+	if p.npend.Load() == 0 {
+		return
+	}
+	total := p.rdTotal.Load()
+	p.pmu.Lock()
+	for i := range p.pend {
+		if p.pend[i].target > total {
+			p.pend[i].target = total
+		}
+	}
+	p.pmu.Unlock()
+}
+
+// wakeRead makes a Read waiting in the poller return and look at the
+// pending changes: its read deadline is set to the past and marked as
+// ours; Read restores the caller's deadline (unwake) and carries on.
+func (p *Port) wakeRead() {
+	p.dmu.Lock()
+	if !p.woken.Load() {
+		p.woken.Store(true)
+		_ = p.master.SetReadDeadline(time.Unix(1, 0))
+	}
+	p.dmu.Unlock()
+}
+
+// unwake restores the caller's read deadline after a wakeRead.
+func (p *Port) unwake() {
+	p.dmu.Lock()
+	if p.woken.Load() {
+		p.woken.Store(false)
+		_ = p.master.SetReadDeadline(p.rdl)
+	}
+	p.dmu.Unlock()
+}
