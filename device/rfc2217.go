@@ -59,7 +59,9 @@ func (h *rfcPort) apply(what string, fn func(*Serial)) (Serial, error) {
 	p.mu.Lock()
 	p.line = line
 	p.mu.Unlock()
-	h.log.Info("rfc2217: serial "+what+" applied", "baud", line.Baud, "serial", line.String())
+	// sio_tx: the bytes sent on the line before the change (the server
+	// applies it in order with the data), for whoever checks the order.
+	h.log.Info("rfc2217: serial "+what+" applied", "baud", line.Baud, "serial", line.String(), "sio_tx", p.sioTx.Load())
 	return line, nil
 }
 

@@ -81,3 +81,66 @@ func TestServerRequestsInOrderWithData(t *testing.T) {
 		})
 	}
 }
+
+// SetInOrder puts a setting between the data written before and after it,
+// and the server applies it there; it refuses what is not a setting.
+func TestClientSetInOrder(t *testing.T) {
+	cl, srv, h := pair(t)
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := srv.Read(buf)
+			if n > 0 {
+				h.mu.Lock()
+				h.log("data %s", buf[:n])
+				h.mu.Unlock()
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	startDrain(cl)
+	for _, step := range []func() error{
+		func() error { _, err := cl.Write([]byte("AAAA")); return err },
+		func() error { return cl.SetInOrder(Message{Command: CmdSetBaudRate, BaudRate: 19200}) },
+		func() error { _, err := cl.Write([]byte("BBBB")); return err },
+		func() error { return cl.SetInOrder(Message{Command: CmdSetControl, Control: ControlFlowXonXoff}) },
+		func() error { _, err := cl.Write([]byte("CC")); return err },
+	} {
+		if err := step(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []string{"data AAAA", "baud 19200", "data BBBB", "control " + ControlFlowXonXoff.String(), "data CC"}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, calls, _, _ := h.snapshot()
+		var got []string
+		for _, c := range calls {
+			if len(c) > 5 && c[:5] == "data " && len(got) > 0 && len(got[len(got)-1]) > 5 && got[len(got)-1][:5] == "data " {
+				got[len(got)-1] += c[5:]
+				continue
+			}
+			got = append(got, c)
+		}
+		if slices.Equal(got, want) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server saw %q, want %q", got, want)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	for _, m := range []Message{
+		{Command: CmdSetBaudRate},
+		{Command: CmdSetDataSize, DataSize: 9},
+		{Command: CmdSetControl, Control: ControlDTRRequest},
+		{Command: CmdPurgeData, Purge: PurgeReceive},
+		{Command: CmdSetBaudRate, BaudRate: 9600, Server: true},
+	} {
+		if err := cl.SetInOrder(m); err == nil {
+			t.Errorf("SetInOrder(%v) accepted", m)
+		}
+	}
+}

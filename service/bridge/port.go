@@ -175,6 +175,15 @@ func startOn(spec PortSpec, log *slog.Logger, tty *pty.Port, queued []byte, appS
 		p.rfc = newRFCForwarder(spec.Serial, p.app, appSet || spec.Serial.Baud != 0, 0, log)
 	}
 	tty.SetFlushHandler(p.flushed)
+	if p.rfc != nil {
+		// Settings go to the device in order with the data: from the
+		// goroutine that reads the tty and writes the link, between the
+		// bytes written before the application's tcsetattr and those
+		// written after (as far as the pty can tell: pty.SetSettingsHandler).
+		tty.SetSettingsHandler(p.rfc.appChanged)
+	} else {
+		tty.SetSettingsHandler(nil) // a previous configuration's (Restart)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
 	if p.listener != nil {
@@ -267,10 +276,7 @@ func (p *Port) watch(ctx context.Context) {
 				p.appSet = true
 				p.mu.Unlock()
 				p.log.Info("application changed serial settings", "settings", ev.Settings.String())
-				p.checkSerial()
-				if p.rfc != nil {
-					p.rfc.appChanged(ev.Settings)
-				}
+				p.checkSerial() // RFC 2217 forwarding: the settings handler (startOn)
 			case pty.AppOpened:
 				p.bridge.SetAppOpen(true)
 			case pty.AppClosed:
