@@ -255,14 +255,33 @@ func (p *Port) dial(ctx context.Context) (net.Conn, tlsconn.Info, error) {
 	return nil, tlsconn.Info{}, errors.Join(errs...)
 }
 
+// staleFlushDelay: the tty's input is discarded this long after the
+// application's last close (stale-data "discard"), unless it has opened
+// the port again by then. Opens and closes are heard asynchronously
+// (inotify), so at the close event an application that reopened at once
+// may not be counted yet; discarding then would drop what its new session
+// reads (seen: pyserial's test suite, which reopens within a millisecond).
+// Device bytes arriving meanwhile are not delivered (Bridge drops them
+// while no application has the port open).
+const staleFlushDelay = 20 * time.Millisecond
+
 // watch follows the application's use of the port: termios changes (for
 // the mismatch guard and status) and opens (for the stale-data policy).
 func (p *Port) watch(ctx context.Context) {
 	p.checkSerial()
+	discard := time.NewTimer(staleFlushDelay)
+	discard.Stop()
+	defer discard.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-discard.C:
+			if !p.tty.AppOpen() {
+				if err := p.tty.DiscardInput(); err != nil {
+					p.log.Warn("discard stale data", "err", err)
+				}
+			}
 		case ev, ok := <-p.tty.Events():
 			if !ok {
 				return
@@ -281,16 +300,15 @@ func (p *Port) watch(ctx context.Context) {
 				p.bridge.SetAppOpen(true)
 			case pty.AppClosed:
 				p.bridge.SetAppOpen(false)
-				// Flush at the last close, not at the next open: an
-				// application that has just opened the port may already
-				// have written and be waiting for the reply, which a flush
-				// at open (inotify is asynchronous) would race with. While
-				// no application has the port open, the bridge drops what
-				// the device sends (see Bridge), so the queue stays empty.
+				// Flush after the last close (staleFlushDelay), not at
+				// the next open: an application that has just opened the
+				// port may already have written and be waiting for the
+				// reply, which a flush at open (inotify is asynchronous)
+				// would race with. While no application has the port
+				// open, the bridge drops what the device sends (see
+				// Bridge), so the queue stays empty.
 				if p.spec.Bridge.StaleData != StaleKeep {
-					if err := p.tty.DiscardInput(); err != nil {
-						p.log.Warn("discard stale data", "err", err)
-					}
+					discard.Reset(staleFlushDelay)
 				}
 			}
 		}
