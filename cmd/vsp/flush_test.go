@@ -196,7 +196,8 @@ func TestFlushAfterReopenRFC2217(t *testing.T) {
 				simArgs = append(simArgs, "--pacing", "--baud", "2400")
 				vspArgs = append(vspArgs, "--baud", "2400") // the application's speed, forwarded
 			}
-			sim := startEzsim(t, simArgs...)
+			sock := filepath.Join(t.TempDir(), "ezsim.sock")
+			sim := startEzsim(t, append(simArgs, "--status-socket", sock)...)
 			link := tempLink(t)
 			trace := filepath.Join(t.TempDir(), "trace")
 			startVsp(t, link, append(vspArgs, "--device", sim.addr, "--trace", trace)...)
@@ -237,8 +238,36 @@ func TestFlushAfterReopenRFC2217(t *testing.T) {
 				}
 				t.Logf("%s: %d cycles: %v", p.name, cycles, counts)
 			}
+			if tc.pacing { // the echo was on ezsim's line: its purges dropped some
+				if n := ezsimPurged(t, sock); n == 0 {
+					t.Error("ezsim status: counters.purged = 0 after purges with the echo on the line")
+				} else {
+					t.Logf("ezsim purged %d bytes", n)
+				}
+			}
 		})
 	}
+}
+
+// ezsimPurged returns COM1's counters.purged from `ezsim status`.
+func ezsimPurged(t testing.TB, sock string) uint64 {
+	t.Helper()
+	out, err := exec.Command(bins.Build(t, "ezsim"), "status", "--status-socket", sock).Output()
+	if err != nil {
+		t.Fatalf("ezsim status: %v", err)
+	}
+	var sts []struct {
+		Ports []struct {
+			Name     string
+			Counters struct {
+				Purged uint64 `json:"purged"`
+			}
+		}
+	}
+	if err := json.Unmarshal(out, &sts); err != nil || len(sts) != 1 || len(sts[0].Ports) == 0 {
+		t.Fatalf("ezsim status: %v\n%s", err, out)
+	}
+	return sts[0].Ports[0].Counters.Purged
 }
 
 // pyserialReopenFlush is the serial library's version (pyserial,
