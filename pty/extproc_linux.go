@@ -4,6 +4,7 @@ package pty
 
 import (
 	"fmt"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -87,6 +88,7 @@ func (p *Port) setExtproc(t *unix.Termios, on bool) error {
 			return fmt.Errorf("pty: write termios: %w", err)
 		}
 		p.extprocSwitches.Add(1)
+		p.extprocAt.Store(time.Now().UnixNano())
 		return nil
 	})
 }

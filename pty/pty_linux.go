@@ -58,6 +58,7 @@ type Port struct {
 	rereads  atomic.Uint64 // termios re-reads by refresh (the watchers' cost)
 
 	extprocSwitches atomic.Uint64 // EXTPROC set or cleared by follow
+	extprocAt       atomic.Int64  // time of the last switch, Unix ns
 
 	emu      sync.Mutex // guards sends on events and evClosed
 	events   chan Event
@@ -196,7 +197,7 @@ func (p *Port) run() {
 		p.group.Go(func() error { return p.runPoll(ctx) })
 	}
 	if p.tw != nil {
-		p.group.Go(func() error { return p.runTermWatch(ctx) })
+		p.group.Go(p.runTermWatch)
 	}
 }
 

@@ -3,7 +3,7 @@
 package pty
 
 import (
-	"context"
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -74,17 +74,24 @@ func newTermWatch(sfd, mfd int) (*termWatch, error) {
 }
 
 // wait blocks until the slave's write_wait was woken since the last wait
-// (the first wait returns at once: adding the fd reports it writable), or
-// the epoll file is closed.
-func (w *termWatch) wait() error {
+// (out; the first wait returns at once: adding the fd reports it
+// writable) or a status byte is pending on the master (status), until the
+// epoll file's read deadline (an error wrapping os.ErrDeadlineExceeded) or
+// until it is closed.
+func (w *termWatch) wait() (status, out bool, err error) {
 	rc, err := w.ep.SyscallConn()
 	if err != nil {
-		return err
+		return false, false, err
 	}
-	return rc.Read(func(fd uintptr) bool {
+	err = rc.Read(func(fd uintptr) bool {
 		n, err := unix.EpollWait(int(fd), w.evs[:], 0)
+		for _, ev := range w.evs[:max(n, 0)] {
+			status = status || ev.Events&unix.EPOLLPRI != 0
+			out = out || ev.Events&unix.EPOLLOUT != 0
+		}
 		return n > 0 || (err != nil && err != unix.EINTR)
 	})
+	return status, out, err
 }
 
 // startTermWatch sets up the termios watch on the Port's own slave fd.
@@ -104,29 +111,35 @@ func (p *Port) startTermWatch() {
 	p.tw = w
 }
 
-// runTermWatch re-reads the settings after each wake-up of the slave's
-// write_wait, at most once per termiosWatchGap, until ctx ends or the
-// epoll file is closed.
-func (p *Port) runTermWatch(ctx context.Context) error {
-	var last time.Time // of the last re-read that found nothing new
+// runTermWatch re-reads the settings at once after each status byte the
+// master has pending, and after each wake-up of the slave's write_wait at
+// most once per termiosWatchGap, until the epoll file is closed.
+func (p *Port) runTermWatch() error {
+	var last time.Time // of the last re-read after a write_wait wake-up that found nothing new
+	due := false       // a write_wait wake-up waits for its re-read
 	for {
-		if err := p.tw.wait(); err != nil {
+		var deadline time.Time
+		if due {
+			deadline = last.Add(termiosWatchGap)
+		}
+		if err := p.tw.ep.SetReadDeadline(deadline); err != nil {
 			return nil // closed by Close
 		}
-		if gap := termiosWatchGap - time.Since(last); gap > 0 {
-			t := time.NewTimer(gap)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return nil
-			case <-t.C:
-			}
+		status, out, err := p.tw.wait()
+		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+			return nil // closed by Close
 		}
-		if p.refresh(false) {
+		due = due || out
+		if !status && (!due || time.Since(last) < termiosWatchGap) {
+			continue
+		}
+		switch changed := p.refresh(false); {
+		case changed:
 			last = time.Time{}
-		} else {
+		case due:
 			last = time.Now()
 		}
+		due = false
 	}
 }
 
