@@ -36,10 +36,7 @@ func openRawTTY(t testing.TB, path string) *rawTTY {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tio.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
-	tio.Oflag &^= unix.OPOST
-	tio.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
-	tio.Cc[unix.VMIN], tio.Cc[unix.VTIME] = 1, 0
+	testenv.Raw(tio)
 	if err := unix.IoctlSetTermios(fd, unix.TCSETS, tio); err != nil {
 		t.Fatal(err)
 	}
