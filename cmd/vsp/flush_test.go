@@ -360,3 +360,30 @@ func TestPyserialFlushAfterReopen(t *testing.T) {
 		})
 	}
 }
+
+// stale-data "discard": what the application left unread when it closed
+// the port is gone when it opens it again (after the discard, which waits
+// staleFlushDelay for a reopen; vsp logs it at debug level).
+func TestStaleDataDiscardedAfterLastClose(t *testing.T) {
+	sim := startEzsim(t, "--listen", "127.0.0.1:0", "--console", "off", "--serial", "echo")
+	link := tempLink(t)
+	vsp := startVsp(t, link, "--device", sim.addr, "--tls", "off", "--debug")
+	a := openRawTTY(t, link)
+	a.write([]byte("unread"))
+	if !a.wait(unix.POLLIN, 10*time.Second) { // the echo is in its input queue
+		t.Fatal("no echo")
+	}
+	from := vsp.lineCount()
+	a.close()
+	vsp.waitLine(`"unread input discarded after the last close"`, from, 10*time.Second)
+	b := openRawTTY(t, link)
+	defer b.close()
+	n, err := unix.IoctlGetInt(b.fd, unix.TIOCINQ)
+	if err != nil || n != 0 {
+		t.Fatalf("%d bytes (%v) to read after the reopen, want 0", n, err)
+	}
+	b.write([]byte("fresh\n"))
+	if got := b.readLine(5 * time.Second); string(got) != "fresh\n" {
+		t.Fatalf("read %q, want \"fresh\\n\"", got)
+	}
+}

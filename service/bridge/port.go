@@ -277,10 +277,12 @@ func (p *Port) watch(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-discard.C:
-			if !p.tty.AppOpen() {
-				if err := p.tty.DiscardInput(); err != nil {
-					p.log.Warn("discard stale data", "err", err)
-				}
+			if p.tty.AppOpen() {
+				p.log.Debug("application opened the port again: its unread input is kept")
+			} else if err := p.tty.DiscardInput(); err != nil {
+				p.log.Warn("discard stale data", "err", err)
+			} else {
+				p.log.Debug("unread input discarded after the last close")
 			}
 		case ev, ok := <-p.tty.Events():
 			if !ok {
