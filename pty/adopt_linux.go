@@ -16,7 +16,8 @@ import (
 // its /dev/pts/N and the application's open fd never notices; what the
 // application wrote meanwhile is still queued in the pty and is read as
 // usual. The application's termios settings are left as they are, except
-// EXTPROC, which an older vsp set and which is cleared (see termWatch).
+// EXTPROC, which is set while its input is raw and cleared otherwise, as
+// on any Port (an older vsp set it always; see follow).
 // Packet mode is switched on again,
 // the owner and mode are applied as configured, the link is pointed at the
 // slave under the same rules as Open, and open/close tracking starts with

@@ -196,9 +196,10 @@ func TestKeeperNotAnApplication(t *testing.T) {
 }
 
 // TestAdoptClearsExtproc: a pty kept by an older vsp has EXTPROC set (it
-// used it to hear tcsetattr); Adopt clears it, so the application's input
-// processing works again (LIMITS.md), and keeps the rest of its termios;
-// the adopted Port hears the application's changes.
+// used it to hear tcsetattr) even with input processing on; Adopt clears
+// it, so the application's input processing works again (LIMITS.md), and
+// keeps the rest of its termios; the adopted Port hears the application's
+// changes, and sets EXTPROC when the input becomes raw.
 func TestAdoptClearsExtproc(t *testing.T) {
 	p1 := openPort(t, Config{PollInterval: -1})
 	a := openApp(t, p1.Name())
@@ -219,4 +220,9 @@ func TestAdoptClearsExtproc(t *testing.T) {
 	}
 	a.modify(t, func(tio *unix.Termios) { setSpeed(tio, 57600) })
 	waitEvent(t, p2, SettingsChanged, func(e Event) bool { return e.Settings.Baud == 57600 })
+	a.modify(t, func(tio *unix.Termios) { tio.Iflag &^= unix.ICRNL })
+	waitFollowed(t, a)
+	if tio := a.termios(t); tio.Lflag&unix.EXTPROC == 0 {
+		t.Fatalf("raw after Adopt, but no EXTPROC: lflag %#o", tio.Lflag)
+	}
 }

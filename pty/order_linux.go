@@ -46,28 +46,27 @@ const maxPending = 64
 func (p *Port) SetSettingsHandler(f func(Settings)) {
 	if f == nil {
 		p.onSettings.Store(nil)
-		p.pmu.Lock()
-		p.pend = p.pend[:0]
-		p.npend.Store(0)
-		p.pmu.Unlock()
 		return
 	}
 	p.onSettings.Store(&f)
 }
 
-// pendingChange is a settings change waiting for its handler call.
+// pendingChange is a settings change or a flush waiting for its handler
+// call.
 type pendingChange struct {
-	s      Settings
-	target int64 // value of rdTotal at which the handler is due; -1 until measured
+	kind   EventKind // SettingsChanged, FlushRead or FlushWrite
+	s      Settings  // for SettingsChanged
+	target int64     // value of rdTotal at which the handler is due; -1 until measured
 }
 
 // readOrder is the state Read and the watchers share to call the settings
 // handler in order with the data (fields of Port).
 type readOrder struct {
-	onSettings atomic.Pointer[func(Settings)] // see SetSettingsHandler
+	onSettings atomic.Pointer[func(Settings)]  // see SetSettingsHandler
+	onFlush    atomic.Pointer[func(EventKind)] // see SetFlushHandler
 
 	pmu   sync.Mutex      // guards pend
-	pend  []pendingChange // changes not yet passed to the handler, oldest first
+	pend  []pendingChange // changes and flushes not yet passed to their handler, oldest first
 	npend atomic.Int32    // len(pend), read by Read without pmu
 
 	// rdTotal counts the data bytes Read has taken from the master;
@@ -90,7 +89,7 @@ func (p *Port) changed(s Settings, inRead bool) {
 	if p.onSettings.Load() == nil {
 		return
 	}
-	c := pendingChange{s: s, target: -1}
+	c := pendingChange{kind: SettingsChanged, s: s, target: -1}
 	if inRead {
 		c.target = p.rdTotal.Load() + p.masterQueued()
 	} else if seq := p.rdSeq.Load(); seq%2 == 0 {
@@ -100,6 +99,14 @@ func (p *Port) changed(s Settings, inRead bool) {
 			c.target = total + q
 		}
 	}
+	p.queue(c)
+	if !inRead {
+		p.wakeRead()
+	}
+}
+
+// queue appends c to the pending handler calls.
+func (p *Port) queue(c pendingChange) {
 	p.pmu.Lock()
 	if len(p.pend) == maxPending {
 		p.pend = append(p.pend[:0], p.pend[1:]...)
@@ -107,9 +114,6 @@ func (p *Port) changed(s Settings, inRead bool) {
 	p.pend = append(p.pend, c)
 	p.npend.Store(int32(len(p.pend)))
 	p.pmu.Unlock()
-	if !inRead {
-		p.wakeRead()
-	}
 }
 
 // masterQueued returns how many bytes of the application's output wait in
@@ -130,10 +134,10 @@ func (p *Port) masterQueued() int64 {
 	return int64(n)
 }
 
-// settle calls the settings handler for every pending change whose bytes
-// Read has all returned, measures the changes nobody measured yet, and
-// returns how many more data bytes Read may return before the next call
-// is due (-1: nothing pending). Called by Read only.
+// settle calls the settings and flush handlers for every pending change
+// or flush whose bytes Read has all returned, measures the changes nobody
+// measured yet, and returns how many more data bytes Read may return
+// before the next call is due (-1: nothing pending). Called by Read only.
 func (p *Port) settle() int {
 	p.pmu.Lock()
 	for len(p.pend) > 0 {
@@ -150,14 +154,18 @@ func (p *Port) settle() int {
 			p.pmu.Unlock()
 			return int(d)
 		}
-		s := p.pend[0].s
+		c := p.pend[0]
 		p.pend = append(p.pend[:0], p.pend[1:]...)
 		p.npend.Store(int32(len(p.pend)))
-		if f := p.onSettings.Load(); f != nil {
-			p.pmu.Unlock()
-			(*f)(s)
-			p.pmu.Lock()
+		p.pmu.Unlock()
+		if c.kind == SettingsChanged {
+			if f := p.onSettings.Load(); f != nil {
+				(*f)(c.s)
+			}
+		} else if f := p.onFlush.Load(); f != nil {
+			(*f)(c.kind)
 		}
+		p.pmu.Lock()
 	}
 	p.pmu.Unlock()
 	return -1

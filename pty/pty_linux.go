@@ -50,8 +50,7 @@ type Port struct {
 	rmu   sync.Mutex // serialises Read (and guards small)
 	small [2]byte    // header+byte buffer for 1-byte Reads
 
-	onFlush   atomic.Pointer[func(EventKind)] // see SetFlushHandler
-	readOrder                                 // see SetSettingsHandler
+	readOrder // see SetSettingsHandler
 
 	smu      sync.Mutex    // guards settings and the notification means; held across the TCGETS2 that refreshes it
 	settings Settings      // last reported settings

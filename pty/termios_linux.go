@@ -148,7 +148,7 @@ func makeRaw(t *unix.Termios) {
 // initialTermios turns t into the port's power-on state: raw, 8N, the
 // speed, stop bits and flow control of init (9600 1 stop bit when
 // init.Baud is 0), CLOCAL|CREAD, no HUPCL (like a freshly probed UART but
-// raw), without EXTPROC (see termWatch).
+// raw), without EXTPROC (Open then sets it: the input is raw; see follow).
 func initialTermios(t *unix.Termios, init Settings) {
 	s := Settings{Baud: 9600, DataBits: 8, StopBits: 1, Raw: true}
 	if init.Baud != 0 {
