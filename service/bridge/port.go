@@ -257,7 +257,7 @@ func (p *Port) dial(ctx context.Context) (net.Conn, tlsconn.Info, error) {
 
 // staleFlushDelay: the tty's input is discarded this long after the
 // application's last close (stale-data "discard"), unless it has opened
-// the port again by then. Opens and closes are heard asynchronously
+// the port again by then (an open heard, or counted). Opens and closes are heard asynchronously
 // (inotify), so at the close event an application that reopened at once
 // may not be counted yet; discarding then would drop what its new session
 // reads (seen: pyserial's test suite, which reopens within a millisecond).
@@ -300,6 +300,7 @@ func (p *Port) watch(ctx context.Context) {
 				p.checkSerial() // RFC 2217 forwarding: the settings handler (startOn)
 			case pty.AppOpened:
 				p.bridge.SetAppOpen(true)
+				discard.Stop() // reopened: what it reads is its own (Go 1.23+ timers: no stale tick)
 			case pty.AppClosed:
 				p.bridge.SetAppOpen(false)
 				// Flush after the last close (staleFlushDelay), not at
