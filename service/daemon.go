@@ -14,6 +14,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -102,6 +103,12 @@ type Daemon struct {
 	opens *pty.OpenWatcher
 
 	fds *fdStore // systemd: notifications and the ptys in its fd store (fdstore.go)
+
+	// started is closed (and replaced, under mu) each time a port starts
+	// running: monitors of every port (monitor.go) pick up new ports.
+	started chan struct{}
+	// monitors counts the open monitor streams (maxMonitors).
+	monitors atomic.Int32
 }
 
 // NewDaemon returns a daemon; Run starts it.
@@ -118,7 +125,7 @@ func NewDaemon(cfg DaemonConfig, log *slog.Logger) (*Daemon, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	d := &Daemon{cfg: cfg, log: log, ports: map[string]*entry{}, settings: cfg.Settings, metricsAddr: cfg.Metrics}
+	d := &Daemon{cfg: cfg, log: log, ports: map[string]*entry{}, settings: cfg.Settings, metricsAddr: cfg.Metrics, started: make(chan struct{})}
 	d.metricsHandle = newMetricsHandler(d)
 	return d, nil
 }
@@ -540,6 +547,10 @@ func (d *Daemon) run(c candidate) (restarted bool) {
 	}
 	d.mu.Lock()
 	d.ports[c.name] = ne
+	if p != nil && p != old {
+		close(d.started)
+		d.started = make(chan struct{})
+	}
 	d.mu.Unlock()
 	return old != nil
 }

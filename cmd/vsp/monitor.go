@@ -25,9 +25,11 @@ func monitorCommand(e *env) *cli.Command {
 			"timestamp to the microsecond and a hexdump (16 bytes a line, ASCII column), and\n" +
 			"the port's events in order with them: open, close, settings, link-up, link-down\n" +
 			"(with the reason), held/released (outage buffer, serial mismatch guard), lost,\n" +
-			"discarded. With no NAME, or several, every (or each named) port is shown, each\n" +
-			"line with the port's name. Several monitors may watch one port. A port deleted\n" +
-			"meanwhile ends with a \"gone\" record; when all are gone, so is the monitor. A monitor that\n" +
+			"discarded. With no NAME, every port is shown, those running and those created\n" +
+			"while the monitor runs; with several, each named one; each line then names its\n" +
+			"port. Several monitors may watch one port. A port deleted meanwhile ends with a\n" +
+			"\"gone\" record; when all the named ports are gone, so is the monitor. The daemon\n" +
+			"serves at most 64 monitors at once. A monitor that\n" +
 			"reads too slowly never slows the port: it loses records and says how many\n" +
 			"(\"-- dropped N bytes not shown\"). Same access as `vsp status` (the control socket).",
 		Flags: []cli.Flag{

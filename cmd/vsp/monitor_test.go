@@ -3,8 +3,12 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -178,22 +182,35 @@ func TestMonitorAllPorts(t *testing.T) {
 		}
 	}
 	// A deleted port ends with a "gone" record; the monitor goes on with
-	// the other, and ends when both are gone.
+	// the other. The named monitor ends when both are gone; the monitor
+	// of every port goes on, and watches a port created later.
 	d.vsp(t, "delete", "pb")
 	for _, m := range []*proc{all, named} {
 		m.waitLine(" pb -- gone: the port was deleted", 0, 10*time.Second)
 	}
 	d.vsp(t, "delete", "pa")
-	for _, m := range []*proc{all, named} {
-		m.waitLine(" pa -- gone", 0, 10*time.Second)
-		select {
-		case <-m.done:
-			if !m.cmd.ProcessState.Success() {
-				t.Errorf("vsp monitor after its ports were deleted: %s", m.cmd.ProcessState)
-			}
-		case <-time.After(10 * time.Second):
-			t.Error("vsp monitor still runs after every port it watched was deleted")
+	named.waitLine(" pa -- gone", 0, 10*time.Second)
+	_, paGone := all.waitLine(" pa -- gone", 0, 10*time.Second)
+	select {
+	case <-named.done:
+		if !named.cmd.ProcessState.Success() {
+			t.Errorf("vsp monitor pa pb after its ports were deleted: %s", named.cmd.ProcessState)
 		}
+	case <-time.After(10 * time.Second):
+		t.Error("vsp monitor pa pb still runs after every port it watched was deleted")
+	}
+	for _, n := range []string{"pc", "pa"} { // a new name, and a name that was deleted
+		sim := startEzsim(t, "--listen", "127.0.0.1:0", "--serial", "echo", "--console", "off")
+		d.vsp(t, "create", n, "--device", sim.addr, "--tls", "off", "--link", filepath.Join(dir, n))
+		all.waitLine(" "+n+" -- watching", paGone, 10*time.Second)
+	}
+	d.waitState(t, "pc", 10*time.Second, func(s service.PortState) bool { return s.State == bridge.StateUp })
+	expectEcho(t, openApp(t, filepath.Join(dir, "pc")), []byte("hello pc"))
+	all.waitLine(" pc dev>app 00000000  68 65 6c 6c 6f 20 70 63", 0, 10*time.Second)
+	select {
+	case <-all.done:
+		t.Errorf("vsp monitor (every port) ended when the ports it watched were deleted: %s", all.cmd.ProcessState)
+	default:
 	}
 	_, errOut, err := d.try(t, "monitor", "nosuch")
 	if err == nil || !strings.Contains(errOut, `no running port "nosuch"`) {
@@ -388,4 +405,39 @@ func TestTraceEditNoHangup(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.waitState(t, "live", 10*time.Second, func(s service.PortState) bool { return s.Trace == "" })
+}
+
+// The daemon serves at most 64 monitor streams at once: one more gets a
+// clear error, and a stream that ends frees its place.
+func TestMonitorLimit(t *testing.T) {
+	d := startDaemon(t)
+	hc := &http.Client{Transport: &http.Transport{MaxConnsPerHost: 0, DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", d.socket)
+	}}}
+	var bodies []io.ReadCloser
+	t.Cleanup(func() {
+		for _, b := range bodies {
+			_ = b.Close()
+		}
+	})
+	for i := range 64 {
+		resp, err := hc.Get("http://vsp/v1/monitor")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != http.StatusOK {
+			b, _ := io.ReadAll(resp.Body)
+			t.Fatalf("monitor stream %d: %s %s", i+1, resp.Status, b)
+		}
+		bodies = append(bodies, resp.Body)
+	}
+	_, errOut, err := d.try(t, "monitor")
+	if err == nil || !strings.Contains(errOut, "too many monitors: 64 streams are open") {
+		t.Fatalf("vsp monitor with 64 streams open: err %v, stderr %q; want the limit named", err, errOut)
+	}
+	_ = bodies[0].Close()
+	bodies = bodies[1:]
+	sim := startEzsim(t, "--listen", "127.0.0.1:0", "--serial", "echo", "--console", "off")
+	d.vsp(t, "create", "lim", "--device", sim.addr, "--tls", "off", "--link", tempLink(t))
+	startMonitor(t, d, 1) // the freed place; it shows the port
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/vsp-dev/vsp/internal/logging"
 	"github.com/vsp-dev/vsp/service"
 	"github.com/vsp-dev/vsp/service/bridge"
 	"github.com/vsp-dev/vsp/service/config"
@@ -76,6 +77,9 @@ func runCommand(e *env) *cli.Command {
 			log, err := e.settings.logger(e.stderr)
 			if err != nil {
 				return err
+			}
+			if d, ok := log.Handler().(*logging.Dedup); ok {
+				defer d.Flush() // the counts of warnings left out, at exit
 			}
 			if len(c.StringSlice("device")) == 0 && c.String("listen") == "" {
 				return runDaemon(c, e, log)

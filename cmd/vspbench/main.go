@@ -45,9 +45,13 @@ type options struct {
 	busy     int
 	busyRate int
 	busyWin  time.Duration
-	out      string
-	bin      string
-	keep     bool
+	// settings scenario
+	settings      int
+	settingsOrder int
+	settingsRuns  int
+	out           string
+	bin           string
+	keep          bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -64,10 +68,13 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.idle, "idle", 60*time.Second, "idle window of the scale scenario")
 	fs.IntVar(&o.churn, "churn", 300, "open/ping/close cycles of the churn scenario, at -scale ports (0 = skip it)")
 	fs.IntVar(&o.churnRun, "churn-runs", 2, "runs of the churn scenario (per build, interleaved with -base)")
-	fs.StringVar(&o.base, "base", "", "git revision whose vsp the churn scenario also measures, as the baseline (e.g. main; \"\" = none)")
+	fs.StringVar(&o.base, "base", "", "git revisions (comma-separated) whose vsp the churn and settings scenarios also measure, as baselines (e.g. main; \"\" = none)")
 	fs.IntVar(&o.busy, "busy", 100, "ports of the busy scenario, polled through vsp and through as many socat processes (0 = skip it)")
 	fs.IntVar(&o.busyRate, "busy-rate", 10, "polls per port per second in the busy scenario")
 	fs.DurationVar(&o.busyWin, "busy-window", 20*time.Second, "measured window of the busy scenario, per side")
+	fs.IntVar(&o.settings, "settings", 200, "baud rate changes (tcsetattr) per mode and run in the settings scenario, each timed to its RFC 2217 command (0 = skip the scenario)")
+	fs.IntVar(&o.settingsOrder, "settings-order", 100, "write, tcsetattr(TCSADRAIN), write samples per mode and run in the settings scenario (0 = none)")
+	fs.IntVar(&o.settingsRuns, "settings-runs", 2, "runs of the settings scenario (per build, interleaved with -base)")
 	fs.IntVar(&o.restarts, "restarts", 20, "device restarts in the recovery scenario (0 = skip it)")
 	fs.StringVar(&o.out, "out", "docs", "directory for performance.md and performance-rtt.svg (\"\" = do not write)")
 	fs.StringVar(&o.bin, "bin", "", "directory holding built vsp and ezsim (default: build them)")
@@ -78,8 +85,11 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	if o.runs < 1 || o.pings < 10 || o.stream < 1 || o.chunk < 1 {
-		return o, errors.New("-runs must be at least 1, -pings at least 10, -stream and -chunk positive")
+	if o.runs < 0 || o.pings < 10 || o.stream < 1 || o.chunk < 1 {
+		return o, errors.New("-runs must not be negative (0 skips the paths), -pings at least 10, -stream and -chunk positive")
+	}
+	if o.settings < 0 || o.settingsOrder < 0 || o.settingsRuns < 1 {
+		return o, errors.New("-settings and -settings-order must not be negative, -settings-runs at least 1")
 	}
 	return o, nil
 }
@@ -163,9 +173,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		rep.scale = &sr
 	}
+	ws := &workspace{o: o, bin: bin, dir: work, stdout: stdout}
 	if o.scale > 0 && o.churn > 0 {
-		if err := churnAll(ctx, o, bin, work, stdout, rep); err != nil {
+		if err := churnAll(ctx, ws, rep); err != nil {
 			return fmt.Errorf("churn: %w (logs in %s; use -keep)", err, work)
+		}
+	}
+	if o.settings > 0 {
+		builds, err := ws.allBuilds(ctx)
+		if err != nil {
+			return fmt.Errorf("settings: %w", err)
+		}
+		if rep.settings, err = settingsAll(ctx, o, builds, work, stdout); err != nil {
+			return fmt.Errorf("settings: %w (logs in %s; use -keep)", err, work)
 		}
 	}
 	if o.busy > 0 {
@@ -200,23 +220,56 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// churnAll runs the churn scenario o.churnRun times on this build and,
-// with -base, as often on the base build, interleaved.
-func churnAll(ctx context.Context, o options, bin binaries, work string, stdout io.Writer, rep *report) error {
-	builds := []struct{ name, vsp string }{{"this build", bin.vsp}}
-	if o.base != "" {
-		fmt.Fprintf(stdout, "building vsp from %s ...\n", o.base)
-		b, err := buildBase(ctx, o.base, filepath.Join(work, "base"))
-		if err != nil {
-			return err
-		}
-		builds = append([]struct{ name, vsp string }{{o.base, b}}, builds...)
+// build is a vsp binary and the name it is reported under.
+type build struct{ name, vsp string }
+
+// allBuilds returns the -base builds (built once, on first use) followed by
+// this one.
+func (w *workspace) allBuilds(ctx context.Context) ([]build, error) {
+	if w.builds != nil {
+		return w.builds, nil
 	}
-	fmt.Fprintf(stdout, "churn: %d cycles at %d ports ...\n", o.churn, o.scale)
+	var bs []build
+	if w.o.base != "" {
+		for i, ref := range strings.Split(w.o.base, ",") {
+			ref = strings.TrimSpace(ref)
+			if ref == "" {
+				continue
+			}
+			fmt.Fprintf(w.stdout, "building vsp from %s ...\n", ref)
+			b, err := buildBase(ctx, ref, filepath.Join(w.dir, fmt.Sprintf("base%d", i)))
+			if err != nil {
+				return nil, err
+			}
+			bs = append(bs, build{ref, b})
+		}
+	}
+	w.builds = append(bs, build{"this build", w.bin.vsp})
+	return w.builds, nil
+}
+
+// workspace is what the scenarios of one bench run share.
+type workspace struct {
+	o      options
+	bin    binaries
+	dir    string
+	stdout io.Writer
+	builds []build
+}
+
+// churnAll runs the churn scenario o.churnRun times on this build and,
+// with -base, as often on the base builds, interleaved.
+func churnAll(ctx context.Context, w *workspace, rep *report) error {
+	builds, err := w.allBuilds(ctx)
+	if err != nil {
+		return err
+	}
+	o := w.o
+	fmt.Fprintf(w.stdout, "churn: %d cycles at %d ports ...\n", o.churn, o.scale)
 	for r := range o.churnRun {
 		for i, b := range builds {
-			dir := filepath.Join(work, fmt.Sprintf("churn%d-%d", r, i))
-			res, err := runChurn(ctx, b.vsp, bin.ezsim, b.name, o.scale, o.churn, o.profile, o.simTLS, dir, stdout)
+			dir := filepath.Join(w.dir, fmt.Sprintf("churn%d-%d", r, i))
+			res, err := runChurn(ctx, b.vsp, w.bin.ezsim, b.name, o.scale, o.churn, o.profile, o.simTLS, dir, w.stdout)
 			if err != nil {
 				return err
 			}

@@ -31,6 +31,7 @@ type report struct {
 	recovery     *recoveryResult
 	churn        []churnResult
 	busy         *busyResult
+	settings     []settingsResult
 }
 
 func (r *report) get(name string) *pathResult {
@@ -74,6 +75,55 @@ func (r *report) markdownFigures() string {
 	fmt.Fprintf(&b, "Measured %s UTC, %s wall time, with\n\n    %s\n\n", r.started.UTC().Format("2006-01-02 15:04"),
 		r.elapsed.Round(time.Second), r.command())
 	fmt.Fprintf(&b, "Machine: %s. Load average (1, 5, 15 min) %s at the start, %s at the end.\n\n", machine(), r.load0, r.load1)
+	if o.runs > 0 {
+		b.WriteString(r.pathFigures())
+	}
+	if sc := r.scale; sc != nil {
+		single := ""
+		if v := r.get("vsp"); v != nil && len(v.p99) > 0 {
+			single = fmt.Sprintf(" (single port in this run: p99 %.1f µs; ratio %.2f×)", spreadOf(v.p99).med,
+				us(quantile(sc.rtt, 0.99))/spreadOf(v.p99).med)
+		}
+		fmt.Fprintf(&b, "\n### Scale: %d ports in one daemon, %d devices in one ezsim\n\n", sc.ports, sc.ports)
+		b.WriteString("| figure | measured | target |\n|---|---|---|\n")
+		fmt.Fprintf(&b, "| ezsim: all devices listening | %v | — |\n", sc.simUp.Round(time.Millisecond))
+		fmt.Fprintf(&b, "| daemon start → every link up | %v | ≤ 10 s |\n", sc.upIn.Round(time.Millisecond))
+		fmt.Fprintf(&b, "| daemon RSS (all up, after idling) | %.1f MiB (%.1f MB) | ≤ 150 MB |\n", float64(sc.rssKB)/1024, float64(sc.rssKB)*1024/1e6)
+		fmt.Fprintf(&b, "| daemon CPU while idle, %v window | %.2f %% of one core | ≤ 2 %% |\n", sc.idleWindow.Round(time.Second), 100*sc.idleCPU)
+		fmt.Fprintf(&b, "| daemon context switches while idle | %.0f /s (%.2f per port per s) | no busy loops |\n", sc.wakeups, sc.wakeups/float64(sc.ports))
+		fmt.Fprintf(&b, "| daemon OS threads | %d | — |\n", sc.threads)
+		fmt.Fprintf(&b, "| goroutines per port (in-process count) | %.1f | — |\n", sc.goroutines)
+		fmt.Fprintf(&b, "| 1-byte RTT on one port, %d idle | p50 %.1f µs, p99 %.1f µs%s | p99 ≤ 2× single port |\n",
+			sc.ports-1, us(quantile(sc.rtt, 0.5)), us(quantile(sc.rtt, 0.99)), single)
+		fmt.Fprintf(&b, "| ports that echoed a byte | %d of %d | all |\n", sc.echoed, sc.ports)
+		if sc.inotifyLimit > 0 {
+			fmt.Fprintf(&b, "\nfs.inotify.max_user_instances was %d during the run (the daemon needs %d, whatever the number of ports: the configuration watch and one open/close watch shared by all ports).\n",
+				sc.inotifyLimit, sc.inotifyNeeded)
+		}
+	}
+	if len(r.churn) > 0 {
+		b.WriteString(r.churnFigures())
+	}
+	if r.busy != nil && len(r.busy.sides) == 2 {
+		b.WriteString(r.busyFigures())
+	}
+	if len(r.settings) > 0 {
+		b.WriteString(r.settingsFigures())
+	}
+	if rc := r.recovery; rc != nil && len(rc.times) > 0 {
+		med, lo, hi := durSpread(rc.times)
+		fmt.Fprintf(&b, "\n### Recovery: %d restarts of ezsim under a live port\n\n", rc.restarts)
+		fmt.Fprintf(&b, "Time from the restarted device listening again to the first byte echoed back to the application: "+
+			"median **%v**, min %v, max %v (target: median ≤ 1 s).\n",
+			med.Round(time.Millisecond), lo.Round(time.Millisecond), hi.Round(time.Millisecond))
+	}
+	return b.String()
+}
+
+// pathFigures is the comparison of the paths.
+func (r *report) pathFigures() string {
+	var b strings.Builder
+	o := r.opts
 	fmt.Fprintf(&b, "Each path ran %d times, interleaved (rotating the order); every run brings the path up from scratch, "+
 		"waits for the echo, sends %d warm-up pings, then %d timed 1-byte round trips, then streams %s in %d-byte writes while reading "+
 		"the echo back, checking every byte. Figures are the **median over the runs (min–max)**.\n\n",
@@ -107,42 +157,6 @@ func (r *report) markdownFigures() string {
 		}
 	}
 	fmt.Fprintf(&b, "\n![RTT distributions](%s)\n", svgName)
-	if sc := r.scale; sc != nil {
-		single := ""
-		if len(v.p99) > 0 {
-			single = fmt.Sprintf(" (single port in this run: p99 %.1f µs; ratio %.2f×)", spreadOf(v.p99).med,
-				us(quantile(sc.rtt, 0.99))/spreadOf(v.p99).med)
-		}
-		fmt.Fprintf(&b, "\n### Scale: %d ports in one daemon, %d devices in one ezsim\n\n", sc.ports, sc.ports)
-		b.WriteString("| figure | measured | target |\n|---|---|---|\n")
-		fmt.Fprintf(&b, "| ezsim: all devices listening | %v | — |\n", sc.simUp.Round(time.Millisecond))
-		fmt.Fprintf(&b, "| daemon start → every link up | %v | ≤ 10 s |\n", sc.upIn.Round(time.Millisecond))
-		fmt.Fprintf(&b, "| daemon RSS (all up, after idling) | %.1f MiB (%.1f MB) | ≤ 150 MB |\n", float64(sc.rssKB)/1024, float64(sc.rssKB)*1024/1e6)
-		fmt.Fprintf(&b, "| daemon CPU while idle, %v window | %.2f %% of one core | ≤ 2 %% |\n", sc.idleWindow.Round(time.Second), 100*sc.idleCPU)
-		fmt.Fprintf(&b, "| daemon context switches while idle | %.0f /s (%.2f per port per s) | no busy loops |\n", sc.wakeups, sc.wakeups/float64(sc.ports))
-		fmt.Fprintf(&b, "| daemon OS threads | %d | — |\n", sc.threads)
-		fmt.Fprintf(&b, "| goroutines per port (in-process count) | %.1f | — |\n", sc.goroutines)
-		fmt.Fprintf(&b, "| 1-byte RTT on one port, %d idle | p50 %.1f µs, p99 %.1f µs%s | p99 ≤ 2× single port |\n",
-			sc.ports-1, us(quantile(sc.rtt, 0.5)), us(quantile(sc.rtt, 0.99)), single)
-		fmt.Fprintf(&b, "| ports that echoed a byte | %d of %d | all |\n", sc.echoed, sc.ports)
-		if sc.inotifyLimit > 0 {
-			fmt.Fprintf(&b, "\nfs.inotify.max_user_instances was %d during the run (the daemon needs %d, whatever the number of ports: the configuration watch and one open/close watch shared by all ports).\n",
-				sc.inotifyLimit, sc.inotifyNeeded)
-		}
-	}
-	if len(r.churn) > 0 {
-		b.WriteString(r.churnFigures())
-	}
-	if r.busy != nil && len(r.busy.sides) == 2 {
-		b.WriteString(r.busyFigures())
-	}
-	if rc := r.recovery; rc != nil && len(rc.times) > 0 {
-		med, lo, hi := durSpread(rc.times)
-		fmt.Fprintf(&b, "\n### Recovery: %d restarts of ezsim under a live port\n\n", rc.restarts)
-		fmt.Fprintf(&b, "Time from the restarted device listening again to the first byte echoed back to the application: "+
-			"median **%v**, min %v, max %v (target: median ≤ 1 s).\n",
-			med.Round(time.Millisecond), lo.Round(time.Millisecond), hi.Round(time.Millisecond))
-	}
 	return b.String()
 }
 
@@ -170,6 +184,9 @@ func (r *report) command() string {
 	add("busy", o.busy, def.busy)
 	add("busy-rate", o.busyRate, def.busyRate)
 	add("busy-window", o.busyWin, def.busyWin)
+	add("settings", o.settings, def.settings)
+	add("settings-order", o.settingsOrder, def.settingsOrder)
+	add("settings-runs", o.settingsRuns, def.settingsRuns)
 	return strings.Join(args, " ")
 }
 
@@ -342,17 +359,19 @@ func (r *report) churnFigures() string {
 		fmt.Fprintf(&b, "| %s | %.2f s | %.2f ms | %v | %.2f s |\n", c.build, c.cycCPU.Seconds(),
 			1e3*c.cycCPU.Seconds()/float64(max(c.cycles, 1)), c.cycWall.Round(time.Millisecond), c.massCPU.Seconds())
 	}
-	if len(order) == 2 {
-		base, this := order[0], order[1]
-		fine := func(a, b []float64) string {
-			x, y := spreadOf(a).med, spreadOf(b).med
-			if y == 0 {
-				return "n/a"
-			}
-			return fmt.Sprintf("%.3f×", x/y)
+	fine := func(a, b []float64) string {
+		x, y := spreadOf(a).med, spreadOf(b).med
+		if y == 0 {
+			return "n/a"
 		}
-		fmt.Fprintf(&b, "\nthis build / %s (medians): cycles %s, all opened and closed %s (targets: cycles ≤ 0.3 s, all ≤ 1 s of daemon CPU). "+
-			"CPU is counted in clock ticks of 10 ms.\n", base, fine(cyc[this], cyc[base]), fine(mass[this], mass[base]))
+		return fmt.Sprintf("%.3f×", x/y)
+	}
+	if this := order[len(order)-1]; len(order) > 1 {
+		b.WriteString("\n")
+		for _, base := range order[:len(order)-1] {
+			fmt.Fprintf(&b, "this build / %s (medians): cycles %s, all opened and closed %s. ", base, fine(cyc[this], cyc[base]), fine(mass[this], mass[base]))
+		}
+		b.WriteString("Targets: cycles ≤ 0.3 s, all ≤ 1 s of daemon CPU. CPU is counted in clock ticks of 10 ms.\n")
 	}
 	return b.String()
 }

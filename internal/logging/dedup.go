@@ -15,12 +15,14 @@ const maxKeys = 256
 
 // Dedup is a slog.Handler that writes the first of identical records
 // (same level, message and attributes) at warning level or above, and
-// drops the identical ones that follow within the window. The next
-// identical record after the window is written with the attribute
-// "repeated" (how many were dropped) and "in" (over how long), and opens a
-// new window. Records below warning level pass unchanged, and so does
-// everything when the inner handler logs at debug level: debug means
-// every record.
+// drops the identical ones that follow within the window. When the window
+// ends with records dropped, the last of them is written with the
+// attributes "repeated" (how many were dropped) and "in" (over how long):
+// by the next identical record, or by a timer when none comes, so a burst
+// that stops is still counted in the log within one window. Records below
+// warning level pass unchanged, and so does everything when the inner
+// handler logs at debug level: debug means every record. Flush writes the
+// pending counts at once (at exit).
 type Dedup struct {
 	inner  slog.Handler
 	window time.Duration
@@ -30,13 +32,16 @@ type Dedup struct {
 }
 
 type dedupState struct {
-	mu   sync.Mutex
-	seen map[string]*seen
+	mu    sync.Mutex
+	seen  map[string]*seen
+	timer *time.Timer // pending summary of dropped records; nil when none
 }
 
 type seen struct {
 	since   time.Time
 	dropped int
+	last    slog.Record  // the last record dropped
+	h       slog.Handler // where it would have gone
 }
 
 // NewDedup wraps inner; window is how long identical records stay dropped.
@@ -88,6 +93,10 @@ func (d *Dedup) Handle(ctx context.Context, r slog.Record) error {
 	switch {
 	case s != nil && now.Sub(s.since) < d.window:
 		s.dropped++
+		s.last, s.h = r.Clone(), d.inner
+		if d.st.timer == nil {
+			d.st.timer = time.AfterFunc(d.window-now.Sub(s.since), d.summarize)
+		}
 		d.st.mu.Unlock()
 		return nil
 	case s != nil && s.dropped > 0:
@@ -101,9 +110,55 @@ func (d *Dedup) Handle(ctx context.Context, r slog.Record) error {
 		s = &seen{}
 		d.st.seen[key] = s
 	}
-	s.since, s.dropped = now, 0
+	s.since, s.dropped, s.last, s.h = now, 0, slog.Record{}, nil
 	d.st.mu.Unlock()
 	return d.inner.Handle(ctx, r)
+}
+
+// summarize writes the count of every record whose window has ended with
+// records dropped, and sets the timer for the next window to end.
+func (d *Dedup) summarize() { d.flush(false) }
+
+// Flush writes the count of every record dropped so far, window ended or
+// not (the daemon calls it as it exits).
+func (d *Dedup) Flush() { d.flush(true) }
+
+func (d *Dedup) flush(all bool) {
+	type out struct {
+		h slog.Handler
+		r slog.Record
+	}
+	var outs []out
+	d.st.mu.Lock()
+	now := d.now()
+	next := time.Duration(-1)
+	for _, s := range d.st.seen {
+		if s.dropped == 0 {
+			continue
+		}
+		if left := d.window - now.Sub(s.since); left > 0 && !all {
+			if next < 0 || left < next {
+				next = left
+			}
+			continue
+		}
+		r := s.last
+		r.Time = now
+		r.AddAttrs(slog.Int("repeated", s.dropped), slog.Duration("in", now.Sub(s.since).Round(time.Second)))
+		outs = append(outs, out{s.h, r})
+		s.since, s.dropped, s.last, s.h = now, 0, slog.Record{}, nil
+	}
+	if d.st.timer != nil {
+		d.st.timer.Stop()
+		d.st.timer = nil
+	}
+	if next >= 0 {
+		d.st.timer = time.AfterFunc(next, d.summarize)
+	}
+	d.st.mu.Unlock()
+	for _, o := range outs {
+		_ = o.h.Handle(context.Background(), o.r)
+	}
 }
 
 // forget drops the oldest half of the remembered records.

@@ -6,8 +6,11 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/vsp-dev/vsp/internal/testenv"
 )
 
 func TestDedup(t *testing.T) {
@@ -82,5 +85,57 @@ func TestDedupForgets(t *testing.T) {
 	}
 	if n := len(d.st.seen); n > maxKeys {
 		t.Errorf("remembers %d records, bound %d", n, maxKeys)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe to write from the summary timer while
+// the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// A burst of identical warnings that stops is still counted: the window's
+// timer writes the count with the last record's attributes, once; Flush
+// writes what is pending at once.
+func TestDedupSummaryWithoutNextRecord(t *testing.T) {
+	var buf syncBuffer
+	log := slog.New(NewDedup(slog.NewTextHandler(&buf, nil), 50*time.Millisecond)).With("port", "p1")
+	for i := range 4 {
+		log.Warn("link down", "err", "refused", "n", i/4) // identical records
+	}
+	log.Warn("other")
+	testenv.Await(t, 5*time.Second, "the count of the dropped records", buf.String,
+		func(s string) bool { return strings.Contains(s, "repeated=3") })
+	out := buf.String()
+	if n := strings.Count(out, `msg="link down"`); n != 2 {
+		t.Errorf("%d lines of the repeated warning, want the first and the count:\n%s", n, out)
+	}
+	if !strings.Contains(out, `msg="link down" port=p1 err=refused n=0 repeated=3`) {
+		t.Errorf("the count does not carry the record's attributes:\n%s", out)
+	}
+
+	var all bytes.Buffer
+	d := NewDedup(slog.NewTextHandler(&all, nil), time.Hour)
+	log = slog.New(d)
+	for range 3 {
+		log.Warn("same")
+	}
+	d.Flush()
+	d.Flush() // nothing more pending
+	if got := strings.Count(all.String(), "repeated=2"); got != 1 {
+		t.Errorf("Flush wrote the count %d times, want once:\n%s", got, all.String())
 	}
 }

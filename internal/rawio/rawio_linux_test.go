@@ -121,3 +121,31 @@ func TestNoAllocations(t *testing.T) {
 		t.Fatalf("%.1f allocations per write+read, want 0", allocs)
 	}
 }
+
+// TestTryRead: TryRead returns EAGAIN at once on an empty descriptor (a
+// Read would wait), what is there otherwise, without allocating.
+func TestTryRead(t *testing.T) {
+	_, w, rio, _ := pipe(t)
+	buf := make([]byte, 16)
+	start := time.Now()
+	if n, errno, err := rio.TryRead(buf); n != 0 || errno != syscall.EAGAIN || err != nil {
+		t.Fatalf("TryRead of an empty pipe = %d, %v, %v; want 0, EAGAIN, nil", n, errno, err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("TryRead of an empty pipe took %v", d)
+	}
+	if _, err := w.Write([]byte("more")); err != nil {
+		t.Fatal(err)
+	}
+	if n, errno, err := rio.TryRead(buf); string(buf[:n]) != "more" || errno != 0 || err != nil {
+		t.Fatalf("TryRead = %q, %v, %v; want %q", buf[:n], errno, err, "more")
+	}
+	allocs := testing.AllocsPerRun(1000, func() {
+		if _, errno, _ := rio.TryRead(buf); errno != syscall.EAGAIN {
+			t.Fatalf("TryRead: errno %v, want EAGAIN", errno)
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("%.1f allocations per TryRead, want 0", allocs)
+	}
+}

@@ -383,3 +383,79 @@ func TestBridgeReplyToFreshOpen(t *testing.T) {
 	}
 	waitStats(t, b, "unsolicited bytes discarded", func(s Stats) bool { return s.Discarded == uint64(len("unsolicited")) })
 }
+
+// chunks is a readyReader with queued chunks; an empty chunk stands for
+// "nothing ready now".
+type chunks struct {
+	q     [][]byte
+	calls int
+}
+
+func (c *chunks) ReadReady(b []byte) (int, error) {
+	c.calls++
+	if len(c.q) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(b, c.q[0])
+	if c.q[0] = c.q[0][n:]; len(c.q[0]) == 0 {
+		c.q = c.q[1:]
+	}
+	return n, nil
+}
+
+// TestReadBurst: after a full master read, readBurst adds what is ready
+// while another full read fits, and stops at once when nothing is ready
+// or on an error, keeping what it has.
+func TestReadBurst(t *testing.T) {
+	full := bytes.Repeat([]byte{'x'}, burstMin)
+	tests := []struct {
+		name  string
+		q     [][]byte
+		buf   int
+		want  int // bytes in buf afterwards, from the first read's burstMin on
+		calls int
+	}{
+		{"fills the buffer", [][]byte{full, full, full, full}, 16 << 10, 4 * burstMin, 3},
+		{"nothing ready", [][]byte{{}}, 16 << 10, burstMin, 1},
+		{"some ready", [][]byte{[]byte("tail"), {}}, 16 << 10, burstMin + 4, 2},
+		{"error keeps what it has", [][]byte{full}, 16 << 10, 2 * burstMin, 2},
+		{"no room for another read", [][]byte{full}, 2*burstMin - 1, burstMin, 0},
+	}
+	var b Bridge
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &chunks{q: tc.q}
+			buf := make([]byte, tc.buf)
+			if got := b.readBurst(c, buf, burstMin); got != tc.want || c.calls != tc.calls {
+				t.Fatalf("readBurst = %d after %d ReadReady calls, want %d after %d", got, c.calls, tc.want, tc.calls)
+			}
+		})
+	}
+}
+
+// TestBridgeBurst: a burst much larger than a PTY master read (which
+// readBurst sends in 16 KiB pieces) reaches the device and comes back
+// complete and in order.
+func TestBridgeBurst(t *testing.T) {
+	f := startBenchBridge(t, newBenchEcho(t, true), nil)
+	want := make([]byte, 1<<20)
+	for i := range want {
+		want[i] = byte(i*7 + i/251)
+	}
+	werr := make(chan error, 1)
+	go func() {
+		_, err := f.Write(want)
+		werr <- err
+	}()
+	got := make([]byte, len(want))
+	_ = f.SetReadDeadline(time.Now().Add(30 * time.Second))
+	if _, err := io.ReadFull(f, got); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-werr; err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatal("the burst came back different")
+	}
+}

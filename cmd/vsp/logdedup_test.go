@@ -1,0 +1,66 @@
+package main
+
+import (
+	"net"
+	"os/exec"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/vsp-dev/vsp/internal/testenv"
+)
+
+// Identical warnings are logged once per minute; the count of those left
+// out is not lost when the daemon stops first: it is written at exit
+// (docs/troubleshooting.md, "The same warning only once").
+func TestRepeatedWarningsCountedAtExit(t *testing.T) {
+	// A "device" that accepts and hangs up at once: the port redials with
+	// backoff, and each failure logs the same warning.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	var dials atomic.Int64
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			dials.Add(1)
+			_ = c.Close()
+		}
+	}()
+	p := runProc(t, "vsp run", exec.Command(bins.Build(t, "vsp"), "run", "--device", ln.Addr().String(), "--tls", "legacy",
+		"--trust", "tofu", "--known-devices", t.TempDir()+"/known", "--link", tempLink(t), "--socket", t.TempDir()+"/s"))
+	testenv.Eventually(t, 30*time.Second, "4 dials", func() bool { return dials.Load() >= 4 })
+	if err := p.stop(); err != nil {
+		t.Fatalf("%v\n%s", err, p.output())
+	}
+	out := p.output()
+	var first, counted string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, "level=WARN") || strings.Contains(l, "level=ERROR") {
+			if strings.Contains(l, "repeated=") {
+				counted = l
+			} else if first == "" {
+				first = l
+			}
+		}
+	}
+	if first == "" || counted == "" {
+		t.Fatalf("want a warning, then its count at exit (repeated=N); got:\n%s", out)
+	}
+	rest := func(l string) string { // the record without its time and count
+		l = l[strings.Index(l, " level="):]
+		if i := strings.Index(l, " repeated="); i >= 0 {
+			l = l[:i]
+		}
+		return l
+	}
+	if rest(first) != rest(counted) {
+		t.Errorf("the count is not of the warning logged first:\nfirst: %s\ncount: %s", first, counted)
+	}
+}

@@ -1,0 +1,41 @@
+package pty
+
+import (
+	"io"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// ReadReady is Read without waiting: it returns what the application has
+// written and the master holds right now, or 0 and no error at once when
+// there is nothing (or when the next byte is a packet-mode status byte,
+// which it turns into events as Read does). After a Read that returned a
+// full master buffer (4 KiB), the bridge takes what else is there with it,
+// to send it in one TLS record of up to 16 KiB instead of four, without
+// ever waiting for more (docs/performance.md, change 8). Errors are those
+// of Read; the next Read reports them again.
+func (p *Port) ReadReady(b []byte) (int, error) {
+	if len(b) == 0 {
+		return 0, nil
+	}
+	p.rmu.Lock()
+	defer p.rmu.Unlock()
+	buf := b
+	if len(b) == 1 {
+		buf = p.small[:]
+	}
+	n, errno, err := p.mio.TryRead(buf)
+	switch {
+	case errno == syscall.EAGAIN:
+		return 0, nil
+	case err != nil || errno != 0:
+		return 0, p.ioErr("read", err, errno)
+	case n == 0:
+		return 0, io.EOF
+	case buf[0] != unix.TIOCPKT_DATA:
+		p.handlePacket(buf[0])
+		return 0, nil
+	}
+	return copy(b, buf[1:n]), nil
+}
