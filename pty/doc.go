@@ -29,12 +29,14 @@
 // When a tcsetattr turns input processing on, the Port clears EXTPROC at
 // once (it would make n_tty skip ICRNL, IXON, canonical mode, ISIG...) and
 // hears later changes through the termios watch instead: each tcsetattr
-// wakes the slave's write_wait queue (n_tty_set_termios), and the Port's
-// own slave fd sits in an edge-triggered EPOLLOUT epoll set of its own,
-// itself in Go's poller. That watch is armed only while the input is
-// processed because the same queue is woken by every master read of
-// application data, which would cost a settings re-read per message
-// (bounded by termiosWatchGap); on a raw port a burst of application
+// wakes the slave's write_wait queue (n_tty_set_termios, without a key),
+// and the Port's slave fd sits in an epoll set of the watch's own, itself
+// in Go's poller, edge triggered: a duplicate for EPOLLWRNORM, which the
+// data's wake-ups of that queue (keyed EPOLLOUT) never reach, so a change
+// is heard at once; and the fd itself for EPOLLOUT, which catches a change
+// whose edge came while the slave was not writable, at the price of a
+// re-read per message (bounded by termiosWatchGap). That watch is armed
+// only while the input is processed; on a raw port a burst of application
 // writes re-reads nothing. When the input becomes raw again, EXTPROC is
 // set and the watch disarmed. EXTPROC is the Port's: an application that
 // sets it on a processed tty has it cleared, one that drops it on a raw
@@ -42,7 +44,7 @@
 // reports it). The Port's own switches are not reported.
 //
 // Device bytes reaching the slave between the application's tcsetattr and
-// the switch (p50 20 µs, p99 100 µs; BenchmarkInputModeSwitch) are still
+// the switch (p50 17–20 µs, p99 63–100 µs; BenchmarkInputModeSwitch) are still
 // processed raw. Bytes that answer data the application wrote after its
 // tcsetattr never are: Read reads the change's status byte before that
 // data and switches before returning it.

@@ -187,11 +187,12 @@ func TestExtprocIsVsps(t *testing.T) {
 func TestEveryTcsetattrReported(t *testing.T) {
 	for _, mode := range []struct {
 		name string
+		raw  bool
 		set  func(*unix.Termios)
 	}{
-		{"raw", func(*unix.Termios) {}},
-		{"ICRNL", func(t *unix.Termios) { t.Iflag |= unix.ICRNL }},
-		{"ICANON", func(t *unix.Termios) { t.Lflag |= unix.ICANON }},
+		{"raw", true, func(*unix.Termios) {}},
+		{"ICRNL", false, func(t *unix.Termios) { t.Iflag |= unix.ICRNL }},
+		{"ICANON", false, func(t *unix.Termios) { t.Lflag |= unix.ICANON }},
 	} {
 		t.Run(mode.name, func(t *testing.T) {
 			p := openPort(t, Config{PollInterval: -1})
@@ -250,6 +251,7 @@ func TestRawBurstNoReread(t *testing.T) {
 	}{
 		{"raw", true, func(*unix.Termios) {}},
 		{"ICRNL", false, func(t *unix.Termios) { t.Iflag |= unix.ICRNL }},
+		{"ICANON", false, func(t *unix.Termios) { t.Lflag |= unix.ICANON }},
 	} {
 		t.Run(mode.name, func(t *testing.T) {
 			p := openPort(t, Config{PollInterval: -1})
@@ -299,7 +301,7 @@ func TestRawBurstNoReread(t *testing.T) {
 			case mode.raw && n != 0:
 				t.Errorf("raw: %d re-reads during the burst, want 0", n)
 			case !mode.raw && (n == 0 || n > bound):
-				t.Errorf("ICRNL: %d re-reads during the burst, want 1..%d", n, bound)
+				t.Errorf("%s: %d re-reads during the burst, want 1..%d", mode.name, n, bound)
 			}
 		})
 	}

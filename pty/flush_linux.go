@@ -20,11 +20,13 @@ package pty
 //     also most of the second, which an application writes right after
 //     its flush (a request after reset_input_buffer). Measured by
 //     TestFlushOrdering over 1000 cycles of write 8 bytes, close, reopen,
-//     tcflush, write 2 bytes: status first keeps the order the
-//     application wrote in 62 % of the cycles with a reader that forwards
-//     at once (49 % with one spending 100 µs per read), drain first in
-//     38 % (5.5 %); with status first the 2 bytes follow the flush in
-//     99 %, and the 8 bytes precede it in 64 % (50 %). LIMITS.md.
+//     tcflush, write 2 bytes, on a plain packet-mode pty judged both ways
+//     from the same reads: called back to back, status first keeps the
+//     order the application wrote in 40–54 % of the cycles, drain first in
+//     4–38 % (status first misses when the 8 bytes are not read yet, drain
+//     first when the 2 bytes are already queued; a reader spending 100 µs
+//     per read is the worse case for both); with 50 µs between the
+//     application's calls both keep it in 99.5–100 %. LIMITS.md.
 //
 // The event is also sent on Events, at once. nil removes the handler.
 func (p *Port) SetFlushHandler(f func(EventKind)) {

@@ -75,10 +75,10 @@ func flushCycle(t testing.TB, path string, pace time.Duration) time.Time {
 	return at
 }
 
-// flushTally counts, over cycles of flushCycle, where the flush fell in
-// the data: after all 8 bytes written before it, before the 2 written
-// after it (both: the order the application wrote), and the time from
-// tcflush to the flush being passed on.
+// flushTally counts, over cycles of flushCycle or settingsCycle, where the
+// flush or change fell in the data: after all 8 bytes written before it,
+// before the 2 written after it (both: the order the application wrote),
+// and the time from the application's call to its being passed on.
 type flushTally struct {
 	name            string
 	cycles, before8 int
@@ -104,7 +104,7 @@ func (f *flushTally) add(pos int, lat time.Duration) {
 
 func (f *flushTally) String() string {
 	slices.Sort(f.lat)
-	return fmt.Sprintf("%s: %d cycles: 8 bytes before the flush %d, 2 bytes after it %d, both (the order written) %d; tcflush to handler p50 %v p99 %v",
+	return fmt.Sprintf("%s: %d cycles: 8 bytes before %d, 2 bytes after %d, both (the order written) %d; call to handler p50 %v p99 %v",
 		f.name, f.cycles, f.before8, f.after2, f.exact, f.lat[len(f.lat)/2], f.lat[len(f.lat)*99/100])
 }
 
@@ -121,12 +121,80 @@ func spin(d time.Duration) {
 	}
 }
 
+// orderCase is an application action whose place among its data is
+// measured: the cycle the application runs, the status bit it raises on a
+// plain packet-mode pty, and how a Port reports it.
+type orderCase struct {
+	name    string
+	cycle   func(t testing.TB, path string, pace time.Duration) time.Time
+	status  byte                    // TIOCPKT_FLUSHREAD, TIOCPKT_IOCTL
+	mode    func(*unix.Termios)     // the application's input mode, on top of raw
+	extproc bool                    // the plain pty needs EXTPROC to raise status
+	handle  func(p *Port, f func()) // sets the Port's handler to call f
+	port    string                  // the Port's ordering, for the figures
+}
+
+var flushCase = orderCase{
+	name:   "flush",
+	cycle:  flushCycle,
+	status: unix.TIOCPKT_FLUSHREAD,
+	mode:   func(*unix.Termios) {},
+	handle: func(p *Port, f func()) {
+		p.SetFlushHandler(func(k EventKind) {
+			if k == FlushRead {
+				f()
+			}
+		})
+	},
+	port: "status first",
+}
+
+// settingsCycle is write 8 bytes, tcsetattr (the speed toggles between
+// 19200 and 9600), write 2 bytes, spending pace between the calls.
+func settingsCycle(t testing.TB, path string, pace time.Duration) time.Time {
+	t.Helper()
+	fd, err := unix.Open(path, unix.O_RDWR|unix.O_NOCTTY, 0)
+	must(t, err)
+	defer unix.Close(fd)
+	tio, err := unix.IoctlGetTermios(fd, ioctlGetTermios)
+	must(t, err)
+	if outputSpeed(tio) == 9600 {
+		setSpeed(tio, 19200)
+	} else {
+		setSpeed(tio, 9600)
+	}
+	if _, err := unix.Write(fd, []byte("ABCDEFGH")); err != nil {
+		t.Fatal(err)
+	}
+	pause(pace)
+	at := time.Now()
+	must(t, unix.IoctlSetTermios(fd, ioctlSetTermios, tio))
+	pause(pace)
+	if _, err := unix.Write(fd, []byte("1\n")); err != nil {
+		t.Fatal(err)
+	}
+	return at
+}
+
+func settingsCase(name string, mode func(*unix.Termios)) orderCase {
+	return orderCase{
+		name:    name,
+		cycle:   settingsCycle,
+		status:  unix.TIOCPKT_IOCTL,
+		mode:    mode,
+		extproc: true,
+		handle:  func(p *Port, f func()) { p.SetSettingsHandler(func(Settings) { f() }) },
+		port:    "drain first",
+	}
+}
+
 // TestFlushOrdering measures where the flush handler falls in the data,
 // over 1000 cycles of flushCycle, for the two possible orderings, on a
 // plain packet-mode pty read as Port.Read reads it (status first: the
 // flush passed on when its status byte is read; drain first: after the
 // bytes queued then), and on a Port (status first, as chosen), with a
-// reader that forwards at once and one that spends 100 µs per read. The
+// reader that forwards at once and one that spends 100 µs per read, and an
+// application calling back to back or pausing 50 µs between calls. The
 // figures are logged (SetFlushHandler and LIMITS.md have them); the
 // ordering the Port uses must keep the application's order at least as
 // often as the other.
@@ -134,40 +202,83 @@ func TestFlushOrdering(t *testing.T) {
 	if testing.Short() {
 		t.Skip("1000 cycles per case")
 	}
-	const cycles = 1000
-	for _, c := range []struct{ delay, pace time.Duration }{
-		{0, 0}, {100 * time.Microsecond, 0}, {0, 50 * time.Microsecond}, {100 * time.Microsecond, 50 * time.Microsecond},
-	} {
-		sf, df := flushPlain(t, cycles, c.delay, c.pace)
-		pt := flushPort(t, cycles, c.delay, c.pace)
-		for _, f := range []*flushTally{sf, df, pt} {
-			t.Logf("reader delay %v, application pace %v: %v", c.delay, c.pace, f)
-		}
-		if sf.exact < df.exact {
-			t.Errorf("reader delay %v, application pace %v: status first right %d times, drain first %d", c.delay, c.pace, sf.exact, df.exact)
+	for _, r := range measureOrder(t, flushCase) {
+		if r.sf.exact < r.df.exact {
+			t.Errorf("%s: status first right %d times, drain first %d", r.what, r.sf.exact, r.df.exact)
 		}
 	}
 }
 
-// flushPlain runs the cycles on a plain pty in packet mode and judges both
+// TestSettingsOrdering measures the same for a settings change (write 8
+// bytes, tcsetattr, write 2 bytes), raw (EXTPROC, a status byte) and with
+// ICRNL (the termios watch); the Port's settings handler is drain first
+// (SetSettingsHandler), so it must put the 8 bytes before the change at
+// least as often as status first would.
+func TestSettingsOrdering(t *testing.T) {
+	if testing.Short() {
+		t.Skip("1000 cycles per case")
+	}
+	for _, c := range []orderCase{
+		settingsCase("settings, raw", func(*unix.Termios) {}),
+		settingsCase("settings, ICRNL", func(t *unix.Termios) { t.Iflag |= unix.ICRNL }),
+	} {
+		for _, r := range measureOrder(t, c) {
+			if r.pt.before8 < r.sf.before8*9/10 {
+				t.Errorf("%s: 8 bytes before the change %d times on the Port, %d status first", r.what, r.pt.before8, r.sf.before8)
+			}
+		}
+	}
+}
+
+type orderResult struct {
+	what       string
+	sf, df, pt *flushTally
+}
+
+// measureOrder runs 1000 cycles of c for each reader delay and
+// application pace, on a plain pty (both orderings) and on a Port, and
+// logs the figures.
+func measureOrder(t *testing.T, c orderCase) []orderResult {
+	const cycles = 1000
+	var res []orderResult
+	for _, x := range []struct{ delay, pace time.Duration }{
+		{0, 0}, {100 * time.Microsecond, 0}, {0, 50 * time.Microsecond}, {100 * time.Microsecond, 50 * time.Microsecond},
+	} {
+		sf, df := orderPlain(t, c, cycles, x.delay, x.pace)
+		pt := orderPort(t, c, cycles, x.delay, x.pace)
+		r := orderResult{fmt.Sprintf("%s, reader delay %v, application pace %v", c.name, x.delay, x.pace), sf, df, pt}
+		for _, f := range []*flushTally{sf, df, pt} {
+			t.Logf("%s: %v", r.what, f)
+		}
+		res = append(res, r)
+	}
+	return res
+}
+
+// orderPlain runs the cycles on a plain pty in packet mode and judges both
 // orderings from the same reads.
-func flushPlain(t *testing.T, cycles int, delay, pace time.Duration) (statusFirst, drainFirst *flushTally) {
+func orderPlain(t *testing.T, c orderCase, cycles int, delay, pace time.Duration) (statusFirst, drainFirst *flushTally) {
 	master, slave, err := cpty.Open()
 	if err != nil {
 		t.Fatal(err)
 	}
 	mfd := int(master.Fd())
-	must(t, unix.IoctlSetPointerInt(mfd, unix.TIOCPKT, 1))
 	tio, err := unix.IoctlGetTermios(int(slave.Fd()), ioctlGetTermios)
 	must(t, err)
 	makeRawTio(tio)
+	c.mode(tio)
+	if c.extproc {
+		tio.Lflag |= unix.EXTPROC
+	}
+	// Before packet mode, so that this change raises no status byte.
 	must(t, unix.IoctlSetTermios(int(slave.Fd()), ioctlSetTermios, tio))
-	type flushSeen struct {
+	must(t, unix.IoctlSetPointerInt(mfd, unix.TIOCPKT, 1))
+	type seen struct {
 		total, queued int64
 		at            time.Time
 	}
 	var total atomic.Int64
-	flushes := make(chan flushSeen, cycles)
+	events := make(chan seen, cycles)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -179,11 +290,11 @@ func flushPlain(t *testing.T, cycles int, delay, pace time.Duration) (statusFirs
 				return
 			}
 			if b[0] != unix.TIOCPKT_DATA {
-				if b[0]&unix.TIOCPKT_FLUSHREAD != 0 {
+				if b[0]&c.status != 0 {
 					fds := [1]unix.PollFd{{Fd: int32(mfd), Events: unix.POLLIN}}
 					_, _ = unix.Poll(fds[:], 0)
 					q, _ := unix.IoctlGetInt(mfd, unix.TIOCINQ)
-					flushes <- flushSeen{total.Load(), int64(q), time.Now()}
+					events <- seen{total.Load(), int64(q), time.Now()}
 				}
 				continue
 			}
@@ -193,15 +304,16 @@ func flushPlain(t *testing.T, cycles int, delay, pace time.Duration) (statusFirs
 	}()
 	// The reader's blocking read ends with EIO once no slave fd is open.
 	defer func() { slave.Close(); wg.Wait(); master.Close() }()
-	statusFirst, drainFirst = &flushTally{name: "plain pty, status first"}, &flushTally{name: "plain pty, drain first"}
+	statusFirst = &flushTally{name: "plain pty, status first"}
+	drainFirst = &flushTally{name: "plain pty, drain first"}
 	for i := 0; i < cycles; i++ {
 		base := int64(10 * i)
-		at := flushCycle(t, slave.Name(), pace)
-		var f flushSeen
+		at := c.cycle(t, slave.Name(), pace)
+		var f seen
 		select {
-		case f = <-flushes:
+		case f = <-events:
 		case <-time.After(waitTimeout):
-			t.Fatalf("cycle %d: no flush status byte", i)
+			t.Fatalf("cycle %d: no status byte", i)
 		}
 		testenv.Eventually(t, waitTimeout, "the cycle's bytes", func() bool { return total.Load() == base+10 })
 		statusFirst.add(int(f.total-base), f.at.Sub(at))
@@ -210,21 +322,19 @@ func flushPlain(t *testing.T, cycles int, delay, pace time.Duration) (statusFirs
 	return statusFirst, drainFirst
 }
 
-// flushPort runs the cycles on a Port and tallies where its flush handler
-// fell.
-func flushPort(t *testing.T, cycles int, delay, pace time.Duration) *flushTally {
+// orderPort runs the cycles on a Port and tallies where its handler fell.
+func orderPort(t *testing.T, c orderCase, cycles int, delay, pace time.Duration) *flushTally {
 	p := openPort(t, Config{PollInterval: -1})
-	type flushSeen struct {
+	a := openApp(t, p.Name())
+	a.modify(t, c.mode)
+	waitFollowed(t, a)
+	type seen struct {
 		total int64
 		at    time.Time
 	}
 	var total atomic.Int64
-	flushes := make(chan flushSeen, cycles)
-	p.SetFlushHandler(func(k EventKind) {
-		if k == FlushRead {
-			flushes <- flushSeen{total.Load(), time.Now()}
-		}
-	})
+	events := make(chan seen, cycles)
+	c.handle(p, func() { events <- seen{total.Load(), time.Now()} })
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -243,15 +353,15 @@ func flushPort(t *testing.T, cycles int, delay, pace time.Duration) *flushTally 
 		}
 	}()
 	defer func() { p.Close(); wg.Wait() }()
-	tally := &flushTally{name: "Port (status first)"}
+	tally := &flushTally{name: "Port (" + c.port + ")"}
 	for i := 0; i < cycles; i++ {
 		base := int64(10 * i)
-		at := flushCycle(t, p.Name(), pace)
-		var f flushSeen
+		at := c.cycle(t, p.Name(), pace)
+		var f seen
 		select {
-		case f = <-flushes:
+		case f = <-events:
 		case <-time.After(waitTimeout):
-			t.Fatalf("cycle %d: no flush handler call", i)
+			t.Fatalf("cycle %d: no handler call", i)
 		}
 		testenv.Eventually(t, waitTimeout, "the cycle's bytes", func() bool { return total.Load() == base+10 })
 		tally.add(int(f.total-base), f.at.Sub(at))

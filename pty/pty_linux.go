@@ -783,7 +783,7 @@ func (p *Port) closeFiles() []error {
 	}
 	files := []*os.File{p.master, p.slave}
 	if p.tw != nil {
-		files = append(files, p.tw.ep)
+		files = append(files, p.tw.ep, p.tw.sdup)
 	}
 	for _, f := range files {
 		if f == nil {
