@@ -19,7 +19,13 @@ type Port struct {
 	spec string  // backend specification
 	be   backend // set by Start
 
-	sioRx, sioTx, netRx, netTx, dropped atomic.Uint64
+	sioRx, sioTx, netRx, netTx, dropped, purged atomic.Uint64
+
+	// rxmu orders the bytes received from the line with receive purges
+	// (RFC 2217 PURGE-DATA): pump holds it from checking that bytes are
+	// not stale until they are handed to the mode, and purge while it
+	// flushes the backend.
+	rxmu sync.Mutex
 
 	lmu     sync.Mutex // serialises changes of the line (console, RFC 2217): read, configure, store
 	mu      sync.Mutex
@@ -39,6 +45,7 @@ type Counters struct {
 	NetRx   uint64 `json:"net_rx"`  // received from the network
 	SioTx   uint64 `json:"sio_tx"`  // sent to the serial line
 	Dropped uint64 `json:"dropped"` // serial bytes discarded (no session, Event Byte buffer full)
+	Purged  uint64 `json:"purged"`  // bytes discarded by RFC 2217 PURGE-DATA (both directions)
 }
 
 // mode is a communication mode a COM port runs (T2S today; COD, ATC and U2S
@@ -88,7 +95,8 @@ func (p *Port) Serial() Serial {
 
 // Counters returns the byte counters.
 func (p *Port) Counters() Counters {
-	return Counters{SioRx: p.sioRx.Load(), NetTx: p.netTx.Load(), NetRx: p.netRx.Load(), SioTx: p.sioTx.Load(), Dropped: p.dropped.Load()}
+	return Counters{SioRx: p.sioRx.Load(), NetTx: p.netTx.Load(), NetRx: p.netRx.Load(), SioTx: p.sioTx.Load(),
+		Dropped: p.dropped.Load(), Purged: p.purged.Load()}
 }
 
 // SetSerial changes the port's serial settings at run time (the hook for
@@ -150,6 +158,7 @@ func (p *Port) boot(br *bootRun, set settings, enabled bool) error {
 	p.netRx.Store(0)
 	p.netTx.Store(0)
 	p.dropped.Store(0)
+	p.purged.Store(0)
 	line := Serial{}.withDefaults()
 	if p.idx < len(set.Lines) {
 		line = set.Lines[p.idx]
@@ -216,20 +225,28 @@ func (p *Port) listen(ctx context.Context) (net.Listener, error) {
 }
 
 // pump reads the serial line for the device's lifetime and hands the bytes
-// to the running mode (dropping them while none runs).
+// to the running mode (dropping them while none runs). Bytes it took from
+// the line before a receive purge are dropped too (counted in purged),
+// even when the purge came while it held them (pacing, or a session slow
+// to take them).
 func (p *Port) pump(ctx context.Context) {
 	defer p.d.wg.Done()
 	buf := make([]byte, 4096)
 	for {
-		n, err := p.be.Read(buf)
+		n, epoch, err := p.be.read(buf)
 		if n > 0 {
 			p.sioRx.Add(uint64(n))
 			p.pace(ctx, n, false)
-			if m := p.currentMode(); m != nil {
+			p.rxmu.Lock()
+			if p.be.inputEpoch() != epoch {
+				p.purged.Add(uint64(n))
+				p.d.log.Info("serial bytes received before a purge dropped", "port", p.name, "bytes", n)
+			} else if m := p.currentMode(); m != nil {
 				m.fromSerial(ctx, buf[:n])
 			} else {
 				p.dropped.Add(uint64(n))
 			}
+			p.rxmu.Unlock()
 		}
 		if err != nil {
 			if ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
@@ -238,6 +255,17 @@ func (p *Port) pump(ctx context.Context) {
 			return
 		}
 	}
+}
+
+// purge discards what the port holds of the line's data: with input, the
+// bytes received from the line not yet sent to the network; with output,
+// the bytes held for the line. It returns how many it dropped of each.
+func (p *Port) purge(input, output bool) (in, out int, err error) {
+	p.rxmu.Lock()
+	defer p.rxmu.Unlock()
+	in, out, err = p.be.flush(input, output)
+	p.purged.Add(uint64(in + out))
+	return in, out, err
 }
 
 // writeSerial sends b to the serial line, paced when configured.

@@ -59,7 +59,9 @@ func (h *rfcPort) apply(what string, fn func(*Serial)) (Serial, error) {
 	p.mu.Lock()
 	p.line = line
 	p.mu.Unlock()
-	h.log.Info("rfc2217: serial "+what+" applied", "baud", line.Baud, "serial", line.String())
+	// sio_tx: the bytes sent on the line before the change (the server
+	// applies it in order with the data), for whoever checks the order.
+	h.log.Info("rfc2217: serial "+what+" applied", "baud", line.Baud, "serial", line.String(), "sio_tx", p.sioTx.Load())
 	return line, nil
 }
 
@@ -154,12 +156,19 @@ func (h *rfcPort) setSignal(c rfc2217.Control) rfc2217.Control {
 	return c
 }
 
-// Purge is acknowledged: the simulator forwards serial data as it comes and
-// holds no buffer to purge (the Event Byte buffer only exists without a
-// session).
+// Purge discards the port's buffers: receive (1) the bytes received from
+// the serial line and not yet sent to the client (with the echo backend,
+// what was echoed and not yet written to the network), transmit (2) the
+// bytes held for the serial line (a tty's output queue; the echo backend
+// holds none: its writes are on the line at once), both (3). The server
+// calls it after the data the client sent before the request has been
+// written to the line (rfc2217.Handler), and answers it after: every byte
+// the client reads before the answer left before the purge. The Event
+// Byte buffer only exists without a session: nothing to purge there.
 func (h *rfcPort) Purge(what rfc2217.PurgeWhat) error {
-	h.log.Info("rfc2217: purge", "what", what)
-	return nil
+	in, out, err := h.p.purge(what&rfc2217.PurgeReceive != 0, what&rfc2217.PurgeTransmit != 0)
+	h.log.Info("rfc2217: purge", "what", what, "dropped_rx", in, "dropped_tx", out, "purged", h.p.purged.Load())
+	return err
 }
 
 func (h *rfcPort) Current() rfc2217.Settings {

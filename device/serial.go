@@ -8,13 +8,25 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
 // backend is the serial line a COM port drives: bytes written go out to the
 // attached equipment, bytes read came from it.
 type backend interface {
-	Read(p []byte) (int, error)
+	// read reads bytes received from the line; epoch is the backend's
+	// input epoch when it took them (see flush).
+	read(p []byte) (n int, epoch uint64, err error)
+	// inputEpoch is the current input epoch: each input flush advances
+	// it, so the caller can tell bytes taken before a flush (stale) from
+	// bytes taken after.
+	inputEpoch() uint64
+	// flush discards what the backend holds: with input, the bytes
+	// received from the line and not yet read; with output, the bytes
+	// written and not yet sent on the line. It returns how many it
+	// discarded of each.
+	flush(input, output bool) (in, out int, err error)
 	// write writes all of p unless ctx ends or the backend is closed.
 	write(ctx context.Context, p []byte) (int, error)
 	// configure applies serial settings where the backend can (termios).
@@ -49,6 +61,7 @@ type loopback struct {
 	cond   *sync.Cond
 	buf    []byte
 	closed bool
+	epoch  uint64 // input flushes so far
 }
 
 const loopbackSize = 64 << 10
@@ -61,14 +74,14 @@ func newLoopback() *loopback {
 
 func (l *loopback) String() string { return "echo" }
 
-func (l *loopback) Read(p []byte) (int, error) {
+func (l *loopback) read(p []byte) (int, uint64, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for len(l.buf) == 0 && !l.closed {
 		l.cond.Wait()
 	}
 	if len(l.buf) == 0 {
-		return 0, io.EOF
+		return 0, l.epoch, io.EOF
 	}
 	n := copy(p, l.buf)
 	l.buf = l.buf[n:]
@@ -76,7 +89,29 @@ func (l *loopback) Read(p []byte) (int, error) {
 		l.buf = nil
 	}
 	l.cond.Broadcast()
-	return n, nil
+	return n, l.epoch, nil
+}
+
+func (l *loopback) inputEpoch() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.epoch
+}
+
+// flush: what the plug holds was sent on the line and came back, not yet
+// read: input. Nothing waits to go out (a write puts its bytes straight on
+// the plug), so an output flush has nothing to drop.
+func (l *loopback) flush(input, _ bool) (int, int, error) {
+	if !input {
+		return 0, 0, nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := len(l.buf)
+	l.buf = nil
+	l.epoch++
+	l.cond.Broadcast() // writers waiting for room
+	return n, 0, nil
 }
 
 func (l *loopback) write(ctx context.Context, p []byte) (int, error) {
@@ -119,6 +154,7 @@ func (l *loopback) Close() error {
 
 // fileBackend drives a character device (PTY master or real tty).
 type fileBackend struct {
+	epoch  atomic.Uint64 // input flushes so far
 	name   string
 	f      *os.File // PTY master or tty
 	slave  *os.File // PTY only: kept open so the master never reads EIO
@@ -129,7 +165,10 @@ type fileBackend struct {
 
 func (b *fileBackend) String() string { return b.name }
 
-func (b *fileBackend) Read(p []byte) (int, error) {
+// read: the epoch is read after the bytes were taken, so bytes the kernel
+// handed over just before a flush can pass as taken after it (the kernel
+// has no way to take and count in one step); the loopback is exact.
+func (b *fileBackend) read(p []byte) (int, uint64, error) {
 	for {
 		n, err := b.f.Read(p)
 		if n == 0 && err != nil && b.slave != nil && isEIO(err) {
@@ -138,9 +177,11 @@ func (b *fileBackend) Read(p []byte) (int, error) {
 			time.Sleep(20 * time.Millisecond)
 			continue
 		}
-		return n, err
+		return n, b.epoch.Load(), err
 	}
 }
+
+func (b *fileBackend) inputEpoch() uint64 { return b.epoch.Load() }
 
 func (b *fileBackend) write(ctx context.Context, p []byte) (int, error) {
 	n := 0

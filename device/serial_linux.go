@@ -138,3 +138,27 @@ func (b *fileBackend) configure(s Serial) error {
 	}
 	return nil
 }
+
+// flush discards the tty's input and/or output queues (tcflush), counting
+// them first (TIOCINQ, TIOCOUTQ).
+func (b *fileBackend) flush(input, output bool) (in, out int, err error) {
+	err = control(b.f, func(fd int) error {
+		if input {
+			in, _ = unix.IoctlGetInt(fd, unix.TIOCINQ)
+			err := unix.IoctlSetInt(fd, unix.TCFLSH, unix.TCIFLUSH)
+			b.epoch.Add(1)
+			if err != nil {
+				return err
+			}
+		}
+		if output {
+			out, _ = unix.IoctlGetInt(fd, unix.TIOCOUTQ)
+			return unix.IoctlSetInt(fd, unix.TCFLSH, unix.TCOFLUSH)
+		}
+		return nil
+	})
+	if err != nil {
+		return in, out, fmt.Errorf("device: flush %s: %w", b.name, err)
+	}
+	return in, out, nil
+}

@@ -115,7 +115,7 @@ func NewClient(conn net.Conn, cfg ClientConfig, log *slog.Logger) (*Client, erro
 		}
 		n, err := conn.Read(buf)
 		if n > 0 {
-			m, perr := c.s.process(buf[:n])
+			m, _, perr := c.s.process(buf[:n]) // not ordered: all of buf
 			if len(c.s.pending)+m > MaxBanner {
 				return fail(fmt.Errorf("%w: more than %d bytes from %s", ErrBannerTooLong, MaxBanner, conn.RemoteAddr()))
 			}
@@ -267,6 +267,38 @@ func (c *Client) Read(p []byte) (int, error) { return c.s.read(p) }
 // Write sends serial data, IAC-escaped. It returns the number of bytes of p
 // sent.
 func (c *Client) Write(p []byte) (int, error) { return c.s.write(p) }
+
+// SetInOrder sends a setting (SET-BAUDRATE, SET-DATASIZE, SET-PARITY,
+// SET-STOPSIZE or a non-request SET-CONTROL) written into the stream in
+// order with the data, as Purge is: after the data written before it,
+// before the data written after (a server that handles requests in order
+// with the data, as Server does, applies it between the two). Like the
+// other setters it never waits for the acknowledgement; like Write it
+// waits for the connection to take the bytes.
+func (c *Client) SetInOrder(m Message) error {
+	if err := checkSetting(m); err != nil {
+		return err
+	}
+	if c.s.state(OptComPort, true) != qYes {
+		return ErrNotSupported
+	}
+	return c.s.sendInline(m)
+}
+
+// checkSetting validates a setting request as the setters do.
+func checkSetting(m Message) error {
+	switch {
+	case m.Server:
+		return fmt.Errorf("%w: %v is a server message", ErrInvalidValue, m)
+	case m.Command == CmdSetBaudRate && m.BaudRate != 0,
+		m.Command == CmdSetDataSize && m.DataSize >= 5 && m.DataSize <= 8,
+		m.Command == CmdSetParity && m.Parity >= ParityNone && m.Parity <= ParitySpace,
+		m.Command == CmdSetStopSize && m.StopBits >= StopBits1 && m.StopBits <= StopBits15,
+		m.Command == CmdSetControl && m.Control <= controlMax && !m.Control.IsRequest():
+		return nil
+	}
+	return fmt.Errorf("%w: not a setting: %v", ErrInvalidValue, m)
+}
 
 // SetBaudRate asks the server for a baud rate (non-zero).
 func (c *Client) SetBaudRate(baud uint32) error {

@@ -16,7 +16,10 @@ import (
 // a setter returns an error, the server logs it and answers with the value
 // from Current. Requests with value 0 (queries) are answered from Current
 // without calling a setter. Methods are called from the goroutine calling
-// Server.Read.
+// Server.Read, in order with the data: a request is handled after Read has
+// returned every data byte the client sent before it (so a caller that
+// writes what Read returns to the serial line before it reads again
+// applies a speed change or a purge at the right place in the stream).
 type Handler interface {
 	SetBaudRate(baud uint32) (uint32, error)
 	SetDataSize(bits int) (int, error)
@@ -72,6 +75,7 @@ func NewServer(conn net.Conn, h Handler, log *slog.Logger) (*Server, error) {
 	s := &Server{s: newSession(conn, log), h: h, modemMask: 0xff}
 	s.s.handle = s.handleSB
 	s.s.onOption = s.onOption
+	s.s.ordered = true // a request applies after the data before it (Read)
 	s.s.start()
 	for _, r := range []struct {
 		opt   byte

@@ -43,6 +43,14 @@ type session struct {
 	deferred error  // connection error to return after the data read with it
 	handle   func(Event) error
 	drop     func(n int) bool // nil, or whether n decoded data bytes are dropped
+	// ordered: a command takes effect after the data before it has been
+	// returned by Read (the Server: a PURGE-DATA or SET-BAUDRATE that
+	// follows data in one segment is handled after the caller has
+	// written that data to the serial line, not before). held is such a
+	// command, raw the undecoded bytes after it.
+	ordered bool
+	held    *Event
+	raw     []byte
 
 	// writer side
 	dataMu sync.Mutex
@@ -265,8 +273,10 @@ func verbName(v byte) string {
 }
 
 // process decodes buf in place; the data bytes end up in buf[:n]. Commands
-// are dispatched as they are met.
-func (s *session) process(buf []byte) (n int, err error) {
+// are dispatched as they are met; in an ordered session a command after
+// data bytes is held instead (s.held) and decoding stops there: buf[used:]
+// is left undecoded for the caller to keep.
+func (s *session) process(buf []byte) (n, used int, err error) {
 	in := 0
 	for in < len(buf) {
 		nd, ns, ev, err := s.dec.Decode(buf[n:], buf[in:])
@@ -276,16 +286,22 @@ func (s *session) process(buf []byte) (n int, err error) {
 		n += nd
 		in += ns
 		if err != nil {
-			return n, err
+			return n, in, err
 		}
 		if ev.Verb == 0 {
 			continue
 		}
+		if s.ordered && n > 0 {
+			h := ev
+			h.Data = bytes.Clone(ev.Data) // ev.Data aliases the decoder's buffer
+			s.held = &h
+			return n, in, nil
+		}
 		if err := s.dispatch(ev); err != nil {
-			return n, err
+			return n, in, err
 		}
 	}
-	return n, nil
+	return n, in, nil
 }
 
 func (s *session) dispatch(ev Event) error {
@@ -325,13 +341,30 @@ func (s *session) read(p []byte) (int, error) {
 		if s.rerr != nil {
 			return 0, s.rerr
 		}
-		if err := s.deferred; err != nil {
-			s.deferred = nil
-			return 0, err
+		if h := s.held; h != nil { // the data before it was returned
+			s.held = nil
+			if err := s.dispatch(*h); err != nil {
+				s.rerr = err
+			}
+			continue
 		}
-		n, err := s.conn.Read(p)
+		var n int
+		var err error
+		if len(s.raw) > 0 { // what followed a held command
+			n = copy(p, s.raw)
+			s.raw = s.raw[n:]
+		} else {
+			if err := s.deferred; err != nil {
+				s.deferred = nil
+				return 0, err
+			}
+			n, err = s.conn.Read(p)
+		}
 		if n > 0 {
-			m, perr := s.process(p[:n])
+			m, used, perr := s.process(p[:n])
+			if used < n {
+				s.raw = append(bytes.Clone(p[used:n]), s.raw...)
+			}
 			if perr != nil {
 				s.rerr = perr
 			} else if err != nil {

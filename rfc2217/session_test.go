@@ -59,6 +59,8 @@ type portHandler struct {
 	calls   []string
 	purges  []PurgeWhat
 	flowEvs []bool
+	// purgeLog: purges are also logged in calls ("purge N")
+	purgeLog bool
 }
 
 func newPortHandler() *portHandler {
@@ -133,6 +135,9 @@ func (h *portHandler) Purge(w PurgeWhat) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.purges = append(h.purges, w)
+	if h.purgeLog {
+		h.log("purge %d", w)
+	}
 	return nil
 }
 

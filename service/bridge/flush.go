@@ -17,6 +17,12 @@ import "github.com/vsp-dev/vsp/pty"
 //   - without RFC 2217 a read flush has nothing to forward: bytes the
 //     device sent before the flush that are still on the wire arrive
 //     after it (docs/serial-settings.md).
+//
+// The flush reaches the handler when Read meets it, after the kernel did
+// it: device bytes written to the tty in between are delivered, and bytes
+// the application wrote just before the flush that Read had not yet taken
+// go to the device after the PURGE-DATA (the kernel reports the flush
+// ahead of them). docs/serial-settings.md measures both.
 
 // flushed handles an application's flush of kind k.
 func (p *Port) flushed(k pty.EventKind) {

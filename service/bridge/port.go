@@ -175,6 +175,15 @@ func startOn(spec PortSpec, log *slog.Logger, tty *pty.Port, queued []byte, appS
 		p.rfc = newRFCForwarder(spec.Serial, p.app, appSet || spec.Serial.Baud != 0, 0, log)
 	}
 	tty.SetFlushHandler(p.flushed)
+	if p.rfc != nil {
+		// Settings go to the device in order with the data: from the
+		// goroutine that reads the tty and writes the link, between the
+		// bytes written before the application's tcsetattr and those
+		// written after (as far as the pty can tell: pty.SetSettingsHandler).
+		tty.SetSettingsHandler(p.rfc.appChanged)
+	} else {
+		tty.SetSettingsHandler(nil) // a previous configuration's (Restart)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
 	if p.listener != nil {
@@ -246,14 +255,35 @@ func (p *Port) dial(ctx context.Context) (net.Conn, tlsconn.Info, error) {
 	return nil, tlsconn.Info{}, errors.Join(errs...)
 }
 
+// staleFlushDelay: the tty's input is discarded this long after the
+// application's last close (stale-data "discard"), unless it has opened
+// the port again by then (an open heard, or counted). Opens and closes are heard asynchronously
+// (inotify), so at the close event an application that reopened at once
+// may not be counted yet; discarding then would drop what its new session
+// reads (seen: pyserial's test suite, which reopens within a millisecond).
+// Device bytes arriving meanwhile are not delivered (Bridge drops them
+// while no application has the port open).
+const staleFlushDelay = 20 * time.Millisecond
+
 // watch follows the application's use of the port: termios changes (for
 // the mismatch guard and status) and opens (for the stale-data policy).
 func (p *Port) watch(ctx context.Context) {
 	p.checkSerial()
+	discard := time.NewTimer(staleFlushDelay)
+	discard.Stop()
+	defer discard.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-discard.C:
+			if p.tty.AppOpen() {
+				p.log.Debug("application opened the port again: its unread input is kept")
+			} else if err := p.tty.DiscardInput(); err != nil {
+				p.log.Warn("discard stale data", "err", err)
+			} else {
+				p.log.Debug("unread input discarded after the last close")
+			}
 		case ev, ok := <-p.tty.Events():
 			if !ok {
 				return
@@ -267,24 +297,21 @@ func (p *Port) watch(ctx context.Context) {
 				p.appSet = true
 				p.mu.Unlock()
 				p.log.Info("application changed serial settings", "settings", ev.Settings.String())
-				p.checkSerial()
-				if p.rfc != nil {
-					p.rfc.appChanged(ev.Settings)
-				}
+				p.checkSerial() // RFC 2217 forwarding: the settings handler (startOn)
 			case pty.AppOpened:
 				p.bridge.SetAppOpen(true)
+				discard.Stop() // reopened: what it reads is its own (Go 1.23+ timers: no stale tick)
 			case pty.AppClosed:
 				p.bridge.SetAppOpen(false)
-				// Flush at the last close, not at the next open: an
-				// application that has just opened the port may already
-				// have written and be waiting for the reply, which a flush
-				// at open (inotify is asynchronous) would race with. While
-				// no application has the port open, the bridge drops what
-				// the device sends (see Bridge), so the queue stays empty.
+				// Flush after the last close (staleFlushDelay), not at
+				// the next open: an application that has just opened the
+				// port may already have written and be waiting for the
+				// reply, which a flush at open (inotify is asynchronous)
+				// would race with. While no application has the port
+				// open, the bridge drops what the device sends (see
+				// Bridge), so the queue stays empty.
 				if p.spec.Bridge.StaleData != StaleKeep {
-					if err := p.tty.DiscardInput(); err != nil {
-						p.log.Warn("discard stale data", "err", err)
-					}
+					discard.Reset(staleFlushDelay)
 				}
 			}
 		}

@@ -49,12 +49,22 @@ type RFC2217Status struct {
 // rfcForwarder carries the application's serial settings to the device over
 // RFC 2217: it wraps each new link in an rfc2217.Client, sends the wanted
 // settings in full at connect, then only the fields the application
-// changes. Setters never wait for acknowledgements, so a device that does
-// not acknowledge cannot stall the data.
+// changes. Changes are written in order with the data (Client.SetInOrder),
+// from the goroutine that reads the tty and writes the link (the tty's
+// settings handler, port.go), so the device applies them between the bytes
+// the application wrote before its tcsetattr and those it wrote after.
+// Nothing waits for acknowledgements, so a device that does not
+// acknowledge cannot stall the data.
 type rfcForwarder struct {
 	log     *slog.Logger
 	cfg     SerialSettings
 	timeout time.Duration
+
+	// sendMu makes computing what to send and sending it one step, so
+	// that two senders (connect, the application) cannot send an older
+	// value after a newer one; mu is not held while sending, so status
+	// never waits for the network.
+	sendMu sync.Mutex
 
 	mu      sync.Mutex
 	app     pty.Settings
@@ -90,60 +100,64 @@ func (f *rfcForwarder) wrap(ctx context.Context, conn net.Conn) (net.Conn, error
 		f.mu.Unlock()
 		return nil, err
 	}
+	f.sendMu.Lock()
 	f.mu.Lock()
 	f.client = cl
 	f.sent = rfc2217.Settings{}
 	f.state = RFC2217Up
-	f.sendLocked("connect")
 	f.mu.Unlock()
+	f.sendChanges("connect") // before the bridge has the link: before any data
+	f.sendMu.Unlock()
 	_ = cl.RequestSignature()
 	return &rfcConn{Client: cl, f: f}, nil
 }
 
-// sendLocked sends what differs between the wanted settings and those
-// already sent on the current link.
-func (f *rfcForwarder) sendLocked(why string) {
+// sendChanges sends what differs between the wanted settings and those
+// already sent on the current link. The caller holds sendMu.
+func (f *rfcForwarder) sendChanges(why string) {
+	f.mu.Lock()
 	cl := f.client
 	if cl == nil {
+		f.mu.Unlock()
 		return
 	}
 	want := wantedSettings(f.app, f.known, f.cfg)
 	msgs := settingsDiff(f.sent, want)
+	f.sent = want
+	f.mu.Unlock()
 	if len(msgs) == 0 {
 		return
 	}
+	var sent uint64
+	var lastErr string
 	for _, m := range msgs {
-		var err error
-		switch m.Command {
-		case rfc2217.CmdSetBaudRate:
-			err = cl.SetBaudRate(m.BaudRate)
-		case rfc2217.CmdSetDataSize:
-			err = cl.SetDataSize(int(m.DataSize))
-		case rfc2217.CmdSetParity:
-			err = cl.SetParity(m.Parity)
-		case rfc2217.CmdSetStopSize:
-			err = cl.SetStopBits(m.StopBits)
-		case rfc2217.CmdSetControl:
-			err = cl.SetFlowControl(rfc2217.Flow(m.Control))
-		}
-		if err != nil {
-			f.lastErr = fmt.Sprintf("bridge: rfc2217: send %v: %v", m, err)
+		if err := cl.SetInOrder(m); err != nil {
+			lastErr = fmt.Sprintf("bridge: rfc2217: send %v: %v", m, err)
 			f.log.Warn("rfc2217: cannot send setting", "msg", m.String(), "err", err)
 			continue
 		}
-		f.nSent++
+		sent++
 	}
-	f.sent = want
+	f.mu.Lock()
+	f.nSent += sent
+	if lastErr != "" {
+		f.lastErr = lastErr
+	}
+	f.mu.Unlock()
 	f.log.Info("rfc2217: serial settings sent to device", "why", why, "settings", formatSettings(want), "messages", len(msgs))
 }
 
-// appChanged forwards a termios change by the application.
+// appChanged forwards a termios change by the application. Called from
+// the goroutine that writes the link (the tty's settings handler), the
+// change goes out in order with the data.
 func (f *rfcForwarder) appChanged(s pty.Settings) {
+	f.sendMu.Lock()
+	defer f.sendMu.Unlock()
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	f.app = s
 	f.known = true
-	f.sendLocked("application")
+	f.mu.Unlock()
+	f.sendChanges("application")
 }
 
 // purge forwards an application's tcflush: its discarded input becomes

@@ -1,0 +1,56 @@
+//go:build linux
+
+package device
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// queued is f's input queue (TIOCINQ).
+func queued(t *testing.T, f *os.File) int {
+	var n int
+	var ierr error
+	if err := control(f, func(fd int) error { n, ierr = unix.IoctlGetInt(fd, unix.TIOCINQ); return nil }); err != nil || ierr != nil {
+		t.Fatal(err, ierr)
+	}
+	return n
+}
+
+// The pty backend's flush drops what the equipment sent and the device has
+// not read (the master's input queue), counted.
+func TestPTYBackendFlush(t *testing.T) {
+	b, err := openPTY(filepath.Join(t.TempDir(), "line"))
+	if err != nil {
+		t.Skipf("no pty: %v", err)
+	}
+	defer b.Close()
+	if _, err := b.slave.Write([]byte("stale")); err != nil { // the equipment
+		t.Fatal(err)
+	}
+	// TIOCINQ counts what the line discipline holds, not what is still
+	// in the pty's flip buffer: wait for all of it.
+	deadline := time.Now().Add(5 * time.Second)
+	for queued(t, b.f) < 5 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	in, _, err := b.flush(true, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in != 5 || b.inputEpoch() != 1 {
+		t.Fatalf("flushed %d bytes (epoch %d), want 5", in, b.inputEpoch())
+	}
+	if _, err := b.slave.Write([]byte("X")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 16)
+	n, _, err := b.read(buf)
+	if err != nil || string(buf[:n]) != "X" {
+		t.Fatalf("read %q, %v after the flush; want \"X\"", buf[:n], err)
+	}
+}

@@ -1,0 +1,146 @@
+package rfc2217
+
+import (
+	"bytes"
+	"slices"
+	"testing"
+	"time"
+)
+
+// The server handles a request after Read has returned the data the client
+// sent before it, and before the data after it, even when data and
+// requests arrive in one segment: a device that writes what Read returns
+// to its serial line applies a speed change or a purge at the right place
+// in the stream.
+func TestServerRequestsInOrderWithData(t *testing.T) {
+	baud := Message{Command: CmdSetBaudRate, BaudRate: 19200}.Append(nil)
+	purge := Message{Command: CmdPurgeData, Purge: PurgeReceive}.Append(nil)
+	for _, tt := range []struct {
+		name    string
+		segment [][]byte
+		want    []string
+	}{
+		{"data, request, data", [][]byte{[]byte("AAAA"), baud, []byte("BBBB")}, []string{"data AAAA", "baud 19200", "data BBBB"}},
+		{"request first", [][]byte{baud, []byte("BB")}, []string{"baud 19200", "data BB"}},
+		{"two requests between data", [][]byte{[]byte("A"), baud, purge, []byte("B\xff\xffC"), purge},
+			[]string{"data A", "baud 19200", "purge 1", "data B\xffC", "purge 1"}},
+		{"escaped IAC before a request", [][]byte{[]byte("\xff\xff"), purge, []byte("Z")}, []string{"data \xff", "purge 1", "data Z"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cc, sc := tcpPair(t)
+			h := newPortHandler()
+			srv, err := NewServer(sc, h, testLogger(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { srv.Close(); cc.Close() })
+			h.purgeLog = true
+			if _, err := cc.Write(bytes.Join(tt.segment, nil)); err != nil { // one segment
+				t.Fatal(err)
+			}
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				buf := make([]byte, 4096)
+				for {
+					n, err := srv.Read(buf)
+					if n > 0 {
+						h.mu.Lock()
+						h.log("data %s", buf[:n])
+						h.mu.Unlock()
+					}
+					if err != nil {
+						return
+					}
+				}
+			}()
+			deadline := time.Now().Add(5 * time.Second)
+			for {
+				_, calls, _, _ := h.snapshot()
+				if len(calls) >= len(tt.want) || time.Now().After(deadline) {
+					// data may come in several reads: join adjacent data
+					var got []string
+					for _, c := range calls {
+						if n := len(got); n > 0 && len(c) > 5 && c[:5] == "data " && len(got[n-1]) > 5 && got[n-1][:5] == "data " {
+							got[n-1] += c[5:]
+							continue
+						}
+						got = append(got, c)
+					}
+					if slices.Equal(got, tt.want) {
+						break
+					}
+					if time.Now().After(deadline) {
+						t.Fatalf("handled %q, want %q", got, tt.want)
+					}
+				}
+				time.Sleep(time.Millisecond)
+			}
+			cc.Close()
+			<-done
+		})
+	}
+}
+
+// SetInOrder puts a setting between the data written before and after it,
+// and the server applies it there; it refuses what is not a setting.
+func TestClientSetInOrder(t *testing.T) {
+	cl, srv, h := pair(t)
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := srv.Read(buf)
+			if n > 0 {
+				h.mu.Lock()
+				h.log("data %s", buf[:n])
+				h.mu.Unlock()
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	startDrain(cl)
+	for _, step := range []func() error{
+		func() error { _, err := cl.Write([]byte("AAAA")); return err },
+		func() error { return cl.SetInOrder(Message{Command: CmdSetBaudRate, BaudRate: 19200}) },
+		func() error { _, err := cl.Write([]byte("BBBB")); return err },
+		func() error { return cl.SetInOrder(Message{Command: CmdSetControl, Control: ControlFlowXonXoff}) },
+		func() error { _, err := cl.Write([]byte("CC")); return err },
+	} {
+		if err := step(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []string{"data AAAA", "baud 19200", "data BBBB", "control " + ControlFlowXonXoff.String(), "data CC"}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, calls, _, _ := h.snapshot()
+		var got []string
+		for _, c := range calls {
+			if len(c) > 5 && c[:5] == "data " && len(got) > 0 && len(got[len(got)-1]) > 5 && got[len(got)-1][:5] == "data " {
+				got[len(got)-1] += c[5:]
+				continue
+			}
+			got = append(got, c)
+		}
+		if slices.Equal(got, want) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server saw %q, want %q", got, want)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	for _, m := range []Message{
+		{Command: CmdSetBaudRate},
+		{Command: CmdSetDataSize, DataSize: 9},
+		{Command: CmdSetControl, Control: ControlDTRRequest},
+		{Command: CmdPurgeData, Purge: PurgeReceive},
+		{Command: CmdSetBaudRate, BaudRate: 9600, Server: true},
+	} {
+		if err := cl.SetInOrder(m); err == nil {
+			t.Errorf("SetInOrder(%v) accepted", m)
+		}
+	}
+}
