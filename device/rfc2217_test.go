@@ -40,27 +40,41 @@ func TestT2SRFC2217Settings(t *testing.T) {
 		}
 	}()
 
+	ctl := func(c rfc2217.Control) rfc2217.Message {
+		return rfc2217.Message{Command: rfc2217.CmdSetControl, Control: c}
+	}
 	steps := []struct {
 		name string
-		send func() error
-		want rfc2217.Settings // acknowledged afterwards (only the non-zero fields are compared)
-		line string           // running line afterwards
+		send []rfc2217.Message // with SetInOrder, as the bridge sends settings
+		want rfc2217.Settings  // acknowledged afterwards (only the non-zero fields are compared)
+		line string            // running line afterwards
 	}{
-		{"custom speed", func() error { return cl.SetBaudRate(250000) }, rfc2217.Settings{BaudRate: 250000}, "250000 8N1 flow=none"},
-		{"speed out of range is answered with the current", func() error { return cl.SetBaudRate(5000000) }, rfc2217.Settings{BaudRate: 250000}, "250000 8N1 flow=none"},
-		{"7E2", func() error {
-			return errorsJoin(cl.SetDataSize(7), cl.SetParity(rfc2217.ParityEven), cl.SetStopBits(rfc2217.StopBits2))
+		{"custom speed", []rfc2217.Message{{Command: rfc2217.CmdSetBaudRate, BaudRate: 250000}},
+			rfc2217.Settings{BaudRate: 250000}, "250000 8N1 flow=none"},
+		{"speed out of range is answered with the current", []rfc2217.Message{{Command: rfc2217.CmdSetBaudRate, BaudRate: 5000000}},
+			rfc2217.Settings{BaudRate: 250000}, "250000 8N1 flow=none"},
+		{"7E2", []rfc2217.Message{
+			{Command: rfc2217.CmdSetDataSize, DataSize: 7},
+			{Command: rfc2217.CmdSetParity, Parity: rfc2217.ParityEven},
+			{Command: rfc2217.CmdSetStopSize, StopBits: rfc2217.StopBits2},
 		}, rfc2217.Settings{DataSize: 7, Parity: rfc2217.ParityEven, StopBits: rfc2217.StopBits2}, "250000 7E2 flow=none"},
-		{"mark parity refused", func() error { return cl.SetParity(rfc2217.ParityMark) }, rfc2217.Settings{Parity: rfc2217.ParityEven}, "250000 7E2 flow=none"},
-		{"rts/cts", func() error { return cl.SetFlowControl(rfc2217.FlowRTSCTS) }, rfc2217.Settings{Flow: rfc2217.FlowRTSCTS}, "250000 7E2 flow=rtscts"},
-		{"break", func() error { return cl.SetBreak(true) }, rfc2217.Settings{Break: rfc2217.SwitchOn}, "250000 7E2 flow=rtscts"},
+		{"mark parity refused", []rfc2217.Message{{Command: rfc2217.CmdSetParity, Parity: rfc2217.ParityMark}},
+			rfc2217.Settings{Parity: rfc2217.ParityEven}, "250000 7E2 flow=none"},
+		{"rts/cts", []rfc2217.Message{ctl(rfc2217.ControlFlowHardware)}, rfc2217.Settings{Flow: rfc2217.FlowRTSCTS}, "250000 7E2 flow=rtscts"},
+		{"break", []rfc2217.Message{ctl(rfc2217.ControlBreakOn)}, rfc2217.Settings{Break: rfc2217.SwitchOn}, "250000 7E2 flow=rtscts"},
 	}
 	for i, st := range steps {
 		// DTR toggled after the request: its acknowledgement proves the
 		// request before it was processed (the server answers in order)
 		marker := i%2 == 0
-		if err := errorsJoin(st.send(), cl.SetDTR(marker)); err != nil {
-			t.Fatalf("%s: %v", st.name, err)
+		dtr := rfc2217.ControlDTROff
+		if marker {
+			dtr = rfc2217.ControlDTROn
+		}
+		for _, m := range append(st.send, ctl(dtr)) {
+			if err := cl.SetInOrder(m); err != nil {
+				t.Fatalf("%s: SetInOrder(%v): %v", st.name, m, err)
+			}
 		}
 		deadline := time.Now().Add(10 * time.Second)
 		for {
@@ -102,13 +116,4 @@ func TestT2SRFC2217Settings(t *testing.T) {
 	if !bytes.Equal(got, data) {
 		t.Fatalf("echo differs: % x", got)
 	}
-}
-
-func errorsJoin(errs ...error) error {
-	for _, e := range errs {
-		if e != nil {
-			return e
-		}
-	}
-	return nil
 }

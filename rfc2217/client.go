@@ -30,12 +30,14 @@ type ClientConfig struct {
 // Client is the client (host) end of an RFC 2217 session: it reads and
 // writes serial data and sends serial settings to the access server.
 //
-// Read, Write and the setters may be called concurrently (one goroutine
-// reading, one writing, others changing settings). Setters queue the request
-// and return at once: they never wait for the server's acknowledgement, so a
-// server that does not acknowledge (several do not acknowledge SET-CONTROL)
-// cannot stall the session. Acknowledgements are recorded when Read meets
-// them; see Acked.
+// Read, Write, SetInOrder, Purge and RequestSignature may be called
+// concurrently (one goroutine reading, others writing data, settings and
+// purges). SetInOrder and Purge write into the stream in order with the
+// data; RequestSignature queues its request and returns at once. None of
+// them waits for the server's answer, so a server that does not
+// acknowledge (several do not acknowledge SET-CONTROL) cannot stall the
+// session. Answers are recorded when Read meets them; see Acked and
+// ServerSignature.
 //
 // Client implements net.Conn.
 type Client struct {
@@ -43,9 +45,6 @@ type Client struct {
 
 	mu        sync.Mutex
 	acked     Settings
-	line      LineState
-	modem     ModemState
-	suspended bool
 	signature string
 
 	// An exact receive purge: data bytes decoded while a PURGE-DATA
@@ -154,16 +153,9 @@ func (c *Client) handleSB(ev Event) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !m.Server {
-		// pyserial's client also honours the client codes 8/9 from a
-		// server; accept them, ignore the rest.
-		switch m.Command {
-		case CmdFlowSuspend:
-			c.suspended = true
-		case CmdFlowResume:
-			c.suspended = false
-		default:
-			c.s.log.Debug("rfc2217: ignoring client command from server", "msg", m)
-		}
+		// e.g. FLOWCONTROL-SUSPEND/RESUME with the client codes 8/9,
+		// which pyserial's client honours from a server
+		c.s.log.Debug("rfc2217: ignoring client command from server", "msg", m)
 		return nil
 	}
 	switch m.Command {
@@ -181,14 +173,6 @@ func (c *Client) handleSB(ev Event) error {
 		c.acked.StopBits = m.StopBits
 	case CmdSetControl:
 		c.acked.applyControl(m.Control)
-	case CmdNotifyLineState:
-		c.line = m.LineState
-	case CmdNotifyModemState:
-		c.modem = m.ModemState
-	case CmdFlowSuspend:
-		c.suspended = true
-	case CmdFlowResume:
-		c.suspended = false
 	case CmdPurgeData:
 		if m.Purge&PurgeReceive != 0 && c.purgeWait > 0 {
 			c.purgeWait--
@@ -250,7 +234,8 @@ func (s *Settings) applyControl(c Control) {
 	}
 }
 
-// send queues m if the server still accepts COM-PORT-OPTION.
+// send queues m if the server still accepts COM-PORT-OPTION: it goes out
+// at once, not in order with the data (see SetInOrder).
 func (c *Client) send(m Message) error {
 	if c.s.state(OptComPort, true) != qYes {
 		return ErrNotSupported
@@ -272,9 +257,10 @@ func (c *Client) Write(p []byte) (int, error) { return c.s.write(p) }
 // SET-STOPSIZE or a non-request SET-CONTROL) written into the stream in
 // order with the data, as Purge is: after the data written before it,
 // before the data written after (a server that handles requests in order
-// with the data, as Server does, applies it between the two). Like the
-// other setters it never waits for the acknowledgement; like Write it
-// waits for the connection to take the bytes.
+// with the data, as Server does, applies it between the two). It never
+// waits for the acknowledgement (see Acked); like Write it waits for the
+// connection to take the bytes. Requests for the current value (0, or a
+// *Request control) are refused.
 func (c *Client) SetInOrder(m Message) error {
 	if err := checkSetting(m); err != nil {
 		return err
@@ -285,7 +271,7 @@ func (c *Client) SetInOrder(m Message) error {
 	return c.s.sendInline(m)
 }
 
-// checkSetting validates a setting request as the setters do.
+// checkSetting accepts the settings SetInOrder sends.
 func checkSetting(m Message) error {
 	switch {
 	case m.Server:
@@ -298,77 +284,6 @@ func checkSetting(m Message) error {
 		return nil
 	}
 	return fmt.Errorf("%w: not a setting: %v", ErrInvalidValue, m)
-}
-
-// SetBaudRate asks the server for a baud rate (non-zero).
-func (c *Client) SetBaudRate(baud uint32) error {
-	if baud == 0 {
-		return fmt.Errorf("%w: baud rate 0", ErrInvalidValue)
-	}
-	return c.send(Message{Command: CmdSetBaudRate, BaudRate: baud})
-}
-
-// SetDataSize asks for a character size of 5 to 8 bits.
-func (c *Client) SetDataSize(bits int) error {
-	if bits < 5 || bits > 8 {
-		return fmt.Errorf("%w: data size %d", ErrInvalidValue, bits)
-	}
-	return c.send(Message{Command: CmdSetDataSize, DataSize: uint8(bits)})
-}
-
-// SetParity asks for a parity.
-func (c *Client) SetParity(p Parity) error {
-	if p < ParityNone || p > ParitySpace {
-		return fmt.Errorf("%w: parity %d", ErrInvalidValue, p)
-	}
-	return c.send(Message{Command: CmdSetParity, Parity: p})
-}
-
-// SetStopBits asks for a stop size.
-func (c *Client) SetStopBits(s StopBits) error {
-	if s < StopBits1 || s > StopBits15 {
-		return fmt.Errorf("%w: stop bits %d", ErrInvalidValue, s)
-	}
-	return c.send(Message{Command: CmdSetStopSize, StopBits: s})
-}
-
-// SetFlowControl asks for a flow control setting (outbound/both, or inbound
-// with the FlowIn* values).
-func (c *Client) SetFlowControl(f Flow) error {
-	if !f.Valid() {
-		return fmt.Errorf("%w: flow control %d", ErrInvalidValue, f)
-	}
-	return c.send(Message{Command: CmdSetControl, Control: Control(f)})
-}
-
-// SetBreak turns the BREAK condition on the serial line on or off.
-func (c *Client) SetBreak(on bool) error {
-	return c.send(Message{Command: CmdSetControl, Control: pick(on, ControlBreakOn, ControlBreakOff)})
-}
-
-// SetDTR sets the DTR signal.
-func (c *Client) SetDTR(on bool) error {
-	return c.send(Message{Command: CmdSetControl, Control: pick(on, ControlDTROn, ControlDTROff)})
-}
-
-// SetRTS sets the RTS signal.
-func (c *Client) SetRTS(on bool) error {
-	return c.send(Message{Command: CmdSetControl, Control: pick(on, ControlRTSOn, ControlRTSOff)})
-}
-
-func pick(on bool, yes, no Control) Control {
-	if on {
-		return yes
-	}
-	return no
-}
-
-// SetControl sends any SET-CONTROL value, including the *Request ones.
-func (c *Client) SetControl(v Control) error {
-	if v > controlMax {
-		return fmt.Errorf("%w: control %d", ErrInvalidValue, v)
-	}
-	return c.send(Message{Command: CmdSetControl, Control: v})
 }
 
 // Purge asks the server to discard buffered data. It is written in order
@@ -402,81 +317,19 @@ func (c *Client) Purge(what PurgeWhat) error {
 	return err
 }
 
-// SetLineStateMask selects the line state bits the server notifies
-// (initially 0: none).
-func (c *Client) SetLineStateMask(mask LineState) error {
-	return c.send(Message{Command: CmdSetLineStateMask, LineState: mask})
-}
-
-// SetModemStateMask selects the modem state bits the server notifies
-// (initially 255: all).
-func (c *Client) SetModemStateMask(mask ModemState) error {
-	return c.send(Message{Command: CmdSetModemStateMask, ModemState: mask})
-}
-
-// SuspendFlow asks the server to stop (true) or resume (false) sending data
-// (FLOWCONTROL-SUSPEND / FLOWCONTROL-RESUME).
-func (c *Client) SuspendFlow(suspend bool) error {
-	cmd := CmdFlowResume
-	if suspend {
-		cmd = CmdFlowSuspend
-	}
-	return c.send(Message{Command: cmd})
-}
-
-// Query asks the server for its current baud rate, data size, parity, stop
-// size, flow control, DTR and RTS; the answers show up in Acked.
-func (c *Client) Query() error {
-	for _, m := range []Message{
-		{Command: CmdSetBaudRate},
-		{Command: CmdSetDataSize},
-		{Command: CmdSetParity},
-		{Command: CmdSetStopSize},
-		{Command: CmdSetControl, Control: ControlFlowRequest},
-		{Command: CmdSetControl, Control: ControlDTRRequest},
-		{Command: CmdSetControl, Control: ControlRTSRequest},
-	} {
-		if err := c.send(m); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // RequestSignature asks the server for its signature text; the answer shows
 // up in ServerSignature.
 func (c *Client) RequestSignature() error {
 	return c.send(Message{Command: CmdSignature})
 }
 
-// Acked returns the settings the server last reported (acknowledged or
-// answered to a request). Fields stay zero (unknown) until reported.
+// Acked returns the settings the server last reported (its answers to
+// SetInOrder, or any setting it reports). Fields stay zero (unknown) until
+// reported.
 func (c *Client) Acked() Settings {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.acked
-}
-
-// LineState returns the last NOTIFY-LINESTATE value (0 until one arrives).
-func (c *Client) LineState() LineState {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.line
-}
-
-// ModemState returns the last NOTIFY-MODEMSTATE value (0 until one arrives).
-func (c *Client) ModemState() ModemState {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.modem
-}
-
-// RemoteSuspended reports whether the server asked us to stop sending data
-// (FLOWCONTROL-SUSPEND). Write does not block on it; the caller decides.
-func (c *Client) RemoteSuspended() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.suspended
 }
 
 // ServerSignature returns the server's SIGNATURE text, if it sent one.

@@ -12,10 +12,12 @@
 //     *ProtocolError instead of guessing.
 //   - Message, DecodeMessage: the COM-PORT-OPTION messages as typed values;
 //     server replies carry the command code plus 100.
-//   - Client: the host end on an existing net.Conn. Setters queue the
-//     request and return at once; acknowledgements are recorded by Read
-//     (see Client.Acked), so a server that never acknowledges SET-CONTROL
-//     (sredird and others, see pyserial's notes) cannot stall the session.
+//   - Client: the host end on an existing net.Conn. Settings
+//     (Client.SetInOrder) and purges (Client.Purge) are written into the
+//     stream in order with the data and never wait for the answer;
+//     answers are recorded by Read (see Client.Acked), so a server that
+//     never acknowledges SET-CONTROL (sredird and others, see pyserial's
+//     notes) cannot stall the session.
 //   - Server: the access-server end used by the simulator; serial settings
 //     are applied through a Handler and answered with the value in effect.
 //
@@ -33,7 +35,8 @@
 //     the agreement. It reads the modem lines, so over a PTY (no TIOCM*
 //     ioctls) it needs them stubbed.
 //   - pyserial's client accepts FLOWCONTROL-SUSPEND/RESUME from the server
-//     with the client codes 8/9; Client accepts both 8/9 and 108/109.
+//     with the client codes 8/9; Client accepts (and ignores) both 8/9 and
+//     108/109, as it ignores line and modem state notifications.
 //   - sredird answers SET-BAUDRATE with 8 bytes (4 trailing zeros):
 //     DecodeMessage accepts that. telnetcpcd asks for the signature with an
 //     empty COM-PORT-OPTION subnegotiation: Server answers it.

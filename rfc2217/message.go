@@ -173,9 +173,6 @@ const (
 	FlowInDTR     Flow = Flow(ControlInFlowDTR)
 )
 
-// Valid reports whether f is a settable flow control value.
-func (f Flow) Valid() bool { return f.Outbound() || f.Inbound() }
-
 // Outbound reports whether f is an outbound (or both directions) setting.
 func (f Flow) Outbound() bool {
 	switch f {

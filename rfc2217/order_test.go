@@ -2,6 +2,7 @@ package rfc2217
 
 import (
 	"bytes"
+	"errors"
 	"slices"
 	"testing"
 	"time"
@@ -135,12 +136,21 @@ func TestClientSetInOrder(t *testing.T) {
 	for _, m := range []Message{
 		{Command: CmdSetBaudRate},
 		{Command: CmdSetDataSize, DataSize: 9},
+		{Command: CmdSetDataSize, DataSize: 4},
+		{Command: CmdSetParity},
+		{Command: CmdSetParity, Parity: 6},
+		{Command: CmdSetStopSize, StopBits: 4},
 		{Command: CmdSetControl, Control: ControlDTRRequest},
+		{Command: CmdSetControl, Control: ControlFlowRequest},
+		{Command: CmdSetControl, Control: controlMax + 1},
+		{Command: CmdSetLineStateMask, LineState: LineBreakDetect},
+		{Command: CmdFlowSuspend},
+		{Command: CmdSignature},
 		{Command: CmdPurgeData, Purge: PurgeReceive},
 		{Command: CmdSetBaudRate, BaudRate: 9600, Server: true},
 	} {
-		if err := cl.SetInOrder(m); err == nil {
-			t.Errorf("SetInOrder(%v) accepted", m)
+		if err := cl.SetInOrder(m); !errors.Is(err, ErrInvalidValue) {
+			t.Errorf("SetInOrder(%v) = %v, want ErrInvalidValue", m, err)
 		}
 	}
 }

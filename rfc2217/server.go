@@ -310,6 +310,13 @@ func controlState(c Control, cur Settings) Control {
 	return c
 }
 
+func pick(on bool, yes, no Control) Control {
+	if on {
+		return yes
+	}
+	return no
+}
+
 // NotifyLineState tells the client the serial line state changed. The
 // value is ANDed with the client's SET-LINESTATE-MASK (initially 0) and sent
 // when the result is not zero, as RFC 2217 section 4 says. It is also kept

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"sync"
 	"syscall"
 	"testing"
@@ -240,26 +241,60 @@ func (d *drain) bytes() []byte {
 	return append([]byte(nil), d.buf.Bytes()...)
 }
 
+// set sends settings with SetInOrder, as the bridge does.
+func set(t testing.TB, cl *Client, ms ...Message) {
+	t.Helper()
+	for _, m := range ms {
+		if err := cl.SetInOrder(m); err != nil {
+			t.Fatalf("SetInOrder(%v): %v", m, err)
+		}
+	}
+}
+
+// control is a SET-CONTROL setting.
+func control(c Control) Message { return Message{Command: CmdSetControl, Control: c} }
+
+// query asks the server for its baud rate, data size, parity, stop size,
+// flow control, DTR and RTS (value 0 or a *Request control, which
+// SetInOrder refuses) through the client's queue; the answers show up in
+// Acked.
+func query(t testing.TB, cl *Client) {
+	t.Helper()
+	for _, m := range []Message{
+		{Command: CmdSetBaudRate},
+		{Command: CmdSetDataSize},
+		{Command: CmdSetParity},
+		{Command: CmdSetStopSize},
+		control(ControlFlowRequest),
+		control(ControlInFlowRequest),
+		control(ControlBreakRequest),
+		control(ControlDTRRequest),
+		control(ControlRTSRequest),
+	} {
+		if err := cl.send(m); err != nil {
+			t.Fatalf("send(%v): %v", m, err)
+		}
+	}
+}
+
 func TestClientServerSettings(t *testing.T) {
 	cl, srv, h := pair(t)
 	echo(t, srv)
 	startDrain(cl)
 
-	for _, err := range []error{
-		cl.SetBaudRate(115200),
-		cl.SetDataSize(7),
-		cl.SetParity(ParityEven),
-		cl.SetStopBits(StopBits2),
-		cl.SetFlowControl(FlowRTSCTS),
-		cl.SetFlowControl(FlowInXonXoff),
-		cl.SetDTR(true),
-		cl.SetRTS(false),
-		cl.SetBreak(true),
-		cl.Purge(PurgeBoth),
-	} {
-		if err != nil {
-			t.Fatal(err)
-		}
+	set(t, cl,
+		Message{Command: CmdSetBaudRate, BaudRate: 115200},
+		Message{Command: CmdSetDataSize, DataSize: 7},
+		Message{Command: CmdSetParity, Parity: ParityEven},
+		Message{Command: CmdSetStopSize, StopBits: StopBits2},
+		control(ControlFlowHardware),
+		control(ControlInFlowXonXoff),
+		control(ControlDTROn),
+		control(ControlRTSOff),
+		control(ControlBreakOn),
+	)
+	if err := cl.Purge(PurgeBoth); err != nil {
+		t.Fatal(err)
 	}
 	want := Settings{BaudRate: 115200, DataSize: 7, Parity: ParityEven, StopBits: StopBits2,
 		Flow: FlowRTSCTS, InFlow: FlowInXonXoff, Break: SwitchOn, DTR: SwitchOn, RTS: SwitchOff}
@@ -274,15 +309,11 @@ func TestClientServerSettings(t *testing.T) {
 	}
 
 	// refused values are answered with the value in effect
-	if err := cl.SetDataSize(5); err != nil {
-		t.Fatal(err)
-	}
-	if err := cl.SetBaudRate(9000000); err != nil {
-		t.Fatal(err)
-	}
-	if err := cl.SetBreak(false); err != nil {
-		t.Fatal(err)
-	}
+	set(t, cl,
+		Message{Command: CmdSetDataSize, DataSize: 5},
+		Message{Command: CmdSetBaudRate, BaudRate: 9000000},
+		control(ControlBreakOff),
+	)
 	testenv.Eventually(t, 5*time.Second, "break off ack", func() bool { return cl.Acked().Break == SwitchOff })
 	if a := cl.Acked(); a.DataSize != 7 || a.BaudRate != 115200 {
 		t.Errorf("after refused values Acked = %+v", a)
@@ -291,17 +322,17 @@ func TestClientServerSettings(t *testing.T) {
 	t.Logf("handler calls: %v", calls)
 
 	// invalid values never reach the wire
-	for _, err := range []error{cl.SetBaudRate(0), cl.SetDataSize(9), cl.SetParity(9), cl.SetStopBits(0),
-		cl.SetFlowControl(FlowUnknown), cl.SetFlowControl(Flow(ControlDTROn)), cl.Purge(0), cl.SetControl(20)} {
+	for _, err := range []error{cl.Purge(0), cl.Purge(4)} {
 		if !errors.Is(err, ErrInvalidValue) {
 			t.Errorf("err = %v, want ErrInvalidValue", err)
 		}
 	}
 
-	// queries and the signature
-	if err := cl.Query(); err != nil {
-		t.Fatal(err)
-	}
+	// queries (answered from Current without calling the Handler) and
+	// the signature; the server answers in order, so once the signature
+	// is back every answer is in
+	n := len(calls)
+	query(t, cl)
 	if err := cl.RequestSignature(); err != nil {
 		t.Fatal(err)
 	}
@@ -310,60 +341,195 @@ func TestClientServerSettings(t *testing.T) {
 		Flow: FlowRTSCTS, InFlow: FlowInXonXoff, Break: SwitchOff, DTR: SwitchOn, RTS: SwitchOff}) {
 		t.Errorf("after query Acked = %+v", a)
 	}
+	if _, calls, _, _ = h.snapshot(); len(calls) != n {
+		t.Errorf("queries called the Handler: %q", calls[n:])
+	}
 	if !srv.ComPortEnabled() {
 		t.Error("server does not see COM-PORT-OPTION enabled")
 	}
 }
 
-func TestNotifyAndFlowControl(t *testing.T) {
-	cl, srv, h := pair(t)
-	echo(t, srv)
-	startDrain(cl)
+// peer is the client end of a session made of the codec only, for what
+// Client does not send: the test writes encoded messages on the connection
+// and reads the server's COM-PORT-OPTION messages in order.
+type peer struct {
+	conn net.Conn
+	msgs chan Message
+}
 
-	// the modem state mask starts at 255, the line state mask at 0
-	testenv.Eventually(t, 5*time.Second, "com port enabled", srv.ComPortEnabled)
+func newPeer(t testing.TB, conn net.Conn) *peer {
+	p := &peer{conn: conn, msgs: make(chan Message, 64)}
+	go func() {
+		defer close(p.msgs)
+		var d Decoder
+		buf := make([]byte, 4096)
+		for {
+			n, err := conn.Read(buf)
+			for in := 0; in < n; {
+				_, ns, ev, derr := d.Decode(buf, buf[in:n]) // data is dropped
+				in += ns
+				if derr != nil {
+					t.Errorf("peer: %v", derr)
+					return
+				}
+				if ev.Verb == SB && ev.Option == OptComPort {
+					m, err := DecodeMessage(ev.Data)
+					if err != nil {
+						t.Errorf("peer: %v", err)
+						return
+					}
+					p.msgs <- m
+				}
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return p
+}
+
+func (p *peer) write(t testing.TB, b []byte) {
+	t.Helper()
+	if _, err := p.conn.Write(b); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// expect fails unless the next message from the server is m.
+func (p *peer) expect(t testing.TB, m Message) {
+	t.Helper()
+	select {
+	case got, ok := <-p.msgs:
+		if !ok {
+			t.Fatalf("session ended, want %v", m)
+		}
+		if got != m {
+			t.Fatalf("server sent %v, want %v", got, m)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("server did not send %v", m)
+	}
+}
+
+// The server's notifications, masks, polls, signature and flow control,
+// driven by a client made of the codec: every message the server sends is
+// checked in order, so a notification the masks should drop would show up
+// as the next one.
+func TestServerNotifyMasksAndFlowControl(t *testing.T) {
+	cc, sc := tcpPair(t)
+	h := newPortHandler()
+	srv, err := NewServer(sc, h, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	echo(t, srv)
+	p := newPeer(t, cc)
+	line := func(v LineState) Message { return Message{Server: true, Command: CmdNotifyLineState, LineState: v} }
+	modem := func(v ModemState) Message { return Message{Server: true, Command: CmdNotifyModemState, ModemState: v} }
+	signature := Message{Server: true, Command: CmdSignature, Signature: "test-port"}
+
+	// a modem state from before the agreement is sent on agreement; the
+	// modem state mask starts at 255, the line state mask at 0
 	if err := srv.NotifyModemState(ModemCTS | ModemDSR | ModemDeltaCTS); err != nil {
 		t.Fatal(err)
 	}
-	testenv.Eventually(t, 5*time.Second, "modem state", func() bool { return cl.ModemState() == ModemCTS|ModemDSR|ModemDeltaCTS })
-	if err := srv.NotifyLineState(LineBreakDetect); err != nil {
+	p.write(t, AppendCommand(nil, WILL, OptComPort))
+	p.expect(t, modem(ModemCTS|ModemDSR|ModemDeltaCTS))
+	if !srv.ComPortEnabled() {
+		t.Fatal("server does not see COM-PORT-OPTION enabled")
+	}
+	if err := srv.NotifyLineState(LineBreakDetect); err != nil { // masked out
 		t.Fatal(err)
 	}
-	if err := cl.SetLineStateMask(LineBreakDetect | LineFramingError); err != nil {
-		t.Fatal(err)
+	p.write(t, Message{Command: CmdSetLineStateMask, LineState: LineBreakDetect | LineFramingError}.Encode())
+	p.write(t, Message{Command: CmdSetModemStateMask, ModemState: ModemCD}.Encode())
+	p.expect(t, Message{Server: true, Command: CmdSetLineStateMask, LineState: LineBreakDetect | LineFramingError})
+	p.expect(t, Message{Server: true, Command: CmdSetModemStateMask, ModemState: ModemCD})
+	for _, err := range []error{
+		srv.NotifyModemState(ModemCTS | ModemDeltaCTS), // masked out
+		srv.NotifyLineState(LineBreakDetect | LineDataReady),
+		srv.NotifyModemState(ModemCD | ModemDeltaCD),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
-	if err := cl.SetModemStateMask(ModemCD); err != nil {
-		t.Fatal(err)
-	}
-	// the server answers in order: once the signature is back, the masks
-	// are in effect
-	if err := cl.RequestSignature(); err != nil {
-		t.Fatal(err)
-	}
-	testenv.Eventually(t, 5*time.Second, "signature", func() bool { return cl.ServerSignature() == "test-port" })
-	if err := srv.NotifyModemState(ModemCTS | ModemDeltaCTS); err != nil { // masked out
-		t.Fatal(err)
-	}
-	if err := srv.NotifyLineState(LineBreakDetect | LineDataReady); err != nil {
-		t.Fatal(err)
-	}
-	testenv.Eventually(t, 5*time.Second, "line state", func() bool { return cl.LineState() == LineBreakDetect })
-	if err := srv.NotifyModemState(ModemCD | ModemDeltaCD); err != nil {
-		t.Fatal(err)
-	}
-	testenv.Eventually(t, 5*time.Second, "modem CD", func() bool { return cl.ModemState() == ModemCD })
+	p.expect(t, line(LineBreakDetect))
+	p.expect(t, modem(ModemCD))
+	// polls are answered with the current state, masked
+	p.write(t, Message{Command: CmdNotifyLineState}.Encode())
+	p.write(t, Message{Command: CmdNotifyModemState}.Encode())
+	p.expect(t, line(LineBreakDetect))
+	p.expect(t, modem(ModemCD))
 
-	if err := cl.SuspendFlow(true); err != nil {
-		t.Fatal(err)
+	// the signature is asked for with an empty SIGNATURE or an empty
+	// subnegotiation (telnetcpcd); the client's own is kept
+	p.write(t, Message{Command: CmdSignature}.Encode())
+	p.write(t, frame())
+	p.write(t, Message{Command: CmdSignature, Signature: "peer"}.Encode())
+	p.expect(t, signature)
+	p.expect(t, signature)
+	testenv.Eventually(t, 5*time.Second, "client signature", func() bool { return srv.ClientSignature() == "peer" })
+
+	// FLOWCONTROL-SUSPEND/RESUME, with the client codes and the server
+	// codes; a repeated one is not reported again
+	for _, tt := range []struct {
+		m       Message
+		suspend bool
+	}{
+		{Message{Command: CmdFlowSuspend}, true},
+		{Message{Command: CmdFlowSuspend}, true},
+		{Message{Command: CmdFlowResume}, false},
+		{Message{Command: CmdFlowSuspend, Server: true}, true},
+		{Message{Command: CmdFlowResume, Server: true}, false},
+	} {
+		p.write(t, tt.m.Encode())
+		p.write(t, Message{Command: CmdSignature}.Encode()) // handled after it
+		p.expect(t, signature)
+		if srv.Suspended() != tt.suspend {
+			t.Fatalf("after %v Suspended() = %v", tt.m, !tt.suspend)
+		}
 	}
-	testenv.Eventually(t, 5*time.Second, "suspend", srv.Suspended)
-	if err := cl.SuspendFlow(false); err != nil {
-		t.Fatal(err)
-	}
-	testenv.Eventually(t, 5*time.Second, "resume", func() bool { return !srv.Suspended() })
-	_, _, _, evs := h.snapshot()
-	if len(evs) != 2 || !evs[0] || evs[1] {
+	if _, _, _, evs := h.snapshot(); !slices.Equal(evs, []bool{true, false, true, false}) {
 		t.Errorf("FlowControl calls %v", evs)
+	}
+}
+
+// The client ignores what it does not use from the server (line and modem
+// state notifications, flow control suspend and resume with the server
+// codes or pyserial's client codes) and goes on with the session.
+func TestClientIgnoresNotifications(t *testing.T) {
+	cc, sc := tcpPair(t)
+	go func() {
+		b := AppendCommand(nil, DO, OptComPort)
+		for _, m := range []Message{
+			{Server: true, Command: CmdNotifyModemState, ModemState: ModemCTS | ModemDSR},
+			{Server: true, Command: CmdNotifyLineState, LineState: LineBreakDetect},
+			{Server: true, Command: CmdFlowSuspend},
+			{Server: true, Command: CmdFlowResume},
+			{Command: CmdFlowSuspend},
+			{Command: CmdFlowResume},
+			{Server: true, Command: CmdSetBaudRate, BaudRate: 9600},
+		} {
+			b = m.Append(b)
+		}
+		_, _ = sc.Write(append(b, "data"...))
+		_, _ = io.Copy(io.Discard, sc)
+	}()
+	cl, err := NewClient(cc, ClientConfig{}, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	_ = cl.SetReadDeadline(time.Now().Add(5 * time.Second))
+	b := make([]byte, 4)
+	if _, err := io.ReadFull(cl, b); err != nil || string(b) != "data" {
+		t.Fatalf("got %q %v", b, err)
+	}
+	if a := cl.Acked(); a != (Settings{BaudRate: 9600}) {
+		t.Errorf("Acked = %+v, want the baud rate only", a)
 	}
 }
 
@@ -397,13 +563,14 @@ func TestDataAllBytesBothWays(t *testing.T) {
 		got <- b
 	}()
 	// settings interleaved with data must not disturb it
-	settersDone := make(chan struct{})
+	settersDone := make(chan error, 1)
 	go func() {
-		defer close(settersDone)
-		for i := 0; i < 50; i++ {
-			_ = cl.SetBaudRate(uint32(1200 + i))
-			_ = cl.SetDTR(i%2 == 0)
+		var err error
+		for i := 0; i < 50 && err == nil; i++ {
+			err = errors.Join(cl.SetInOrder(Message{Command: CmdSetBaudRate, BaudRate: uint32(1200 + i)}),
+				cl.SetInOrder(control(pick(i%2 == 0, ControlDTROn, ControlDTROff))))
 		}
+		settersDone <- err
 	}()
 	for off := 0; off < len(data); off += 50000 {
 		if _, err := cl.Write(data[off:min(off+50000, len(data))]); err != nil {
@@ -422,7 +589,9 @@ func TestDataAllBytesBothWays(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("timeout")
 	}
-	<-settersDone
+	if err := <-settersDone; err != nil {
+		t.Fatal(err)
+	}
 	startDrain(cl) // keep reading, acknowledgements are processed by Read
 	testenv.Eventually(t, 5*time.Second, "last baud ack", func() bool { return cl.Acked().BaudRate == 1249 })
 	cl.Close()
@@ -524,24 +693,22 @@ func TestServerNeverAcksSetControl(t *testing.T) {
 		b, _ := io.ReadAll(io.LimitReader(cl, int64(len(data))))
 		got <- b
 	}()
-	if err := cl.SetBaudRate(57600); err != nil {
-		t.Fatal(err)
-	}
+	set(t, cl, Message{Command: CmdSetBaudRate, BaudRate: 57600})
 	stop := make(chan struct{})
-	setterDone := make(chan time.Duration, 1)
+	setDone := make(chan time.Duration, 1)
 	go func() {
 		var worst time.Duration
 		for i := 0; ; i++ {
 			select {
 			case <-stop:
-				setterDone <- worst
+				setDone <- worst
 				return
 			default:
 			}
 			start := time.Now()
-			_ = cl.SetDTR(i%2 == 0)
-			_ = cl.SetRTS(i%2 == 1)
-			_ = cl.SetFlowControl(FlowRTSCTS)
+			_ = cl.SetInOrder(control(pick(i%2 == 0, ControlDTROn, ControlDTROff)))
+			_ = cl.SetInOrder(control(pick(i%2 == 1, ControlRTSOn, ControlRTSOff)))
+			_ = cl.SetInOrder(control(ControlFlowHardware))
 			worst = max(worst, time.Since(start))
 			time.Sleep(time.Millisecond)
 		}
@@ -560,8 +727,8 @@ func TestServerNeverAcksSetControl(t *testing.T) {
 		t.Fatal("data stalled")
 	}
 	close(stop)
-	if worst := <-setterDone; worst > 5*time.Second { // "never behind the data", generous for a loaded machine
-		t.Errorf("a setter blocked for %v", worst)
+	if worst := <-setDone; worst > 5*time.Second { // "never behind the data", generous for a loaded machine
+		t.Errorf("SetInOrder blocked for %v", worst)
 	}
 	startDrain(cl)
 	testenv.Eventually(t, 5*time.Second, "baud ack", func() bool { return cl.Acked().BaudRate == 57600 })
@@ -703,11 +870,11 @@ func (c Command) code() byte { return byte(c) }
 func TestCloseFlushesAndIsIdempotent(t *testing.T) {
 	cl, srv, h := pair(t)
 	echoed := echo(t, srv)
-	if err := cl.SetDTR(true); err != nil {
-		t.Fatal(err)
-	}
-	if err := cl.SetRTS(true); err != nil {
-		t.Fatal(err)
+	// queued requests (as RequestSignature's) go out before the close
+	for _, c := range []Control{ControlDTROn, ControlRTSOn} {
+		if err := cl.send(control(c)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := cl.Close(); err != nil {
 		t.Fatal(err)
@@ -721,8 +888,14 @@ func TestCloseFlushesAndIsIdempotent(t *testing.T) {
 	if cur, _, _, _ := h.snapshot(); cur.DTR != SwitchOn || cur.RTS != SwitchOn {
 		t.Fatalf("requests queued before Close were lost: %+v", cur)
 	}
-	if err := cl.SetDTR(false); !errors.Is(err, ErrClosed) {
-		t.Fatalf("setter after Close: %v", err)
+	for name, err := range map[string]error{
+		"SetInOrder":       cl.SetInOrder(control(ControlDTROff)),
+		"Purge":            cl.Purge(PurgeReceive),
+		"RequestSignature": cl.RequestSignature(),
+	} {
+		if !errors.Is(err, ErrClosed) {
+			t.Errorf("%s after Close: %v", name, err)
+		}
 	}
 	if _, err := cl.Write([]byte("x")); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Write after Close: %v", err)
