@@ -57,7 +57,7 @@ func TestServerRequestsInOrderWithData(t *testing.T) {
 			}()
 			deadline := time.Now().Add(5 * time.Second)
 			for {
-				_, calls, _, _ := h.snapshot()
+				_, calls, _ := h.snapshot()
 				if len(calls) >= len(tt.want) || time.Now().After(deadline) {
 					// data may come in several reads: join adjacent data
 					var got []string
@@ -116,7 +116,7 @@ func TestClientSetInOrder(t *testing.T) {
 	want := []string{"data AAAA", "baud 19200", "data BBBB", "control " + ControlFlowXonXoff.String(), "data CC"}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		_, calls, _, _ := h.snapshot()
+		_, calls, _ := h.snapshot()
 		var got []string
 		for _, c := range calls {
 			if len(c) > 5 && c[:5] == "data " && len(got) > 0 && len(got[len(got)-1]) > 5 && got[len(got)-1][:5] == "data " {

@@ -58,10 +58,9 @@ type session struct {
 	connMu sync.Mutex
 
 	// option negotiation
-	optMu    sync.Mutex
-	us, him  [256]qstate
-	accept   func(opt byte) bool
-	onOption func(opt byte, local, on bool) // called without locks held
+	optMu   sync.Mutex
+	us, him [256]qstate
+	accept  func(opt byte) bool
 
 	// outgoing command queue
 	ctrlMu  sync.Mutex
@@ -252,9 +251,6 @@ func (s *session) negotiate(verb, opt byte) error {
 	now := *st
 	s.optMu.Unlock()
 	s.log.Debug("rfc2217: negotiation", "verb", verbName(verb), "option", opt, "local", local, "enabled", now == qYes)
-	if (old == qYes) != (now == qYes) && s.onOption != nil {
-		s.onOption(opt, local, now == qYes)
-	}
 	return err
 }
 
