@@ -134,3 +134,55 @@ func (h *portHandler) handled() []string {
 	}
 	return got
 }
+
+// The server answers a receive purge in order with its data without
+// waiting, in its reading goroutine, for a write blocked on a client that
+// does not read: the client's data after the purge still reaches the
+// line, and the answer goes out after the blocked write's data (which the
+// client drops) and before the data written after it.
+func TestServerPurgeAnswerBehindBlockedWrite(t *testing.T) {
+	cl, srv, h := pair(t)
+	h.purgeLog = true
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := srv.Read(buf)
+			if n > 0 {
+				h.mu.Lock()
+				h.log("data %s", buf[:n])
+				h.mu.Unlock()
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	const stale = 8 << 20 // more than both sockets buffer: the write blocks
+	wrote := make(chan error, 1)
+	go func() {
+		if _, err := srv.Write(bytes.Repeat([]byte("s"), stale)); err != nil {
+			wrote <- err
+			return
+		}
+		_, err := srv.Write([]byte("fresh\n"))
+		wrote <- err
+	}()
+	testenv.Blocked(t, 10*time.Second, "IO wait", "rfc2217.(*Server).Write")
+	if err := cl.Purge(PurgeReceive); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.Write([]byte("after")); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Await(t, 10*time.Second, "the purge and the data after it handled", h.handled, func(got []string) bool {
+		return slices.Equal(got, []string{"purge 1", "data after"})
+	})
+	d := startDrain(cl)
+	testenv.Await(t, 10*time.Second, "the client to read what the server wrote after the answer", func() string { return string(d.bytes()) }, func(s string) bool { return s == "fresh\n" })
+	if err := <-wrote; err != nil {
+		t.Fatal(err)
+	}
+	if got := cl.PurgeDropped(); got != stale {
+		t.Errorf("client dropped %d bytes before the answer, want %d", got, stale)
+	}
+}
