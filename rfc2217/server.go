@@ -189,8 +189,10 @@ func (s *Server) handleSB(ev Event) error {
 		}
 		// In order with the data: after what the server sent before it
 		// purged, before what it sends after; a client that drops data
-		// until this answer (Client.Purge) gets an exact flush.
-		return s.s.sendInline(Message{Command: CmdPurgeData, Server: true, Purge: m.Purge})
+		// until this answer (Client.Purge) gets an exact flush. Without
+		// waiting for a write blocked on a client that does not read:
+		// this goroutine also carries the client's data.
+		return s.s.sendAfterData(Message{Command: CmdPurgeData, Server: true, Purge: m.Purge})
 	}
 	return nil
 }
