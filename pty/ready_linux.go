@@ -30,7 +30,7 @@ func (p *Port) ReadReady(b []byte) (int, error) {
 		buf = p.small[:]
 	}
 	p.rdSeq.Add(1) // counted as Read counts (order_linux.go)
-	n, errno, err := p.mio.TryRead(buf)
+	n, errno, err := p.m.TryRead(buf)
 	if n > 1 && buf[0] == unix.TIOCPKT_DATA {
 		p.rdTotal.Add(int64(n - 1))
 	}

@@ -160,3 +160,11 @@ func raceCall(trap, fd uintptr, b []byte) (int, syscall.Errno) {
 	}
 	return n, 0
 }
+
+// ReadFD is one read(2) of the non-blocking descriptor fd into b (not
+// empty) without the runtime's system-call bookkeeping, for a descriptor
+// kept out of Go's poller that its owner waits for otherwise.
+func ReadFD(fd int, b []byte) (int, syscall.Errno) { return call(syscall.SYS_READ, uintptr(fd), b) }
+
+// WriteFD is ReadFD's write(2).
+func WriteFD(fd int, b []byte) (int, syscall.Errno) { return call(syscall.SYS_WRITE, uintptr(fd), b) }
