@@ -3,7 +3,6 @@ package device
 import (
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"os"
@@ -370,41 +369,6 @@ func TestATC(t *testing.T) {
 	eq.expect("\r\nNO CARRIER\r\n")
 	eq.send("ATO\r")
 	eq.expect("\r\nNO CARRIER\r\n")
-}
-
-func TestKeepAliveFreesHalfOpenSession(t *testing.T) {
-	d := startDevice(t, Config{KeepAlive: 3 * time.Second, KeepAliveProbes: 2})
-	c, err := net.Dial("tcp", d.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	roundTrip(t, c, "up")
-	// Make the client vanish without FIN or RST (TCP_REPAIR close, needs
-	// CAP_NET_ADMIN): the device only learns through its keep-alive probe.
-	if err := vanish(c.(*net.TCPConn)); err != nil {
-		c.Close()
-		testenv.Missing(t, fmt.Sprintf("cannot make a half-open connection (TCP_REPAIR needs CAP_NET_ADMIN): %v", err))
-	}
-	// A second client is refused while the half-open session is held.
-	c2, err := net.Dial("tcp", d.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c2.SetReadDeadline(time.Now().Add(10 * time.Second))
-	if _, err := c2.Read(make([]byte, 1)); err == nil || isTimeout(err) {
-		t.Fatalf("second client not refused: %v", err)
-	}
-	c2.Close()
-	if st := d.Status(); st.Ports[0].TCPState != "ESTABLISHED" {
-		t.Fatalf("session dropped too early: %s", st.Ports[0].TCPState)
-	}
-	waitFor(t, func() bool { return d.Status().Ports[0].TCPState == "LISTEN" })
-	c3, err := net.Dial("tcp", d.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c3.Close()
-	roundTrip(t, c3, "new session")
 }
 
 func TestServerTLSDeviceProfile(t *testing.T) {

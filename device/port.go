@@ -22,10 +22,17 @@ type Port struct {
 	sioRx, sioTx, netRx, netTx, dropped, purged atomic.Uint64
 
 	// rxmu orders the bytes received from the line with receive purges
-	// (RFC 2217 PURGE-DATA): pump holds it from checking that bytes are
-	// not stale until they are handed to the mode, and purge while it
-	// flushes the backend.
+	// (RFC 2217 PURGE-DATA): pump holds it while it checks that bytes are
+	// not stale and records them in handing, purge while it flushes the
+	// backend. It is never held across the handing over (a network write
+	// that can block): purge runs in the session's reading goroutine, and
+	// waiting there for a client that does not read would also stop the
+	// client's data to the line.
 	rxmu sync.Mutex
+	// handing is closed when the bytes pump is handing to the mode have
+	// been taken (sent to the client); nil while it hands none. Guarded
+	// by rxmu.
+	handing chan struct{}
 
 	lmu     sync.Mutex // serialises changes of the line (console, RFC 2217): read, configure, store
 	mu      sync.Mutex
@@ -239,14 +246,22 @@ func (p *Port) pump(ctx context.Context) {
 			p.pace(ctx, n, false)
 			p.rxmu.Lock()
 			if p.be.inputEpoch() != epoch {
+				p.rxmu.Unlock()
 				p.purged.Add(uint64(n))
 				p.d.log.Info("serial bytes received before a purge dropped", "port", p.name, "bytes", n)
 			} else if m := p.currentMode(); m != nil {
+				done := make(chan struct{})
+				p.handing = done
+				p.rxmu.Unlock()
 				m.fromSerial(ctx, buf[:n])
+				p.rxmu.Lock()
+				p.handing = nil
+				p.rxmu.Unlock()
+				close(done)
 			} else {
+				p.rxmu.Unlock()
 				p.dropped.Add(uint64(n))
 			}
-			p.rxmu.Unlock()
 		}
 		if err != nil {
 			if ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
@@ -260,13 +275,35 @@ func (p *Port) pump(ctx context.Context) {
 // purge discards what the port holds of the line's data: with input, the
 // bytes received from the line not yet sent to the network; with output,
 // the bytes held for the line. It returns how many it dropped of each.
+//
+// A receive purge returns (and the RFC 2217 server answers) after the
+// bytes pump was handing to the client when it came: they left the line
+// before the purge, so the client must get them before the answer (it
+// drops them). It waits for them at most purgeHandoverWait: a client that
+// takes nothing for that long is not reading, and waiting longer would
+// stop its data to the line too (a real device never holds its TCP side
+// for a purge); those bytes may then reach it after the answer.
 func (p *Port) purge(input, output bool) (in, out int, err error) {
 	p.rxmu.Lock()
-	defer p.rxmu.Unlock()
 	in, out, err = p.be.flush(input, output)
+	handing := p.handing
+	p.rxmu.Unlock()
 	p.purged.Add(uint64(in + out))
+	if input && handing != nil {
+		t := time.NewTimer(purgeHandoverWait)
+		defer t.Stop()
+		select {
+		case <-handing:
+		case <-t.C:
+			p.d.log.Warn("purge answered while serial bytes received before it were still being sent: the client is not reading", "port", p.name, "waited", purgeHandoverWait)
+		}
+	}
 	return in, out, err
 }
+
+// purgeHandoverWait bounds how long a receive purge waits for the bytes
+// being sent to the client when it came (Port.purge).
+const purgeHandoverWait = time.Second
 
 // writeSerial sends b to the serial line, paced when configured.
 func (p *Port) writeSerial(ctx context.Context, b []byte) error {

@@ -3,11 +3,17 @@
 package device
 
 import (
+	"bytes"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/vsp-dev/vsp/internal/testenv"
+	"github.com/vsp-dev/vsp/rfc2217"
 	"golang.org/x/sys/unix"
 )
 
@@ -26,7 +32,7 @@ func queued(t *testing.T, f *os.File) int {
 func TestPTYBackendFlush(t *testing.T) {
 	b, err := openPTY(filepath.Join(t.TempDir(), "line"))
 	if err != nil {
-		t.Skipf("no pty: %v", err)
+		t.Fatalf("pty backend: %v", err) // Linux has ptys: the device's pty backend must open
 	}
 	defer b.Close()
 	if _, err := b.slave.Write([]byte("stale")); err != nil { // the equipment
@@ -34,10 +40,7 @@ func TestPTYBackendFlush(t *testing.T) {
 	}
 	// TIOCINQ counts what the line discipline holds, not what is still
 	// in the pty's flip buffer: wait for all of it.
-	deadline := time.Now().Add(5 * time.Second)
-	for queued(t, b.f) < 5 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
+	testenv.Await(t, 5*time.Second, "5 bytes in the master's input queue", func() int { return queued(t, b.f) }, func(n int) bool { return n >= 5 })
 	in, _, err := b.flush(true, false)
 	if err != nil {
 		t.Fatal(err)
@@ -52,5 +55,52 @@ func TestPTYBackendFlush(t *testing.T) {
 	n, _, err := b.read(buf)
 	if err != nil || string(buf[:n]) != "X" {
 		t.Fatalf("read %q, %v after the flush; want \"X\"", buf[:n], err)
+	}
+}
+
+// A receive purge from a client that does not read while the equipment
+// sends (the device's writes to it block) does not stop the client's data
+// to the line: the purge waits for the bytes on their way to the client
+// only for a while (Port.purge), and the session goes on reading.
+func TestRFC2217PurgeWhileClientNotReading(t *testing.T) {
+	link := filepath.Join(t.TempDir(), "ttyEQ")
+	d := startDevice(t, Config{Console: "off", RFC2217: true, Serial: "pty:" + link})
+	eq, err := os.OpenFile(link, os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatalf("open equipment side: %v", err)
+	}
+	defer eq.Close()
+	testenv.Termios(t, eq, testenv.Raw)
+	conn, err := net.Dial("tcp", d.Port("COM1").Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := rfc2217.NewClient(conn, rfc2217.ClientConfig{Timeout: 10 * time.Second}, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer eq.Close() // ends the chatter
+	wg.Go(func() {   // chatty equipment; the client reads none of it
+		chunk := bytes.Repeat([]byte("chatter "), 512)
+		for {
+			if _, err := eq.Write(chunk); err != nil {
+				return
+			}
+		}
+	})
+	testenv.Blocked(t, 30*time.Second, "IO wait", "device.(*session).send")
+	if err := cl.Purge(rfc2217.PurgeReceive); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.Write([]byte("after\n")); err != nil {
+		t.Fatal(err)
+	}
+	_ = eq.SetReadDeadline(time.Now().Add(10 * time.Second))
+	got := make([]byte, len("after\n"))
+	if _, err := io.ReadFull(eq, got); err != nil || string(got) != "after\n" {
+		t.Fatalf("equipment read %q, %v after the purge; want \"after\\n\"", got, err)
 	}
 }

@@ -31,7 +31,7 @@ import (
 // sets it on a non-raw tty has it cleared, one that clears it (a termios
 // built from scratch) on a raw tty has it set again.
 
-// rawInputFlags are the flags that make n_tty process input
+// rawInputIflags and rawInputLflags are the flags that make n_tty process input
 // (n_tty_set_termios: any of them clears ldata->raw).
 const (
 	rawInputIflags = unix.ISTRIP | unix.IUCLC | unix.IGNCR | unix.ICRNL | unix.INLCR | unix.IXON | unix.PARMRK
@@ -45,7 +45,7 @@ func rawInput(t *unix.Termios) bool {
 }
 
 // follow makes the notification means fit t, the termios just read (smu
-// held): EXTPROC set and the termios watch disarmed while the input is
+// held, or before the Port runs: followNow): EXTPROC set and the termios watch disarmed while the input is
 // raw, EXTPROC clear and the watch armed otherwise. Without a termios
 // watch EXTPROC is still used while raw (the poll covers the rest).
 func (p *Port) follow(t *unix.Termios) {
@@ -54,8 +54,15 @@ func (p *Port) follow(t *unix.Termios) {
 		p.armTermWatch(true) // before EXTPROC goes: no change unheard
 	}
 	if (t.Lflag&unix.EXTPROC != 0) != raw {
-		if err := p.setExtproc(t, raw); err != nil {
+		wrote, err := p.setExtproc(t, raw)
+		if err != nil {
 			p.log.Warn("pty: cannot switch EXTPROC", "slave", p.name, "extproc", raw, "err", err)
+			return
+		}
+		if !wrote {
+			// The application changed the termios meanwhile: the watch
+			// stays armed (disarming it would drop the wake-up of that
+			// change), and that change is followed in turn.
 			return
 		}
 	}
@@ -65,12 +72,12 @@ func (p *Port) follow(t *unix.Termios) {
 }
 
 // setExtproc writes t with EXTPROC set or cleared, through the Port's
-// slave fd, if the termios is still t: an application's tcsetattr since t
+// slave fd, if the termios is still t (and then reports wrote): an application's tcsetattr since t
 // was read is not overwritten (it is reported and followed in turn).
 // Between the check and the write there remain two system calls, in which
 // an application's tcsetattr would be lost.
-func (p *Port) setExtproc(t *unix.Termios, on bool) error {
-	return p.slaveCtl(func(fd int) error {
+func (p *Port) setExtproc(t *unix.Termios, on bool) (wrote bool, err error) {
+	err = p.slaveCtl(func(fd int) error {
 		now, err := unix.IoctlGetTermios(fd, ioctlGetTermios)
 		if err != nil {
 			return fmt.Errorf("pty: read termios: %w", err)
@@ -87,10 +94,12 @@ func (p *Port) setExtproc(t *unix.Termios, on bool) error {
 		if err := unix.IoctlSetTermios(fd, ioctlSetTermios, &w); err != nil {
 			return fmt.Errorf("pty: write termios: %w", err)
 		}
+		wrote = true
 		p.extprocSwitches.Add(1)
 		p.extprocAt.Store(time.Now().UnixNano())
 		return nil
 	})
+	return wrote, err
 }
 
 // followNow reads the termios and makes the notification means fit it

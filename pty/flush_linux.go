@@ -7,7 +7,9 @@ package pty
 // between two Reads, as soon as Read reads the flush's status byte (status
 // first), and in order with the settings handler's calls
 // (SetSettingsHandler): after every byte Read returned before that status
-// byte and before any byte it returns after.
+// byte and before any byte it returns after. A flush read while a settings
+// change still waits for bytes queued before it comes after that change's
+// call, so after those bytes too (the two handlers keep one order).
 //
 //   - FlushWrite (TCOFLUSH): the kernel has dropped the application's
 //     bytes still queued on the master, so the order is exact.
@@ -45,5 +47,5 @@ func (p *Port) flushed(k EventKind) {
 	if p.onFlush.Load() == nil {
 		return
 	}
-	p.queue(pendingChange{kind: k, target: p.rdTotal.Load()})
+	p.queue(pendingChange{kind: k, target: p.rdTotal.Load()}, false)
 }

@@ -34,7 +34,7 @@ func TestFlushReadStatusFirst(t *testing.T) {
 	a.f.Close()
 	a = openApp(t, p.Name())
 	a.ctl(t, func(fd int) error { return unix.IoctlSetInt(fd, unix.TCFLSH, unix.TCIFLUSH) })
-	testenv.Eventually(t, waitTimeout, "bytes queued", func() bool { return p.masterQueued() == 8 })
+	testenv.Eventually(t, waitTimeout, "bytes queued", func() bool { return inq(t, p) == 8 })
 	readInto(t, p, &l, 256)
 	testenv.Eventually(t, waitTimeout, "flush handler and the bytes before it", func() bool { return strings.HasSuffix(l.String(), "8") })
 	if _, err := a.f.Write([]byte("1\n")); err != nil {

@@ -89,66 +89,115 @@ func (p *Port) changed(s Settings, inRead bool) {
 	if p.onSettings.Load() == nil {
 		return
 	}
-	c := pendingChange{kind: SettingsChanged, s: s, target: -1}
-	if inRead {
-		c.target = p.rdTotal.Load() + p.masterQueued()
-	} else if seq := p.rdSeq.Load(); seq%2 == 0 {
-		total := p.rdTotal.Load()
-		q := p.masterQueued()
-		if p.rdSeq.Load() == seq {
-			c.target = total + q
-		}
-	}
-	p.queue(c)
+	p.queue(pendingChange{kind: SettingsChanged, s: s, target: -1}, true)
 	if !inRead {
 		p.wakeRead()
 	}
 }
 
-// queue appends c to the pending handler calls.
-func (p *Port) queue(c pendingChange) {
+// queue appends c to the pending handler calls; with measure, its target
+// is measured now (rdTotal plus the master's queue) unless Read is inside
+// a read(2) of the master, and then Read measures it before its next
+// read. Read starts a read(2) only under pmu (beginRead), so a change
+// measured here is seen by that Read before it reads past the target.
+//
+// The queue is bounded by merging settings changes when it is full (the
+// handler then misses intermediate settings, never the latest): flushes
+// are never dropped, and only Read queues them, as it reads their status
+// bytes, so they cannot pile up while Read is stalled.
+func (p *Port) queue(c pendingChange, measure bool) {
 	p.pmu.Lock()
-	if len(p.pend) == maxPending {
-		p.pend = append(p.pend[:0], p.pend[1:]...)
+	defer p.pmu.Unlock()
+	if measure && p.rdSeq.Load()%2 == 0 {
+		if q, ok := p.masterQueued(); ok {
+			c.target = p.rdTotal.Load() + q
+		}
+	}
+	if len(p.pend) >= maxPending && c.kind == SettingsChanged {
+		for i := 0; i+1 < len(p.pend); i++ {
+			if p.pend[i].kind == SettingsChanged && p.pend[i+1].kind == SettingsChanged {
+				p.pend = append(p.pend[:i], p.pend[i+1:]...)
+				break
+			}
+		}
+		if last := len(p.pend) - 1; len(p.pend) >= maxPending && p.pend[last].kind == SettingsChanged {
+			p.pend = p.pend[:last] // the newer change replaces it
+		}
 	}
 	p.pend = append(p.pend, c)
 	p.npend.Store(int32(len(p.pend)))
+}
+
+// beginRead marks Read inside a read(2) of the master (rdSeq odd) and
+// reports whether handler calls are pending. Under pmu: a watcher that
+// measured a change before it has queued it too (see queue).
+func (p *Port) beginRead() (pending bool) {
+	p.pmu.Lock()
+	p.rdSeq.Add(1)
+	pending = len(p.pend) > 0
 	p.pmu.Unlock()
+	return pending
+}
+
+// dataBytes returns how many data bytes a packet-mode read of n bytes
+// into buf returned (0 for a status byte).
+func dataBytes(buf []byte, n int) int {
+	if n > 1 && buf[0] == unix.TIOCPKT_DATA {
+		return n - 1
+	}
+	return 0
+}
+
+// endRead counts n data bytes read and marks the read(2) over.
+func (p *Port) endRead(n int) {
+	if n > 0 {
+		p.rdTotal.Add(int64(n))
+	}
+	p.rdSeq.Add(1)
 }
 
 // masterQueued returns how many bytes of the application's output wait in
-// the master's read queue; 0 if it cannot tell. TIOCINQ counts the line
-// discipline's queue, not the bytes pty_write left in the flip buffer for
-// the kernel's flush work (which runs asynchronously); a poll(2) first
-// waits for that work when the queue is empty (n_tty_poll), so bytes the
-// application wrote just before its tcsetattr are counted then. When the
-// queue is not empty, bytes still in the flip buffer are not.
-func (p *Port) masterQueued() int64 {
-	var n int
-	_ = p.masterCtl(func(fd int) (err error) {
+// the master's read queue; ok is false if it cannot tell. TIOCINQ counts
+// the line discipline's queue, not the bytes pty_write left in the flip
+// buffer for the kernel's flush work (which runs asynchronously); a
+// poll(2) first waits for that work when the queue is empty (n_tty_poll),
+// so bytes the application wrote just before its tcsetattr are counted
+// then. When the queue is not empty, bytes still in the flip buffer are
+// not.
+func (p *Port) masterQueued() (n int64, ok bool) {
+	err := p.masterCtl(func(fd int) error {
 		fds := [1]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
 		_, _ = unix.Poll(fds[:], 0)
-		n, err = unix.IoctlGetInt(fd, unix.TIOCINQ)
+		q, err := unix.IoctlGetInt(fd, unix.TIOCINQ)
+		n = int64(q)
 		return err
 	})
-	return int64(n)
+	return n, err == nil
 }
 
 // settle calls the settings and flush handlers for every pending change
 // or flush whose bytes Read has all returned, measures the changes nobody
 // measured yet, and returns how many more data bytes Read may return
-// before the next call is due (-1: nothing pending). Called by Read only.
+// before the next call is due (-1: nothing pending). Called by Read only, between beginRead and its
+// read(2).
 func (p *Port) settle() int {
 	p.pmu.Lock()
 	for len(p.pend) > 0 {
 		total := p.rdTotal.Load()
-		if p.pend[0].target < 0 {
-			q := p.masterQueued()
-			for i := range p.pend {
-				if p.pend[i].target < 0 {
-					p.pend[i].target = total + q
+		for i := range p.pend { // every change nobody measured yet, wherever it is
+			if p.pend[i].target < 0 {
+				if q, ok := p.masterQueued(); ok {
+					for j := i; j < len(p.pend); j++ {
+						if p.pend[j].target < 0 {
+							p.pend[j].target = total + q
+						}
+					}
 				}
+				break
 			}
+		}
+		if p.pend[0].target < 0 { // masterQueued failed (the master is closing)
+			p.pend[0].target = total
 		}
 		if d := p.pend[0].target - total; d > 0 {
 			p.pmu.Unlock()

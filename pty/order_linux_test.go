@@ -138,7 +138,7 @@ func TestSettingsHandlerOrder(t *testing.T) {
 			// Wait until the kernel has the bytes on the master's queue
 			// (its flip buffer work is asynchronous), then change.
 			queued += int64(len(chunk))
-			testenv.Eventually(t, waitTimeout, "bytes queued", func() bool { return p.masterQueued() == queued })
+			testenv.Eventually(t, waitTimeout, "bytes queued", func() bool { return inq(t, p) == queued })
 			a.modify(t, func(tio *unix.Termios) { setBaud(tio, rate) })
 			waitEvent(t, p, SettingsChanged, nil)
 			want.WriteString(chunk + "<" + Settings{Baud: rate, DataBits: 8, StopBits: 1, Raw: true}.String() + ">")
@@ -152,5 +152,76 @@ func TestSettingsHandlerOrder(t *testing.T) {
 		if got := l.String(); got != want.String() {
 			t.Fatalf("read size %d: sequence %q, want %q", size, got, want.String())
 		}
+	}
+}
+
+// inq is the master's TIOCINQ, status byte pending or not (masterQueued
+// refuses to count while one is).
+func inq(t testing.TB, p *Port) int64 {
+	var n int
+	must(t, p.masterCtl(func(fd int) (err error) {
+		n, err = unix.IoctlGetInt(fd, unix.TIOCINQ)
+		return err
+	}))
+	return int64(n)
+}
+
+// A change seen while Read is inside a read(2), behind a change already
+// measured, is measured by Read's next call, not only once the change in
+// front of it has had its handler call: bytes written after that are
+// returned after both calls. The watchers' side is driven directly (queue,
+// with rdSeq as Read sets it), so the interleaving is exact.
+func TestSettingsMeasuredBehindAnother(t *testing.T) {
+	p := openPort(t, Config{PollInterval: -1})
+	var l orderLog
+	p.SetSettingsHandler(l.handler)
+	a := openApp(t, p.Name())
+	read := func() {
+		b := make([]byte, 1)
+		n, err := p.Read(b)
+		must(t, err)
+		l.data(b[:n])
+	}
+	if _, err := a.f.Write([]byte("aaaaa")); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, waitTimeout, "bytes queued", func() bool { return inq(t, p) == 5 })
+	p.queue(pendingChange{kind: SettingsChanged, s: Settings{Baud: 1200}, target: -1}, true) // measured: after aaaaa
+	p.rdSeq.Add(1)                                                                           // Read inside a read(2)
+	p.queue(pendingChange{kind: SettingsChanged, s: Settings{Baud: 2400}, target: -1}, true) // left to Read
+	p.rdSeq.Add(1)
+	read() // measures the second change too: after aaaaa
+	if _, err := a.f.Write([]byte("bbbbb")); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, waitTimeout, "bytes queued", func() bool { return inq(t, p) == 9 })
+	for range 9 {
+		read()
+	}
+	want := "aaaaa<" + Settings{Baud: 1200}.String() + "><" + Settings{Baud: 2400}.String() + ">bbbbb"
+	if got := l.String(); got != want {
+		t.Fatalf("sequence %q, want %q", got, want)
+	}
+}
+
+// A full queue merges settings changes (the newest survives) and never
+// drops a flush.
+func TestPendingQueueKeepsFlushes(t *testing.T) {
+	p := openPort(t, Config{PollInterval: -1})
+	p.queue(pendingChange{kind: FlushRead, target: 0}, false)
+	for i := range 3 * maxPending {
+		p.queue(pendingChange{kind: SettingsChanged, s: Settings{Baud: uint32(i + 1)}, target: 0}, false)
+	}
+	p.queue(pendingChange{kind: FlushWrite, target: 0}, false)
+	p.pmu.Lock()
+	defer p.pmu.Unlock()
+	if len(p.pend) > maxPending+1 {
+		t.Errorf("%d pending, bound %d", len(p.pend), maxPending)
+	}
+	if p.pend[0].kind != FlushRead || p.pend[len(p.pend)-1].kind != FlushWrite {
+		t.Errorf("a flush was dropped: first %v, last %v", p.pend[0].kind, p.pend[len(p.pend)-1].kind)
+	}
+	if s := p.pend[len(p.pend)-2].s.Baud; s != 3*maxPending {
+		t.Errorf("the newest settings change was dropped: last kept %d", s)
 	}
 }

@@ -401,7 +401,7 @@ func (p *Port) Read(b []byte) (int, error) {
 			p.unwake()
 		}
 		want := len(b) // data bytes this read may return
-		if p.npend.Load() != 0 {
+		if p.beginRead() {
 			if d := p.settle(); d >= 0 && d < want {
 				want = d
 			}
@@ -415,12 +415,8 @@ func (p *Port) Read(b []byte) (int, error) {
 		case len(b) == 1:
 			buf = p.small[:]
 		}
-		p.rdSeq.Add(1)
 		n, err := p.readMaster(buf)
-		if n > 1 && buf[0] == unix.TIOCPKT_DATA {
-			p.rdTotal.Add(int64(n - 1))
-		}
-		p.rdSeq.Add(1)
+		p.endRead(dataBytes(buf, n))
 		if n > 0 {
 			if buf[0] != unix.TIOCPKT_DATA {
 				p.handlePacket(buf[0])

@@ -1,7 +1,9 @@
 package pty
 
 import (
+	"errors"
 	"io"
+	"os"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -22,20 +24,22 @@ func (p *Port) ReadReady(b []byte) (int, error) {
 	}
 	p.rmu.Lock()
 	defer p.rmu.Unlock()
-	if p.npend.Load() != 0 {
-		return 0, nil // a handler call is due: the next Read places it among the bytes
+	if p.woken.Load() {
+		p.unwake() // a late wake-up (wakeRead) of a Read that has returned
 	}
 	buf := b
 	if len(b) == 1 {
 		buf = p.small[:]
 	}
-	p.rdSeq.Add(1) // counted as Read counts (order_linux.go)
-	n, errno, err := p.m.TryRead(buf)
-	if n > 1 && buf[0] == unix.TIOCPKT_DATA {
-		p.rdTotal.Add(int64(n - 1))
+	if p.beginRead() { // counted as Read counts (order_linux.go)
+		p.endRead(0)
+		return 0, nil // a handler call is due: the next Read places it among the bytes
 	}
-	p.rdSeq.Add(1)
+	n, errno, err := p.m.TryRead(buf)
+	p.endRead(dataBytes(buf, n))
 	switch {
+	case err != nil && p.woken.Load() && errors.Is(err, os.ErrDeadlineExceeded):
+		return 0, nil // woken meanwhile: the next Read looks at what is pending
 	case errno == syscall.EAGAIN:
 		return 0, nil
 	case err != nil || errno != 0:

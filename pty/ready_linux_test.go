@@ -43,7 +43,8 @@ func TestReadReady(t *testing.T) {
 		for i := range want {
 			want[i] = byte(i*7 + i/251)
 		}
-		go func() { _, _ = a.f.Write(want) }()
+		werr := make(chan error, 1)
+		go func() { _, err := a.f.Write(want); werr <- err }()
 		got = got[:0]
 		p.SetReadDeadline(time.Now().Add(waitTimeout))
 		for len(got) < len(want) {
@@ -63,8 +64,52 @@ func TestReadReady(t *testing.T) {
 				got = append(got, buf[:n]...)
 			}
 		}
+		if err := <-werr; err != nil {
+			t.Fatalf("application write: %v", err)
+		}
 		if !bytes.Equal(got, want) {
 			t.Fatalf("ReadReady %d: %d bytes, not what the application wrote", size, len(got))
 		}
+	}
+}
+
+// ReadReady leaves a due handler call to Read, which places it among the
+// bytes, and counts what it returns as Read does: a change measured after
+// "aaaa" comes between "aaaa" and "bb" whether the bytes come through
+// Read or ReadReady.
+func TestReadReadyLeavesHandlerCallsToRead(t *testing.T) {
+	p := openPort(t, Config{PollInterval: -1})
+	var l orderLog
+	p.SetSettingsHandler(l.handler)
+	a := openApp(t, p.Name())
+	if _, err := a.f.Write([]byte("aaaa")); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, waitTimeout, "bytes queued", func() bool { return inq(t, p) == 4 })
+	p.queue(pendingChange{kind: SettingsChanged, s: Settings{Baud: 1200}, target: -1}, true) // after aaaa
+	if _, err := a.f.Write([]byte("bb")); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, waitTimeout, "bytes queued", func() bool { return inq(t, p) == 6 })
+	buf := make([]byte, 16)
+	if n, err := p.ReadReady(buf); n != 0 || err != nil {
+		t.Fatalf("ReadReady with a handler call pending = %d, %v; want 0, nil", n, err)
+	}
+	n, err := p.Read(buf)
+	must(t, err)
+	l.data(buf[:n])
+	n, err = p.ReadReady(buf)
+	must(t, err)
+	if n == 0 { // the handler is called by the next Read
+		n, err = p.Read(buf)
+		must(t, err)
+	}
+	l.data(buf[:n])
+	want := "aaaa<" + Settings{Baud: 1200}.String() + ">bb"
+	if got := l.String(); got != want {
+		t.Fatalf("sequence %q, want %q", got, want)
+	}
+	if got := p.rdTotal.Load(); got != 6 {
+		t.Fatalf("rdTotal %d after 6 bytes", got)
 	}
 }

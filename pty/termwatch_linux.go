@@ -160,12 +160,16 @@ func (p *Port) runTermWatch() error {
 		if due {
 			deadline = last.Add(termiosWatchGap)
 		}
-		if err := p.tw.ep.SetReadDeadline(deadline); err != nil {
-			return nil // closed by Close
+		err := p.tw.ep.SetReadDeadline(deadline)
+		var now, out bool
+		if err == nil {
+			now, out, err = p.tw.wait()
 		}
-		now, out, err := p.tw.wait()
 		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
-			return nil // closed by Close
+			if !p.closed.Load() {
+				p.log.Warn("pty: termios watch stopped; settings changes are seen by the poll only", "slave", p.name, "err", err)
+			}
+			return nil
 		}
 		due = due || out
 		if !now && (!due || time.Since(last) < termiosWatchGap) {

@@ -1,6 +1,6 @@
 // Package rfc2217 implements the Telnet COM-PORT-OPTION (RFC 2217) codec used
-// by both ends: option negotiation, the serial-setting subnegotiations, line
-// and modem state notifications, and IAC escaping of data bytes.
+// by both ends: option negotiation, the serial-setting subnegotiations, the
+// line and modem state messages, and IAC escaping of data bytes.
 //
 // Layers:
 //
@@ -20,6 +20,9 @@
 //     notes) cannot stall the session.
 //   - Server: the access-server end used by the simulator; serial settings
 //     are applied through a Handler and answered with the value in effect.
+//     It has no line or modem state to report: it sends no notifications,
+//     acknowledges the state masks, answers state polls with 0 and ignores
+//     FLOWCONTROL-SUSPEND/RESUME.
 //
 // Both ends agree to BINARY in both directions and to SGA and refuse every
 // other option except COM-PORT-OPTION, without acknowledging a state already

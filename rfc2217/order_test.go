@@ -3,9 +3,13 @@ package rfc2217
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/vsp-dev/vsp/internal/testenv"
 )
 
 // The server handles a request after Read has returned the data the client
@@ -55,28 +59,7 @@ func TestServerRequestsInOrderWithData(t *testing.T) {
 					}
 				}
 			}()
-			deadline := time.Now().Add(5 * time.Second)
-			for {
-				_, calls, _, _ := h.snapshot()
-				if len(calls) >= len(tt.want) || time.Now().After(deadline) {
-					// data may come in several reads: join adjacent data
-					var got []string
-					for _, c := range calls {
-						if n := len(got); n > 0 && len(c) > 5 && c[:5] == "data " && len(got[n-1]) > 5 && got[n-1][:5] == "data " {
-							got[n-1] += c[5:]
-							continue
-						}
-						got = append(got, c)
-					}
-					if slices.Equal(got, tt.want) {
-						break
-					}
-					if time.Now().After(deadline) {
-						t.Fatalf("handled %q, want %q", got, tt.want)
-					}
-				}
-				time.Sleep(time.Millisecond)
-			}
+			testenv.Await(t, 5*time.Second, fmt.Sprintf("handled %q", tt.want), h.handled, func(got []string) bool { return slices.Equal(got, tt.want) })
 			cc.Close()
 			<-done
 		})
@@ -114,25 +97,7 @@ func TestClientSetInOrder(t *testing.T) {
 		}
 	}
 	want := []string{"data AAAA", "baud 19200", "data BBBB", "control " + ControlFlowXonXoff.String(), "data CC"}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		_, calls, _, _ := h.snapshot()
-		var got []string
-		for _, c := range calls {
-			if len(c) > 5 && c[:5] == "data " && len(got) > 0 && len(got[len(got)-1]) > 5 && got[len(got)-1][:5] == "data " {
-				got[len(got)-1] += c[5:]
-				continue
-			}
-			got = append(got, c)
-		}
-		if slices.Equal(got, want) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("server saw %q, want %q", got, want)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testenv.Await(t, 5*time.Second, fmt.Sprintf("server saw %q", want), h.handled, func(got []string) bool { return slices.Equal(got, want) })
 	for _, m := range []Message{
 		{Command: CmdSetBaudRate},
 		{Command: CmdSetDataSize, DataSize: 9},
@@ -152,5 +117,72 @@ func TestClientSetInOrder(t *testing.T) {
 		if err := cl.SetInOrder(m); !errors.Is(err, ErrInvalidValue) {
 			t.Errorf("SetInOrder(%v) = %v, want ErrInvalidValue", m, err)
 		}
+	}
+}
+
+// handled is what the handler logged, adjacent data joined (data may come
+// in several reads).
+func (h *portHandler) handled() []string {
+	_, calls, _ := h.snapshot()
+	var got []string
+	for _, c := range calls {
+		if n := len(got); n > 0 && strings.HasPrefix(c, "data ") && strings.HasPrefix(got[n-1], "data ") {
+			got[n-1] += c[5:]
+			continue
+		}
+		got = append(got, c)
+	}
+	return got
+}
+
+// The server answers a receive purge in order with its data without
+// waiting, in its reading goroutine, for a write blocked on a client that
+// does not read: the client's data after the purge still reaches the
+// line, and the answer goes out after the blocked write's data (which the
+// client drops) and before the data written after it.
+func TestServerPurgeAnswerBehindBlockedWrite(t *testing.T) {
+	cl, srv, h := pair(t)
+	h.purgeLog = true
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := srv.Read(buf)
+			if n > 0 {
+				h.mu.Lock()
+				h.log("data %s", buf[:n])
+				h.mu.Unlock()
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	const stale = 8 << 20 // more than both sockets buffer: the write blocks
+	wrote := make(chan error, 1)
+	go func() {
+		if _, err := srv.Write(bytes.Repeat([]byte("s"), stale)); err != nil {
+			wrote <- err
+			return
+		}
+		_, err := srv.Write([]byte("fresh\n"))
+		wrote <- err
+	}()
+	testenv.Blocked(t, 10*time.Second, "IO wait", "rfc2217.(*Server).Write")
+	if err := cl.Purge(PurgeReceive); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.Write([]byte("after")); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Await(t, 10*time.Second, "the purge and the data after it handled", h.handled, func(got []string) bool {
+		return slices.Equal(got, []string{"purge 1", "data after"})
+	})
+	d := startDrain(cl)
+	testenv.Await(t, 10*time.Second, "the client to read what the server wrote after the answer", func() string { return string(d.bytes()) }, func(s string) bool { return s == "fresh\n" })
+	if err := <-wrote; err != nil {
+		t.Fatal(err)
+	}
+	if got := cl.PurgeDropped(); got != stale {
+		t.Errorf("client dropped %d bytes before the answer, want %d", got, stale)
 	}
 }

@@ -27,7 +27,7 @@ func TestPurgeReceiveDropsDataBeforeAnswer(t *testing.T) {
 			}
 			deadline := time.Now().Add(5 * time.Second)
 			for {
-				if _, _, purges, _ := h.snapshot(); len(purges) == 1 {
+				if _, _, purges := h.snapshot(); len(purges) == 1 {
 					break
 				}
 				if time.Now().After(deadline) {

@@ -123,7 +123,7 @@ func TestPyserialClientAgainstServer(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("server did not see the close")
 	}
-	cur, calls, purges, _ := h.snapshot()
+	cur, calls, purges := h.snapshot()
 	t.Logf("handler calls: %v", calls)
 	want := Settings{BaudRate: 115200, DataSize: 7, Parity: ParityEven, StopBits: StopBits2,
 		Flow: FlowNone, InFlow: FlowInNone, Break: SwitchOff, DTR: SwitchOff, RTS: SwitchOn}
@@ -137,9 +137,6 @@ func TestPyserialClientAgainstServer(t *testing.T) {
 	}
 	if !slices.Contains(purges, PurgeReceive) || !slices.Contains(purges, PurgeTransmit) {
 		t.Errorf("purges %v, want receive and transmit (pyserial purges on open)", purges)
-	}
-	if !srv.ComPortEnabled() {
-		t.Error("COM-PORT-OPTION not enabled")
 	}
 }
 

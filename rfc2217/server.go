@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -33,12 +31,6 @@ type Handler interface {
 	Current() Settings
 }
 
-// FlowControlHandler may be implemented by a Handler to learn about the
-// client's FLOWCONTROL-SUSPEND (suspend true) and FLOWCONTROL-RESUME.
-type FlowControlHandler interface {
-	FlowControl(suspend bool)
-}
-
 // SignatureHandler may be implemented by a Handler to answer SIGNATURE
 // requests; without it the server answers "vsp".
 type SignatureHandler interface {
@@ -49,19 +41,16 @@ type SignatureHandler interface {
 // simulator. Read returns serial data from the client and applies the
 // client's settings through the Handler; Write sends serial data.
 // Server implements net.Conn.
+//
+// The simulated port has no line or modem state to report: the server
+// never sends a notification, acknowledges SET-LINESTATE-MASK and
+// SET-MODEMSTATE-MASK with the mask asked for, and answers the client's
+// NOTIFY-LINESTATE and NOTIFY-MODEMSTATE polls with 0. It ignores
+// FLOWCONTROL-SUSPEND and FLOWCONTROL-RESUME (Write never holds data back)
+// and the client's own SIGNATURE.
 type Server struct {
 	s *session
 	h Handler
-
-	suspended atomic.Bool
-
-	mu        sync.Mutex // guards the fields below
-	lineMask  LineState
-	modemMask ModemState
-	line      LineState
-	modem     ModemState
-	haveModem bool
-	clientSig string
 }
 
 // NewServer starts an RFC 2217 session on conn (accepted from a client): it
@@ -72,9 +61,8 @@ func NewServer(conn net.Conn, h Handler, log *slog.Logger) (*Server, error) {
 	if conn == nil || h == nil {
 		return nil, fmt.Errorf("%w: nil conn or handler", ErrInvalidValue)
 	}
-	s := &Server{s: newSession(conn, log), h: h, modemMask: 0xff}
+	s := &Server{s: newSession(conn, log), h: h}
 	s.s.handle = s.handleSB
-	s.s.onOption = s.onOption
 	s.s.ordered = true // a request applies after the data before it (Read)
 	s.s.start()
 	for _, r := range []struct {
@@ -87,26 +75,6 @@ func NewServer(conn net.Conn, h Handler, log *slog.Logger) (*Server, error) {
 		}
 	}
 	return s, nil
-}
-
-// ComPortEnabled reports whether the client agreed to COM-PORT-OPTION
-// (either direction: like pyserial, accept a client that only answers our
-// request or only offers it).
-func (s *Server) ComPortEnabled() bool {
-	return s.s.state(OptComPort, false) == qYes || s.s.state(OptComPort, true) == qYes
-}
-
-func (s *Server) onOption(opt byte, local, on bool) {
-	if opt != OptComPort || !on {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.haveModem {
-		if v := s.modem & s.modemMask; v != 0 {
-			_ = s.s.sendMessage(Message{Server: true, Command: CmdNotifyModemState, ModemState: v})
-		}
-	}
 }
 
 func (s *Server) reply(m Message) error {
@@ -126,13 +94,8 @@ func (s *Server) handleSB(ev Event) error {
 	}
 	s.s.log.Debug("rfc2217: received", "msg", m)
 	if m.Server {
-		switch m.Command {
-		case CmdFlowSuspend, CmdFlowResume:
-			// tolerate the server codes for flow control
-		default:
-			s.s.log.Debug("rfc2217: ignoring server command from client", "msg", m)
-			return nil
-		}
+		s.s.log.Debug("rfc2217: ignoring server command from client", "msg", m)
+		return nil
 	}
 	h := s.h
 	switch m.Command {
@@ -140,10 +103,7 @@ func (s *Server) handleSB(ev Event) error {
 		if m.Signature == "" {
 			return s.reply(Message{Command: CmdSignature, Signature: s.signature()})
 		}
-		s.mu.Lock()
-		s.clientSig = m.Signature
-		s.mu.Unlock()
-		return nil
+		return nil // the client's own signature: nothing uses it
 	case CmdSetBaudRate:
 		v := m.BaudRate
 		if v != 0 {
@@ -215,33 +175,13 @@ func (s *Server) handleSB(ev Event) error {
 			v = controlState(v, h.Current())
 		}
 		return s.reply(Message{Command: CmdSetControl, Control: v})
-	case CmdNotifyLineState:
-		s.mu.Lock()
-		v := s.line & s.lineMask
-		s.mu.Unlock()
-		return s.reply(Message{Command: CmdNotifyLineState, LineState: v})
-	case CmdNotifyModemState:
-		s.mu.Lock()
-		v := s.modem & s.modemMask
-		s.mu.Unlock()
-		return s.reply(Message{Command: CmdNotifyModemState, ModemState: v})
-	case CmdFlowSuspend, CmdFlowResume:
-		suspend := m.Command == CmdFlowSuspend
-		if s.suspended.Swap(suspend) != suspend {
-			if fh, ok := h.(FlowControlHandler); ok {
-				fh.FlowControl(suspend)
-			}
-		}
-		return nil
+	case CmdNotifyLineState: // a poll: no line state to report
+		return s.reply(Message{Command: CmdNotifyLineState})
+	case CmdNotifyModemState: // a poll: no modem state to report
+		return s.reply(Message{Command: CmdNotifyModemState})
 	case CmdSetLineStateMask:
-		s.mu.Lock()
-		s.lineMask = m.LineState
-		s.mu.Unlock()
 		return s.reply(Message{Command: CmdSetLineStateMask, LineState: m.LineState})
 	case CmdSetModemStateMask:
-		s.mu.Lock()
-		s.modemMask = m.ModemState
-		s.mu.Unlock()
 		return s.reply(Message{Command: CmdSetModemStateMask, ModemState: m.ModemState})
 	case CmdPurgeData:
 		if err := h.Purge(m.Purge); err != nil {
@@ -249,8 +189,10 @@ func (s *Server) handleSB(ev Event) error {
 		}
 		// In order with the data: after what the server sent before it
 		// purged, before what it sends after; a client that drops data
-		// until this answer (Client.Purge) gets an exact flush.
-		return s.s.sendInline(Message{Command: CmdPurgeData, Server: true, Purge: m.Purge})
+		// until this answer (Client.Purge) gets an exact flush. Without
+		// waiting for a write blocked on a client that does not read:
+		// this goroutine also carries the client's data.
+		return s.s.sendAfterData(Message{Command: CmdPurgeData, Server: true, Purge: m.Purge})
 	}
 	return nil
 }
@@ -315,48 +257,6 @@ func pick(on bool, yes, no Control) Control {
 		return yes
 	}
 	return no
-}
-
-// NotifyLineState tells the client the serial line state changed. The
-// value is ANDed with the client's SET-LINESTATE-MASK (initially 0) and sent
-// when the result is not zero, as RFC 2217 section 4 says. It is also kept
-// to answer the client's polls.
-func (s *Server) NotifyLineState(ls LineState) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.line = ls
-	v := ls & s.lineMask
-	if v == 0 || !s.ComPortEnabled() {
-		return nil
-	}
-	return s.reply(Message{Command: CmdNotifyLineState, LineState: v})
-}
-
-// NotifyModemState tells the client the modem lines changed (include the
-// delta bits). The value is ANDed with the client's SET-MODEMSTATE-MASK
-// (initially 255) and sent when the result is not zero. Before the client
-// has agreed to COM-PORT-OPTION the value is kept and sent on agreement.
-func (s *Server) NotifyModemState(ms ModemState) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.modem, s.haveModem = ms, true
-	v := ms & s.modemMask
-	if v == 0 || !s.ComPortEnabled() {
-		return nil
-	}
-	return s.reply(Message{Command: CmdNotifyModemState, ModemState: v})
-}
-
-// Suspended reports whether the client sent FLOWCONTROL-SUSPEND (and no
-// FLOWCONTROL-RESUME since): the server should stop sending data. Write
-// does not block on it; the caller decides.
-func (s *Server) Suspended() bool { return s.suspended.Load() }
-
-// ClientSignature returns the SIGNATURE text the client sent, if any.
-func (s *Server) ClientSignature() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.clientSig
 }
 
 // Read reads serial data from the client; Telnet commands and

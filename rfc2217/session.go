@@ -29,8 +29,10 @@ const (
 // goroutine.
 //
 // Locks: readMu serialises Read; dataMu serialises Write; connMu serialises
-// conn.Write between data chunks and queued commands; optMu guards option
-// states; ctrlMu guards the command queue. Order: optMu before ctrlMu.
+// conn.Write between data chunks and queued commands; afterMu guards the
+// messages queued behind the data (sendAfterData); optMu guards option
+// states; ctrlMu guards the command queue. Order: optMu before ctrlMu;
+// dataMu before afterMu and connMu.
 type session struct {
 	conn net.Conn
 	log  *slog.Logger
@@ -56,12 +58,16 @@ type session struct {
 	dataMu sync.Mutex
 	wbuf   []byte
 	connMu sync.Mutex
+	// after are messages queued by sendAfterData while a write held
+	// dataMu: whoever holds dataMu writes them before its data and before
+	// releasing it (guarded by afterMu).
+	afterMu sync.Mutex
+	after   []byte
 
 	// option negotiation
-	optMu    sync.Mutex
-	us, him  [256]qstate
-	accept   func(opt byte) bool
-	onOption func(opt byte, local, on bool) // called without locks held
+	optMu   sync.Mutex
+	us, him [256]qstate
+	accept  func(opt byte) bool
 
 	// outgoing command queue
 	ctrlMu  sync.Mutex
@@ -178,16 +184,80 @@ func (s *session) sendMessage(m Message) error {
 func (s *session) sendInline(m Message) error {
 	s.log.Debug("rfc2217: send inline", "msg", m)
 	s.dataMu.Lock()
-	defer s.dataMu.Unlock()
+	select {
+	case <-s.done:
+		_ = s.releaseData(nil)
+		return ErrClosed
+	default:
+	}
+	if err := s.writeAfter(); err != nil {
+		_ = s.releaseData(nil)
+		return err
+	}
+	s.connMu.Lock()
+	_, err := s.conn.Write(m.Append(nil))
+	s.connMu.Unlock()
+	_ = s.releaseData(nil)
+	return err
+}
+
+// sendAfterData writes m into the stream in order with the data, like
+// sendInline, without waiting for a write in progress: after the data of
+// the writes that returned before it or are in progress, before the data
+// of writes that start after. If a write holds dataMu (blocked on a peer
+// that does not read) m is queued and that writer sends it when its data
+// is out, so the caller (the Server's reading goroutine, answering a
+// request) never waits for the peer to read. The error is that of a write
+// done here; a queued message's error is its writer's.
+func (s *session) sendAfterData(m Message) error {
+	s.log.Debug("rfc2217: send after data", "msg", m)
+	s.afterMu.Lock()
+	s.after = m.Append(s.after)
+	s.afterMu.Unlock()
+	if !s.dataMu.TryLock() {
+		return nil // the holder sends it (releaseData)
+	}
+	return s.releaseData(nil)
+}
+
+// writeAfter writes the messages sendAfterData queued. The caller holds
+// dataMu.
+func (s *session) writeAfter() error {
+	s.afterMu.Lock()
+	b := s.after
+	s.after = nil
+	s.afterMu.Unlock()
+	if len(b) == 0 {
+		return nil
+	}
 	select {
 	case <-s.done:
 		return ErrClosed
 	default:
 	}
 	s.connMu.Lock()
-	_, err := s.conn.Write(m.Append(nil))
+	_, err := s.conn.Write(b)
 	s.connMu.Unlock()
 	return err
+}
+
+// releaseData writes what sendAfterData queued and releases dataMu, again
+// while messages came meanwhile and dataMu is free (a message queued
+// while the holder was releasing it is never left behind). It returns err,
+// or the error of writing the messages.
+func (s *session) releaseData(err error) error {
+	for {
+		if werr := s.writeAfter(); err == nil {
+			err = werr
+		}
+		s.dataMu.Unlock()
+		s.afterMu.Lock()
+		more := len(s.after) > 0
+		s.afterMu.Unlock()
+		if !more || !s.dataMu.TryLock() {
+			return err
+		}
+	}
 }
 
 // request asks to enable an option: local = our side (WILL), else the peer's
@@ -252,9 +322,6 @@ func (s *session) negotiate(verb, opt byte) error {
 	now := *st
 	s.optMu.Unlock()
 	s.log.Debug("rfc2217: negotiation", "verb", verbName(verb), "option", opt, "local", local, "enabled", now == qYes)
-	if (old == qYes) != (now == qYes) && s.onOption != nil {
-		s.onOption(opt, local, now == qYes)
-	}
 	return err
 }
 
@@ -385,11 +452,14 @@ func (s *session) read(p []byte) (int, error) {
 // interleaved.
 func (s *session) write(p []byte) (int, error) {
 	s.dataMu.Lock()
-	defer s.dataMu.Unlock()
+	defer func() { _ = s.releaseData(nil) }() // a queued message's error: the next write sees the broken conn
 	select {
 	case <-s.done:
 		return 0, ErrClosed
 	default:
+	}
+	if err := s.writeAfter(); err != nil { // queued before this data
+		return 0, err
 	}
 	written := 0
 	for len(p) > 0 {

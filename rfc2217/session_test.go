@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"slices"
 	"sync"
 	"syscall"
 	"testing"
@@ -55,11 +54,10 @@ func tcpPair(t testing.TB) (client, server net.Conn) {
 
 // portHandler is a Handler modelling a UART that refuses some values.
 type portHandler struct {
-	mu      sync.Mutex
-	cur     Settings
-	calls   []string
-	purges  []PurgeWhat
-	flowEvs []bool
+	mu     sync.Mutex
+	cur    Settings
+	calls  []string
+	purges []PurgeWhat
 	// purgeLog: purges are also logged in calls ("purge N")
 	purgeLog bool
 }
@@ -148,18 +146,12 @@ func (h *portHandler) Current() Settings {
 	return h.cur
 }
 
-func (h *portHandler) FlowControl(suspend bool) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.flowEvs = append(h.flowEvs, suspend)
-}
-
 func (h *portHandler) Signature() string { return "test-port" }
 
-func (h *portHandler) snapshot() (Settings, []string, []PurgeWhat, []bool) {
+func (h *portHandler) snapshot() (Settings, []string, []PurgeWhat) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.cur, append([]string(nil), h.calls...), append([]PurgeWhat(nil), h.purges...), append([]bool(nil), h.flowEvs...)
+	return h.cur, append([]string(nil), h.calls...), append([]PurgeWhat(nil), h.purges...)
 }
 
 // echo copies everything the server reads back to the client until EOF.
@@ -299,11 +291,11 @@ func TestClientServerSettings(t *testing.T) {
 	want := Settings{BaudRate: 115200, DataSize: 7, Parity: ParityEven, StopBits: StopBits2,
 		Flow: FlowRTSCTS, InFlow: FlowInXonXoff, Break: SwitchOn, DTR: SwitchOn, RTS: SwitchOff}
 	testenv.Eventually(t, 5*time.Second, "acks", func() bool { return cl.Acked() == want })
-	cur, _, purges, _ := h.snapshot()
+	cur, _, purges := h.snapshot()
 	if cur != want {
 		t.Errorf("handler state %+v, want %+v", cur, want)
 	}
-	testenv.Eventually(t, 5*time.Second, "purge", func() bool { _, _, purges, _ = h.snapshot(); return len(purges) == 1 })
+	testenv.Eventually(t, 5*time.Second, "purge", func() bool { _, _, purges = h.snapshot(); return len(purges) == 1 })
 	if purges[0] != PurgeBoth {
 		t.Errorf("purges %v", purges)
 	}
@@ -318,7 +310,7 @@ func TestClientServerSettings(t *testing.T) {
 	if a := cl.Acked(); a.DataSize != 7 || a.BaudRate != 115200 {
 		t.Errorf("after refused values Acked = %+v", a)
 	}
-	_, calls, _, _ := h.snapshot()
+	_, calls, _ := h.snapshot()
 	t.Logf("handler calls: %v", calls)
 
 	// invalid values never reach the wire
@@ -341,11 +333,8 @@ func TestClientServerSettings(t *testing.T) {
 		Flow: FlowRTSCTS, InFlow: FlowInXonXoff, Break: SwitchOff, DTR: SwitchOn, RTS: SwitchOff}) {
 		t.Errorf("after query Acked = %+v", a)
 	}
-	if _, calls, _, _ = h.snapshot(); len(calls) != n {
+	if _, calls, _ = h.snapshot(); len(calls) != n {
 		t.Errorf("queries called the Handler: %q", calls[n:])
-	}
-	if !srv.ComPortEnabled() {
-		t.Error("server does not see COM-PORT-OPTION enabled")
 	}
 }
 
@@ -412,88 +401,63 @@ func (p *peer) expect(t testing.TB, m Message) {
 	}
 }
 
-// The server's notifications, masks, polls, signature and flow control,
+// The server's answers to what Client does not send (masks, polls, the
+// signature asked for the telnetcpcd way) and what it ignores (the
+// client's own signature, flow control suspend and resume, server codes),
 // driven by a client made of the codec: every message the server sends is
-// checked in order, so a notification the masks should drop would show up
-// as the next one.
-func TestServerNotifyMasksAndFlowControl(t *testing.T) {
+// checked in order, so a reply to an ignored message or a notification
+// would show up as the next one.
+func TestServerMasksPollsAndSignature(t *testing.T) {
 	cc, sc := tcpPair(t)
-	h := newPortHandler()
-	srv, err := NewServer(sc, h, testLogger(t))
+	srv, err := NewServer(sc, newPortHandler(), testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close() })
-	echo(t, srv)
+	got := echo(t, srv)
 	p := newPeer(t, cc)
-	line := func(v LineState) Message { return Message{Server: true, Command: CmdNotifyLineState, LineState: v} }
-	modem := func(v ModemState) Message { return Message{Server: true, Command: CmdNotifyModemState, ModemState: v} }
 	signature := Message{Server: true, Command: CmdSignature, Signature: "test-port"}
-
-	// a modem state from before the agreement is sent on agreement; the
-	// modem state mask starts at 255, the line state mask at 0
-	if err := srv.NotifyModemState(ModemCTS | ModemDSR | ModemDeltaCTS); err != nil {
-		t.Fatal(err)
-	}
 	p.write(t, AppendCommand(nil, WILL, OptComPort))
-	p.expect(t, modem(ModemCTS|ModemDSR|ModemDeltaCTS))
-	if !srv.ComPortEnabled() {
-		t.Fatal("server does not see COM-PORT-OPTION enabled")
-	}
-	if err := srv.NotifyLineState(LineBreakDetect); err != nil { // masked out
-		t.Fatal(err)
-	}
-	p.write(t, Message{Command: CmdSetLineStateMask, LineState: LineBreakDetect | LineFramingError}.Encode())
-	p.write(t, Message{Command: CmdSetModemStateMask, ModemState: ModemCD}.Encode())
-	p.expect(t, Message{Server: true, Command: CmdSetLineStateMask, LineState: LineBreakDetect | LineFramingError})
-	p.expect(t, Message{Server: true, Command: CmdSetModemStateMask, ModemState: ModemCD})
-	for _, err := range []error{
-		srv.NotifyModemState(ModemCTS | ModemDeltaCTS), // masked out
-		srv.NotifyLineState(LineBreakDetect | LineDataReady),
-		srv.NotifyModemState(ModemCD | ModemDeltaCD),
-	} {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	p.expect(t, line(LineBreakDetect))
-	p.expect(t, modem(ModemCD))
-	// polls are answered with the current state, masked
-	p.write(t, Message{Command: CmdNotifyLineState}.Encode())
-	p.write(t, Message{Command: CmdNotifyModemState}.Encode())
-	p.expect(t, line(LineBreakDetect))
-	p.expect(t, modem(ModemCD))
 
-	// the signature is asked for with an empty SIGNATURE or an empty
-	// subnegotiation (telnetcpcd); the client's own is kept
-	p.write(t, Message{Command: CmdSignature}.Encode())
-	p.write(t, frame())
-	p.write(t, Message{Command: CmdSignature, Signature: "peer"}.Encode())
-	p.expect(t, signature)
-	p.expect(t, signature)
-	testenv.Eventually(t, 5*time.Second, "client signature", func() bool { return srv.ClientSignature() == "peer" })
-
-	// FLOWCONTROL-SUSPEND/RESUME, with the client codes and the server
-	// codes; a repeated one is not reported again
 	for _, tt := range []struct {
-		m       Message
-		suspend bool
+		name string
+		send []byte
+		want []Message // nil: ignored
 	}{
-		{Message{Command: CmdFlowSuspend}, true},
-		{Message{Command: CmdFlowSuspend}, true},
-		{Message{Command: CmdFlowResume}, false},
-		{Message{Command: CmdFlowSuspend, Server: true}, true},
-		{Message{Command: CmdFlowResume, Server: true}, false},
+		{"line state mask", Message{Command: CmdSetLineStateMask, LineState: LineBreakDetect | LineFramingError}.Encode(),
+			[]Message{{Server: true, Command: CmdSetLineStateMask, LineState: LineBreakDetect | LineFramingError}}},
+		{"modem state mask", Message{Command: CmdSetModemStateMask, ModemState: ModemCD | ModemCTS}.Encode(),
+			[]Message{{Server: true, Command: CmdSetModemStateMask, ModemState: ModemCD | ModemCTS}}},
+		{"line state poll", Message{Command: CmdNotifyLineState}.Encode(),
+			[]Message{{Server: true, Command: CmdNotifyLineState}}},
+		{"modem state poll", Message{Command: CmdNotifyModemState}.Encode(),
+			[]Message{{Server: true, Command: CmdNotifyModemState}}},
+		{"signature request", Message{Command: CmdSignature}.Encode(), []Message{signature}},
+		{"telnetcpcd signature request", frame(), []Message{signature}},
+		{"client signature", Message{Command: CmdSignature, Signature: "peer"}.Encode(), nil},
+		{"flow suspend", Message{Command: CmdFlowSuspend}.Encode(), nil},
+		{"flow resume", Message{Command: CmdFlowResume}.Encode(), nil},
+		{"server code", Message{Command: CmdSetBaudRate, Server: true, BaudRate: 300}.Encode(), nil},
 	} {
-		p.write(t, tt.m.Encode())
-		p.write(t, Message{Command: CmdSignature}.Encode()) // handled after it
-		p.expect(t, signature)
-		if srv.Suspended() != tt.suspend {
-			t.Fatalf("after %v Suspended() = %v", tt.m, !tt.suspend)
-		}
+		t.Run(tt.name, func(t *testing.T) {
+			p.write(t, tt.send)
+			// a request handled after it marks the end of its answers
+			p.write(t, Message{Command: CmdSignature}.Encode())
+			for _, m := range append(tt.want, signature) {
+				p.expect(t, m)
+			}
+		})
 	}
-	if _, _, _, evs := h.snapshot(); !slices.Equal(evs, []bool{true, false, true, false}) {
-		t.Errorf("FlowControl calls %v", evs)
+	// none of it was a protocol error: the server reads on to the end
+	p.write(t, []byte("after"))
+	_ = cc.(*net.TCPConn).CloseWrite()
+	select {
+	case err := <-got:
+		if err != nil {
+			t.Fatalf("server: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("server did not see the end of the session")
 	}
 }
 
@@ -885,7 +849,7 @@ func TestCloseFlushesAndIsIdempotent(t *testing.T) {
 	if err := <-echoed; err != nil {
 		t.Fatal(err)
 	}
-	if cur, _, _, _ := h.snapshot(); cur.DTR != SwitchOn || cur.RTS != SwitchOn {
+	if cur, _, _ := h.snapshot(); cur.DTR != SwitchOn || cur.RTS != SwitchOn {
 		t.Fatalf("requests queued before Close were lost: %+v", cur)
 	}
 	for name, err := range map[string]error{

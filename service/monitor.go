@@ -14,10 +14,10 @@ import (
 	"github.com/vsp-dev/vsp/service/monitor"
 )
 
-// maxMonitors is how many monitor streams the daemon serves at once; one
+// MaxMonitors is how many monitor streams the daemon serves at once; one
 // more is refused (503) rather than letting a runaway script pile up
 // goroutines and queues (each stream holds QueueLen records per port).
-const maxMonitors = 64
+const MaxMonitors = 64
 
 // hubs returns the observers' hubs of the named running ports, or of every
 // running port when names is empty; missing lists the names that have no
@@ -50,7 +50,7 @@ func (d *Daemon) hubs(names []string) (hubs []*monitor.Hub, missing []string, st
 // deleted and created again is watched again), until the client goes or
 // the server shuts down. A client that reads too slowly loses records and
 // gets a "dropped" record saying how many; the ports never wait for it.
-// At most maxMonitors streams run at once.
+// At most MaxMonitors streams run at once.
 func (d *Daemon) serveMonitor(stop context.Context) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		names := r.URL.Query()["port"]
@@ -60,10 +60,10 @@ func (d *Daemon) serveMonitor(stop context.Context) http.HandlerFunc {
 			writeJSON(w, http.StatusNotFound, map[string]string{"error": "no running port " + quoteAll(missing)})
 			return
 		}
-		if n := d.monitors.Add(1); n > maxMonitors {
+		if n := d.monitors.Add(1); n > MaxMonitors {
 			d.monitors.Add(-1)
 			writeJSON(w, http.StatusServiceUnavailable, map[string]string{
-				"error": fmt.Sprintf("too many monitors: %d streams are open, the most the daemon serves at once; end one", maxMonitors)})
+				"error": fmt.Sprintf("too many monitors: %d streams are open, the most the daemon serves at once; end one", MaxMonitors)})
 			return
 		}
 		defer d.monitors.Add(-1)
@@ -126,14 +126,17 @@ func (d *Daemon) serveMonitor(stop context.Context) http.HandlerFunc {
 		if !every {
 			started = nil // the named ports only
 		}
-		gone := 0
 		for {
 			buf = buf[:0]
 			select {
 			case rec := <-merged:
 				buf = enc.Append(buf, rec)
 				if rec.Kind == monitor.KindGone {
-					gone++
+					for h := range watched { // its goroutine has ended
+						if h.Port() == rec.Port && h.Gone() {
+							delete(watched, h)
+						}
+					}
 				}
 			case <-started:
 				hubs, _, started = d.hubs(nil)
@@ -144,7 +147,7 @@ func (d *Daemon) serveMonitor(stop context.Context) http.HandlerFunc {
 			if _, err := w.Write(buf); err != nil {
 				return
 			}
-			if !every && gone == len(watched) { // nothing left to watch
+			if !every && len(watched) == 0 { // nothing left to watch
 				_ = rc.Flush()
 				return
 			}

@@ -157,8 +157,9 @@ const repeatWindow = time.Minute
 // newLogger returns the logger for a command: text, or JSON when format
 // says so. Text written to the systemd journal (stderr is $JOURNAL_STREAM)
 // starts each line with its priority, so `journalctl -p warning` works.
-// Identical warnings are rate-limited (logging.Dedup).
-func newLogger(w io.Writer, format string, level slog.Leveler) (*slog.Logger, error) {
+// Identical warnings are rate-limited by the Dedup it returns too (whose
+// Flush writes the counts still pending, at exit).
+func newLogger(w io.Writer, format string, level slog.Leveler) (*slog.Logger, *logging.Dedup, error) {
 	opts := &slog.HandlerOptions{Level: level}
 	var mk func(io.Writer) slog.Handler
 	switch format {
@@ -167,13 +168,14 @@ func newLogger(w io.Writer, format string, level slog.Leveler) (*slog.Logger, er
 	case "json":
 		mk = func(w io.Writer) slog.Handler { return slog.NewJSONHandler(w, opts) }
 	default:
-		return nil, usagef("--log-format: want auto, text or json, got %q", format)
+		return nil, nil, usagef("--log-format: want auto, text or json, got %q", format)
 	}
 	h := mk(w)
 	if f, ok := w.(*os.File); ok && format != "json" && logging.OnJournal(f, os.Getenv("JOURNAL_STREAM")) {
 		h = logging.Journal(w, mk)
 	}
-	return slog.New(logging.NewDedup(h, repeatWindow)), nil
+	d := logging.NewDedup(h, repeatWindow)
+	return slog.New(d), d, nil
 }
 
 // interspersed lets flags follow a subcommand's arguments, as in

@@ -163,12 +163,9 @@ func reopenOutcome(got []byte) string {
 // written asynchronously: it waits for both.
 func early(t testing.TB, vsp *proc, trace string, start time.Time) (bool, string) {
 	t.Helper()
+	type seen struct{ Echo, Purge time.Time }
 	var echo, purge time.Time
-	deadline := time.Now().Add(10 * time.Second)
-	for echo.IsZero() || purge.IsZero() {
-		if time.Now().After(deadline) {
-			t.Fatalf("vsp's trace and log since %v: first echo at %v, purge sent at %v", start, echo, purge)
-		}
+	testenv.Await(t, 10*time.Second, fmt.Sprintf("vsp's trace and log since %v: first echo and purge sent", start), func() seen {
 		if b, err := os.ReadFile(trace); err == nil && echo.IsZero() {
 			for _, l := range strings.Split(string(b), "\n") {
 				if ts, _, ok := strings.Cut(l, " dev>app "); ok {
@@ -189,8 +186,8 @@ func early(t testing.TB, vsp *proc, trace string, start time.Time) (bool, string
 				purge = rec.Time
 			}
 		}
-		time.Sleep(time.Millisecond)
-	}
+		return seen{echo, purge}
+	}, func(s seen) bool { return !s.Echo.IsZero() && !s.Purge.IsZero() })
 	return echo.Before(purge), fmt.Sprintf("first echo received %v after the purge was sent", echo.Sub(purge))
 }
 

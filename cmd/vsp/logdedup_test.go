@@ -40,19 +40,6 @@ func TestRepeatedWarningsCountedAtExit(t *testing.T) {
 		t.Fatalf("%v\n%s", err, p.output())
 	}
 	out := p.output()
-	var first, counted string
-	for _, l := range strings.Split(out, "\n") {
-		if strings.Contains(l, "level=WARN") || strings.Contains(l, "level=ERROR") {
-			if strings.Contains(l, "repeated=") {
-				counted = l
-			} else if first == "" {
-				first = l
-			}
-		}
-	}
-	if first == "" || counted == "" {
-		t.Fatalf("want a warning, then its count at exit (repeated=N); got:\n%s", out)
-	}
 	rest := func(l string) string { // the record without its time and count
 		l = l[strings.Index(l, " level="):]
 		if i := strings.Index(l, " repeated="); i >= 0 {
@@ -60,7 +47,25 @@ func TestRepeatedWarningsCountedAtExit(t *testing.T) {
 		}
 		return l
 	}
-	if rest(first) != rest(counted) {
-		t.Errorf("the count is not of the warning logged first:\nfirst: %s\ncount: %s", first, counted)
+	// The handshake fails with "EOF" or "connection reset by peer" as
+	// the hang-up races it: each text is its own warning, logged once,
+	// its repeats counted at exit.
+	logged := map[string]bool{}
+	counted := 0
+	for _, l := range strings.Split(out, "\n") {
+		if !strings.Contains(l, "level=WARN") && !strings.Contains(l, "level=ERROR") {
+			continue
+		}
+		if !strings.Contains(l, " repeated=") {
+			logged[rest(l)] = true
+			continue
+		}
+		counted++
+		if !logged[rest(l)] {
+			t.Errorf("a count of a warning not logged before it: %s", l)
+		}
+	}
+	if counted == 0 {
+		t.Fatalf("want a warning, then its count at exit (repeated=N); got:\n%s", out)
 	}
 }

@@ -8,10 +8,12 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/vsp-dev/vsp/service"
 	"github.com/vsp-dev/vsp/service/monitor"
 )
 
@@ -29,7 +31,7 @@ func monitorCommand(e *env) *cli.Command {
 			"while the monitor runs; with several, each named one; each line then names its\n" +
 			"port. Several monitors may watch one port. A port deleted meanwhile ends with a\n" +
 			"\"gone\" record; when all the named ports are gone, so is the monitor. The daemon\n" +
-			"serves at most 64 monitors at once. A monitor that\n" +
+			"serves at most " + strconv.Itoa(service.MaxMonitors) + " monitors at once. A monitor that\n" +
 			"reads too slowly never slows the port: it loses records and says how many\n" +
 			"(\"-- dropped N bytes not shown\"). Same access as `vsp status` (the control socket).",
 		Flags: []cli.Flag{

@@ -407,7 +407,7 @@ func TestTraceEditNoHangup(t *testing.T) {
 	d.waitState(t, "live", 10*time.Second, func(s service.PortState) bool { return s.Trace == "" })
 }
 
-// The daemon serves at most 64 monitor streams at once: one more gets a
+// The daemon serves at most service.MaxMonitors (64) monitor streams at once: one more gets a
 // clear error, and a stream that ends frees its place.
 func TestMonitorLimit(t *testing.T) {
 	d := startDaemon(t)
@@ -420,7 +420,7 @@ func TestMonitorLimit(t *testing.T) {
 			_ = b.Close()
 		}
 	})
-	for i := range 64 {
+	for i := range service.MaxMonitors {
 		resp, err := hc.Get("http://vsp/v1/monitor")
 		if err != nil {
 			t.Fatal(err)
@@ -432,8 +432,8 @@ func TestMonitorLimit(t *testing.T) {
 		bodies = append(bodies, resp.Body)
 	}
 	_, errOut, err := d.try(t, "monitor")
-	if err == nil || !strings.Contains(errOut, "too many monitors: 64 streams are open") {
-		t.Fatalf("vsp monitor with 64 streams open: err %v, stderr %q; want the limit named", err, errOut)
+	if err == nil || !strings.Contains(errOut, fmt.Sprintf("too many monitors: %d streams are open", service.MaxMonitors)) {
+		t.Fatalf("vsp monitor with all streams open: err %v, stderr %q; want the limit named", err, errOut)
 	}
 	_ = bodies[0].Close()
 	bodies = bodies[1:]

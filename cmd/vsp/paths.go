@@ -10,6 +10,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/vsp-dev/vsp/internal/logging"
 	"github.com/vsp-dev/vsp/service"
 	"github.com/vsp-dev/vsp/service/config"
 )
@@ -94,6 +95,7 @@ type settings struct {
 	explicit   map[string]service.Setting
 	list       []service.Setting // settings_file, then config.DaemonKeys()
 	level      *slog.LevelVar    // the running log level, changed by reload
+	dedup      *logging.Dedup    // the logger's rate limit (logger); nil before
 }
 
 // hasFlag reports whether the command defines flag name.
@@ -262,7 +264,9 @@ func (s *settings) logger(w io.Writer) (*slog.Logger, error) {
 	if err := s.level.UnmarshalText([]byte(s.get("log_level"))); err != nil {
 		return nil, fmt.Errorf("log_level: %w", err)
 	}
-	return newLogger(w, s.get("log_format"), s.level)
+	log, d, err := newLogger(w, s.get("log_format"), s.level)
+	s.dedup = d
+	return log, err
 }
 
 // reload re-reads the settings file (the daemon's SIGHUP): the log level

@@ -14,7 +14,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/vsp-dev/vsp/internal/logging"
 	"github.com/vsp-dev/vsp/service"
 	"github.com/vsp-dev/vsp/service/bridge"
 	"github.com/vsp-dev/vsp/service/config"
@@ -78,9 +77,7 @@ func runCommand(e *env) *cli.Command {
 			if err != nil {
 				return err
 			}
-			if d, ok := log.Handler().(*logging.Dedup); ok {
-				defer d.Flush() // the counts of warnings left out, at exit
-			}
+			defer e.settings.dedup.Flush() // the counts of warnings left out, at exit
 			if len(c.StringSlice("device")) == 0 && c.String("listen") == "" {
 				return runDaemon(c, e, log)
 			}

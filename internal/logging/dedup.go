@@ -40,7 +40,7 @@ type dedupState struct {
 type seen struct {
 	since   time.Time
 	dropped int
-	last    slog.Record  // the last record dropped
+	last    slog.Record  // a record dropped (all are identical but for the time)
 	h       slog.Handler // where it would have gone
 }
 
@@ -93,7 +93,9 @@ func (d *Dedup) Handle(ctx context.Context, r slog.Record) error {
 	switch {
 	case s != nil && now.Sub(s.since) < d.window:
 		s.dropped++
-		s.last, s.h = r.Clone(), d.inner
+		if s.dropped == 1 { // identical records: the first one dropped stands for all
+			s.last, s.h = r.Clone(), d.inner
+		}
 		if d.st.timer == nil {
 			d.st.timer = time.AfterFunc(d.window-now.Sub(s.since), d.summarize)
 		}
@@ -161,7 +163,9 @@ func (d *Dedup) flush(all bool) {
 	}
 }
 
-// forget drops the oldest half of the remembered records.
+// forget drops the oldest half of the remembered records, except those
+// with a count not yet written (the summary timer writes and resets them
+// within a window).
 func (st *dedupState) forget() {
 	var times []time.Time
 	for _, s := range st.seen {
@@ -170,7 +174,7 @@ func (st *dedupState) forget() {
 	slices.SortFunc(times, time.Time.Compare)
 	cut := times[len(times)/2]
 	for k, s := range st.seen {
-		if !s.since.After(cut) {
+		if !s.since.After(cut) && s.dropped == 0 { // a pending count stays until written
 			delete(st.seen, k)
 		}
 	}

@@ -86,9 +86,12 @@ func newRFCForwarder(cfg SerialSettings, app pty.Settings, known bool, timeout t
 // port configured for it is an error (the configuration is wrong), not a
 // reason to send raw data to a Telnet peer.
 func (f *rfcForwarder) wrap(ctx context.Context, conn net.Conn) (net.Conn, error) {
+	// Cancelling ctx closes conn until the connect settings are out: the
+	// negotiation and that send both write to the network (the send while
+	// holding sendMu).
 	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
+	defer stop()
 	cl, err := rfc2217.NewClient(conn, rfc2217.ClientConfig{Timeout: f.timeout}, f.log)
-	stop()
 	if err != nil {
 		_ = conn.Close()
 		err = fmt.Errorf("bridge: rfc2217 negotiation with %s: %w", conn.RemoteAddr(), err)
@@ -109,7 +112,13 @@ func (f *rfcForwarder) wrap(ctx context.Context, conn net.Conn) (net.Conn, error
 	f.sendChanges("connect") // before the bridge has the link: before any data
 	f.sendMu.Unlock()
 	_ = cl.RequestSignature()
-	return &rfcConn{Client: cl, f: f}, nil
+	rc := &rfcConn{Client: cl, f: f}
+	if !stop() {
+		// ctx was cancelled during the connect: conn is (being) closed.
+		_ = rc.Close()
+		return nil, fmt.Errorf("bridge: rfc2217 connect to %s: %w", conn.RemoteAddr(), context.Cause(ctx))
+	}
+	return rc, nil
 }
 
 // sendChanges sends what differs between the wanted settings and those
@@ -163,18 +172,29 @@ func (f *rfcForwarder) appChanged(s pty.Settings) {
 // purge forwards an application's tcflush: its discarded input becomes
 // PURGE-DATA receive (the device's buffer of data from the serial line),
 // its discarded output PURGE-DATA transmit.
+// Like sendChanges it holds sendMu while writing (so a purge on a new link
+// goes out after wrap's connect settings) and not mu (so status never waits
+// for the network).
 func (f *rfcForwarder) purge(what rfc2217.PurgeWhat) {
+	f.sendMu.Lock()
+	defer f.sendMu.Unlock()
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.client == nil {
+	cl := f.client
+	f.mu.Unlock()
+	if cl == nil {
 		return
 	}
-	if err := f.client.Purge(what); err != nil {
+	err := cl.Purge(what)
+	f.mu.Lock()
+	if err != nil {
 		f.lastErr = fmt.Sprintf("bridge: rfc2217: purge: %v", err)
-		return
+	} else {
+		f.nPurge++
 	}
-	f.nPurge++
-	f.log.Debug("rfc2217: purge sent", "what", what)
+	f.mu.Unlock()
+	if err == nil {
+		f.log.Debug("rfc2217: purge sent", "what", what)
+	}
 }
 
 func (f *rfcForwarder) detach(cl *rfc2217.Client) {

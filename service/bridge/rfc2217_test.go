@@ -2,6 +2,8 @@ package bridge
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -9,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -424,4 +427,118 @@ func TestRFC2217DeviceSilent(t *testing.T) {
 		return st.RFC2217.State == RFC2217Refused && st.Connects == 0 && st.LastError != ""
 	})
 	t.Logf("last error: %s", st.LastError)
+}
+
+// stallWrites holds every write that contains match until the conn is
+// closed, like a link whose buffers are full when that message goes out
+// (the device stopped reading). Other writes go through.
+type stallWrites struct {
+	net.Conn
+	match  []byte
+	closed chan struct{}
+	once   sync.Once
+}
+
+func newStallWrites(c net.Conn, m rfc2217.Message) *stallWrites {
+	return &stallWrites{Conn: c, match: m.Append(nil), closed: make(chan struct{})}
+}
+
+func (c *stallWrites) Write(p []byte) (int, error) {
+	if bytes.Contains(p, c.match) {
+		<-c.closed
+		return 0, net.ErrClosed
+	}
+	return c.Conn.Write(p)
+}
+
+func (c *stallWrites) Close() error {
+	c.once.Do(func() { close(c.closed) })
+	return c.Conn.Close()
+}
+
+func testForwarder(t *testing.T) *rfcForwarder {
+	t.Helper()
+	serial := SerialSettings{Baud: 19200, DataBits: 8, Parity: "none", StopBits: 1}
+	return newRFCForwarder(serial, pty.Settings{}, false, 10*time.Second, slog.New(slog.NewTextHandler(io.Discard, nil)))
+}
+
+func dialTCP(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// A purge blocked on the network (the device does not read) does not block
+// status, and it is counted once it fails.
+func TestRFC2217StatusDoesNotWaitForPurge(t *testing.T) {
+	addr, _ := startRFCDevice(t, false)
+	f := testForwarder(t)
+	conn := newStallWrites(dialTCP(t, addr), rfc2217.Message{Command: rfc2217.CmdPurgeData, Purge: rfc2217.PurgeReceive})
+	link, err := f.wrap(context.Background(), conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(wg.Wait)
+	t.Cleanup(func() { link.Close() })
+	t.Cleanup(func() { conn.Close() }) // first: ends the stalled purge
+	wg.Go(func() { f.purge(rfc2217.PurgeReceive) })
+	testenv.Blocked(t, 10*time.Second, "chan receive", "bridge.(*rfcForwarder).purge")
+
+	got := make(chan RFC2217Status, 1)
+	go func() { st, _ := f.status(); got <- st }()
+	select {
+	case st := <-got:
+		if st.State != RFC2217Up || st.Purges != 0 {
+			t.Errorf("status during the purge: %+v, want up and no purge yet", st)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("status waited for a purge blocked on the network")
+	}
+
+	conn.Close()
+	wg.Wait()
+	st, _ := f.status()
+	if st.Purges != 0 || !strings.Contains(st.LastError, "purge") {
+		t.Errorf("after the failed purge: %+v, want no purge counted and its error", st)
+	}
+}
+
+// Cancelling the connect while the connect settings are blocked on the
+// network ends wrap (the settings are sent with sendMu held: nothing else
+// could then send), and the forwarder is down.
+func TestRFC2217WrapCancelledDuringSettings(t *testing.T) {
+	addr, _ := startRFCDevice(t, false)
+	f := testForwarder(t)
+	conn := newStallWrites(dialTCP(t, addr), rfc2217.Message{Command: rfc2217.CmdSetDataSize, DataSize: 8})
+	t.Cleanup(func() { conn.Close() })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	type result struct {
+		c   net.Conn
+		err error
+	}
+	done := make(chan result, 1)
+	go func() { c, err := f.wrap(ctx, conn); done <- result{c, err} }()
+	testenv.Blocked(t, 10*time.Second, "chan receive", "bridge.(*rfcForwarder).wrap")
+	cancel()
+	select {
+	case r := <-done:
+		if r.err == nil {
+			r.c.Close()
+			t.Fatal("wrap succeeded after its context was cancelled")
+		}
+		if !errors.Is(r.err, context.Canceled) {
+			t.Errorf("wrap: %v, want context.Canceled", r.err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("wrap did not end when its context was cancelled")
+	}
+	if st, _ := f.status(); st.State != RFC2217Down {
+		t.Errorf("state %q after the cancelled connect, want %q", st.State, RFC2217Down)
+	}
 }

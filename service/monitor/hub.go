@@ -40,6 +40,16 @@ func NewHub(port string) *Hub { return &Hub{port: port, gone: make(chan struct{}
 // then ErrGone. It is idempotent.
 func (h *Hub) Close() { h.goneOnce.Do(func() { close(h.gone) }) }
 
+// Gone reports whether the port was deleted (Close).
+func (h *Hub) Gone() bool {
+	select {
+	case <-h.gone:
+		return true
+	default:
+		return false
+	}
+}
+
 // Port returns the name of the hub's port.
 func (h *Hub) Port() string { return h.port }
 
