@@ -79,8 +79,8 @@ func (p *Port) adoptPair(master, slave *os.File) error {
 	if err != nil {
 		return err
 	}
-	// Non-blocking before os.NewFile, so the master joins Go's poller
-	// (whatever mode the kept fd was in).
+	// Non-blocking, whatever mode the kept fd was in: the master's
+	// read(2) and write(2) must never block (see master).
 	if err := unix.SetNonblock(mfd, true); err != nil {
 		_ = unix.Close(mfd)
 		return fmt.Errorf("pty: adopt master: %w", err)

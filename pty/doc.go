@@ -66,6 +66,24 @@
 // O(1) per event. The termios watch, the poll and the inotify watcher run
 // on their own goroutines.
 //
+// # The master and Go's poller
+//
+// The master fd is not registered with Go's poller: Go registers every
+// pollable fd for EPOLLOUT as well as EPOLLIN, and each time the
+// application reads what the Port wrote, the kernel wakes the master's
+// write queue (pty_unthrottle, keyed EPOLLOUT), which woke the runtime
+// once per message for a write that was not waiting. Read waits instead
+// for an epoll set of the Port's own that has the master for EPOLLIN
+// (status bytes make it readable too), and Write for a second one that has
+// the master for EPOLLOUT only while a write waits (the slave's input
+// queue full); those two sets are what Go's poller holds. Reads and writes
+// are raw read(2) and write(2) (internal/rawio) made inside the sets'
+// RawConn callbacks, so deadlines, Close unblocking Read and Write, and
+// the ordered handlers' wake-up (a read deadline) work as on an os.File.
+// The termios watch's set cannot serve Read too: its goroutine waits on it
+// while nobody reads, and Go lets one goroutine at a time wait for a file
+// to become readable. Cost: two more fds per port.
+//
 // # Platform limits
 //
 // On Linux a pty cannot carry parity, character size, breaks or modem

@@ -245,7 +245,7 @@ func (p *Port) wakeRead() {
 	p.dmu.Lock()
 	if !p.woken.Load() {
 		p.woken.Store(true)
-		_ = p.master.SetReadDeadline(time.Unix(1, 0))
+		_ = p.m.rep.SetReadDeadline(time.Unix(1, 0))
 	}
 	p.dmu.Unlock()
 }
@@ -255,7 +255,7 @@ func (p *Port) unwake() {
 	p.dmu.Lock()
 	if p.woken.Load() {
 		p.woken.Store(false)
-		_ = p.master.SetReadDeadline(p.rdl)
+		_ = p.m.rep.SetReadDeadline(p.rdl)
 	}
 	p.dmu.Unlock()
 }

@@ -21,8 +21,6 @@ import (
 	cpty "github.com/creack/pty"
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/sys/unix"
-
-	"github.com/vsp-dev/vsp/internal/rawio"
 )
 
 // Port is a virtual serial port: the master side of a pty pair whose slave
@@ -37,9 +35,7 @@ type Port struct {
 	link  string     // symlink path, "" if none
 	claim *linkClaim // the link's directory and lock; nil without a link
 
-	master *os.File        // non-blocking, in Go's poller
-	mraw   syscall.RawConn // master.SyscallConn()
-	mio    *rawio.IO       // raw read/write of the master, through mraw
+	m      *master         // the master, out of Go's poller (master_linux.go)
 	slave  *os.File        // our own slave fd (O_NOCTTY), never read
 	sraw   syscall.RawConn // slave.SyscallConn()
 	tw     *termWatch      // hears the application's tcsetattr; nil if unavailable
@@ -201,16 +197,14 @@ func (p *Port) run() {
 }
 
 // takeMaster makes fd, a non-blocking pty master, the Port's master:
-// registered with Go's poller (never touched through Fd), in packet mode,
-// with its slave's name in p.name. unlock unlocks the slave of a new pair;
-// a kept pair (Adopt) is unlocked already.
+// kept out of Go's poller (see master), in packet mode, with its slave's
+// name in p.name. unlock unlocks the slave of a new pair; a kept pair
+// (Adopt) is unlocked already. It takes fd over (closed on failure).
 func (p *Port) takeMaster(fd int, unlock bool) error {
-	p.master = os.NewFile(uintptr(fd), "/dev/ptmx") // non-blocking fd: pollable
 	var err error
-	if p.mraw, err = p.master.SyscallConn(); err != nil {
-		return fmt.Errorf("pty: %w", err)
+	if p.m, err = newMaster(fd); err != nil {
+		return err
 	}
-	p.mio = rawio.New(p.mraw)
 	var n uint32
 	if err := p.masterCtl(func(fd int) (err error) {
 		if n, err = unix.IoctlGetUint32(fd, unix.TIOCGPTN); err != nil {
@@ -232,8 +226,8 @@ func (p *Port) takeMaster(fd int, unlock bool) error {
 	return nil
 }
 
-// openPair opens the master (non-blocking, registered with the poller,
-// never touched through Fd) and our own slave fd.
+// openPair opens the master (non-blocking, see master) and our own slave
+// fd.
 func (p *Port) openPair() error {
 	// creack/pty's Open would do, but its ioctls call Fd() on the master,
 	// which puts the fd back in blocking mode and breaks deadlines and
@@ -364,7 +358,7 @@ func (p *Port) masterCtl(f func(fd int) error) error {
 		return fmt.Errorf("pty: %s: %w", p.name, os.ErrClosed)
 	}
 	var ferr error
-	if err := p.mraw.Control(func(fd uintptr) { ferr = f(int(fd)) }); err != nil {
+	if err := p.m.control(func(fd int) { ferr = f(fd) }); err != nil {
 		return fmt.Errorf("pty: %w", err)
 	}
 	return ferr
@@ -443,16 +437,16 @@ func (p *Port) Read(b []byte) (int, error) {
 // Write writes b to the application (it blocks, or waits for the write
 // deadline, while the slave's input queue is full).
 func (p *Port) Write(b []byte) (int, error) {
-	n, errno, err := p.mio.Write(b)
+	n, errno, err := p.m.Write(b)
 	return n, p.ioErr("write", err, errno)
 }
 
-// readMaster is one read(2) of the master, waiting in Go's poller while
-// there is nothing to read. It goes through internal/rawio (raw system
-// calls), which saves the runtime's sysmon thread a wake-up per message
-// (docs/performance.md, change 5).
+// readMaster is one read(2) of the master, waiting in Go's poller (for
+// the master's epoll set, see master) while there is nothing to read. It
+// is a raw system call (internal/rawio), which saves the runtime's sysmon
+// thread a wake-up per message (docs/performance.md, change 5).
 func (p *Port) readMaster(b []byte) (int, error) {
-	n, errno, err := p.mio.Read(b)
+	n, errno, err := p.m.Read(b)
 	if err == nil && errno == 0 && n == 0 {
 		return 0, io.EOF
 	}
@@ -465,13 +459,13 @@ func (p *Port) readMaster(b []byte) (int, error) {
 func (p *Port) ioErr(op string, err error, errno syscall.Errno) error {
 	switch {
 	case err != nil && errors.Is(err, os.ErrDeadlineExceeded):
-		return fmt.Errorf("pty: %s %s: %w", op, p.master.Name(), os.ErrDeadlineExceeded)
+		return fmt.Errorf("pty: %s %s: %w", op, masterName, os.ErrDeadlineExceeded)
 	case err != nil && p.closed.Load():
-		return fmt.Errorf("pty: %s %s: %w", op, p.master.Name(), os.ErrClosed)
+		return fmt.Errorf("pty: %s %s: %w", op, masterName, os.ErrClosed)
 	case err != nil:
-		return fmt.Errorf("pty: %s %s: %w", op, p.master.Name(), err)
+		return fmt.Errorf("pty: %s %s: %w", op, masterName, err)
 	case errno != 0:
-		return fmt.Errorf("pty: %w", &os.PathError{Op: op, Path: p.master.Name(), Err: errno})
+		return fmt.Errorf("pty: %w", &os.PathError{Op: op, Path: masterName, Err: errno})
 	}
 	return nil
 }
@@ -484,7 +478,7 @@ func (p *Port) SetReadDeadline(t time.Time) error {
 	if p.woken.Load() {
 		return nil // Read restores rdl after its wake-up
 	}
-	if err := p.master.SetReadDeadline(t); err != nil {
+	if err := p.m.rep.SetReadDeadline(t); err != nil {
 		return fmt.Errorf("pty: %w", err)
 	}
 	return nil
@@ -492,7 +486,7 @@ func (p *Port) SetReadDeadline(t time.Time) error {
 
 // SetWriteDeadline sets the deadline for Write.
 func (p *Port) SetWriteDeadline(t time.Time) error {
-	if err := p.master.SetWriteDeadline(t); err != nil {
+	if err := p.m.wep.SetReadDeadline(t); err != nil {
 		return fmt.Errorf("pty: %w", err)
 	}
 	return nil
@@ -771,13 +765,18 @@ func (p *Port) Close() error {
 }
 
 // closeFiles stops the open/close tracking and closes the master and slave
-// files that are open.
+// files that are open. It runs once (Close, or a failed Open or Adopt).
 func (p *Port) closeFiles() []error {
 	var errs []error
 	if err := p.unwatch(); err != nil {
 		errs = append(errs, err)
 	}
-	files := []*os.File{p.master, p.slave}
+	if p.m != nil {
+		if err := p.m.close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	files := []*os.File{p.slave}
 	if p.tw != nil {
 		files = append(files, p.tw.ep, p.tw.sdup)
 	}

@@ -35,7 +35,7 @@ func (p *Port) ReadReady(b []byte) (int, error) {
 		p.endRead(0)
 		return 0, nil // a handler call is due: the next Read places it among the bytes
 	}
-	n, errno, err := p.mio.TryRead(buf)
+	n, errno, err := p.m.TryRead(buf)
 	p.endRead(dataBytes(buf, n))
 	switch {
 	case err != nil && p.woken.Load() && errors.Is(err, os.ErrDeadlineExceeded):

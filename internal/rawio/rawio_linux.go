@@ -17,7 +17,6 @@ type IO struct {
 	rn     int
 	rerr   syscall.Errno
 	readFn func(fd uintptr) bool
-	rtry   bool // this read(2) does not wait (TryRead)
 
 	wmu     sync.Mutex
 	wb      []byte
@@ -55,29 +54,6 @@ func (x *IO) Read(b []byte) (n int, errno syscall.Errno, err error) {
 	return n, errno, err
 }
 
-// TryRead is one read(2) into b that does not wait: with nothing to read
-// it returns errno EAGAIN at once. It is for picking up what arrived
-// together with what a Read just returned (more of a burst) without
-// ever waiting for it.
-//
-// (The Read after an EAGAIN still tries read(2) before it waits, though it
-// will most likely find nothing: each Read starts by clearing the
-// poller's readiness flag, so only a read(2) can tell whether bytes came
-// in meanwhile.)
-func (x *IO) TryRead(b []byte) (n int, errno syscall.Errno, err error) {
-	if len(b) == 0 {
-		return 0, 0, nil
-	}
-	x.rmu.Lock()
-	defer x.rmu.Unlock()
-	x.rb, x.rn, x.rerr = b, 0, 0
-	x.rtry = true
-	err = x.rc.Read(x.readFn)
-	n, errno = x.rn, x.rerr
-	x.rb, x.rtry = nil, false
-	return n, errno, err
-}
-
 func (x *IO) read(fd uintptr) bool {
 	for {
 		n, e := call(syscall.SYS_READ, fd, x.rb)
@@ -85,10 +61,6 @@ func (x *IO) read(fd uintptr) bool {
 		case syscall.EINTR:
 			continue
 		case syscall.EAGAIN:
-			if x.rtry {
-				x.rerr = e
-				return true
-			}
 			return false // wait until readable
 		}
 		x.rn, x.rerr = n, e
@@ -160,3 +132,11 @@ func raceCall(trap, fd uintptr, b []byte) (int, syscall.Errno) {
 	}
 	return n, 0
 }
+
+// ReadFD is one read(2) of the non-blocking descriptor fd into b (not
+// empty) without the runtime's system-call bookkeeping, for a descriptor
+// kept out of Go's poller that its owner waits for otherwise.
+func ReadFD(fd int, b []byte) (int, syscall.Errno) { return call(syscall.SYS_READ, uintptr(fd), b) }
+
+// WriteFD is ReadFD's write(2).
+func WriteFD(fd int, b []byte) (int, syscall.Errno) { return call(syscall.SYS_WRITE, uintptr(fd), b) }
