@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	cpty "github.com/creack/pty"
+
 	"github.com/vsp-dev/vsp/internal/safepath"
 )
 
@@ -86,9 +88,10 @@ func TestLinkStaleRepair(t *testing.T) {
 			// a spacer takes it, so the link is stale as after a
 			// crash (one pointing at the pty a Port holds is kept
 			// whoever made it: TestAdoptKeepsTheTTY).
-			spacer := openPort(t, Config{})
-			tt.tamper(t, link)
 			before, _ := os.Readlink(link)
+			spacer := holdPts(t, before)
+			tt.tamper(t, link)
+			before, _ = os.Readlink(link)
 			p2, err := Open(cfg, nil)
 			if !tt.repairs {
 				if err == nil {
@@ -107,12 +110,8 @@ func TestLinkStaleRepair(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer p2.Close()
-			// The spacer, or another process opening a pty meanwhile
-			// (other test packages run in parallel), holds p1's old
-			// number: either way the link pointed at a pty that is not
-			// vsp's.
 			if p2.Name() == before {
-				t.Fatalf("p2 got %s, the spacer %s: the link (to %s) was not stale", p2.Name(), spacer.Name(), before)
+				t.Fatalf("p2 got %s, the spacer %s: the link (to %s) was not stale", p2.Name(), spacer, before)
 			}
 			if got, _ := os.Readlink(link); got != p2.Name() {
 				t.Fatalf("link points at %q, want %s", got, p2.Name())
@@ -215,4 +214,35 @@ func FuzzParseRecord(f *testing.F) {
 			t.Fatalf("round trip %+v -> %+v", r, got)
 		}
 	})
+}
+
+// holdPts opens ptys until one is name (the kernel gives the lowest free
+// number, but other processes, such as test packages running in
+// parallel, open and close ptys too), keeps that one open for the test and
+// closes the others. If another process holds name meanwhile, that is as
+// good: the pty is not the caller's. It returns who holds name.
+func holdPts(t *testing.T, name string) string {
+	t.Helper()
+	var extra []*os.File
+	defer func() {
+		for _, f := range extra {
+			f.Close()
+		}
+	}()
+	for range 256 {
+		m, s, err := cpty.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Name() == name {
+			t.Cleanup(func() { s.Close(); m.Close() })
+			return "the test"
+		}
+		extra = append(extra, m, s)
+		if _, err := os.Stat(name); err == nil {
+			return "another process"
+		}
+	}
+	t.Fatalf("256 ptys opened, none is %s, and nobody holds it", name)
+	return ""
 }
