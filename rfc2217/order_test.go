@@ -46,18 +46,7 @@ func TestServerRequestsInOrderWithData(t *testing.T) {
 			done := make(chan struct{})
 			go func() {
 				defer close(done)
-				buf := make([]byte, 4096)
-				for {
-					n, err := srv.Read(buf)
-					if n > 0 {
-						h.mu.Lock()
-						h.log("data %s", buf[:n])
-						h.mu.Unlock()
-					}
-					if err != nil {
-						return
-					}
-				}
+				logData(srv, h)
 			}()
 			testenv.Await(t, 5*time.Second, fmt.Sprintf("handled %q", tt.want), h.handled, func(got []string) bool { return slices.Equal(got, tt.want) })
 			cc.Close()
@@ -70,20 +59,7 @@ func TestServerRequestsInOrderWithData(t *testing.T) {
 // and the server applies it there; it refuses what is not a setting.
 func TestClientSetInOrder(t *testing.T) {
 	cl, srv, h := pair(t)
-	go func() {
-		buf := make([]byte, 4096)
-		for {
-			n, err := srv.Read(buf)
-			if n > 0 {
-				h.mu.Lock()
-				h.log("data %s", buf[:n])
-				h.mu.Unlock()
-			}
-			if err != nil {
-				return
-			}
-		}
-	}()
+	go logData(srv, h)
 	startDrain(cl)
 	for _, step := range []func() error{
 		func() error { _, err := cl.Write([]byte("AAAA")); return err },
@@ -143,20 +119,7 @@ func (h *portHandler) handled() []string {
 func TestServerPurgeAnswerBehindBlockedWrite(t *testing.T) {
 	cl, srv, h := pair(t)
 	h.purgeLog = true
-	go func() {
-		buf := make([]byte, 4096)
-		for {
-			n, err := srv.Read(buf)
-			if n > 0 {
-				h.mu.Lock()
-				h.log("data %s", buf[:n])
-				h.mu.Unlock()
-			}
-			if err != nil {
-				return
-			}
-		}
-	}()
+	go logData(srv, h)
 	const stale = 8 << 20 // more than both sockets buffer: the write blocks
 	wrote := make(chan error, 1)
 	go func() {
@@ -184,5 +147,21 @@ func TestServerPurgeAnswerBehindBlockedWrite(t *testing.T) {
 	}
 	if got := cl.PurgeDropped(); got != stale {
 		t.Errorf("client dropped %d bytes before the answer, want %d", got, stale)
+	}
+}
+
+// logData reads srv until it fails, logging each read in h as "data ...".
+func logData(srv *Server, h *portHandler) {
+	buf := make([]byte, 4096)
+	for {
+		n, err := srv.Read(buf)
+		if n > 0 {
+			h.mu.Lock()
+			h.log("data %s", buf[:n])
+			h.mu.Unlock()
+		}
+		if err != nil {
+			return
+		}
 	}
 }
