@@ -27,8 +27,9 @@ func monitorCommand(e *env) *cli.Command {
 			"timestamp to the microsecond and a hexdump (16 bytes a line, ASCII column), and\n" +
 			"the port's events in order with them: open, close, settings, link-up, link-down\n" +
 			"(with the reason), held/released (outage buffer, serial mismatch guard), lost,\n" +
-			"discarded. With no NAME, every port is shown, those running and those created\n" +
-			"while the monitor runs; with several, each named one; each line then names its\n" +
+			"discarded, flush (the application's tcflush). With no NAME, every port is shown,\n" +
+			"those running and those created while the monitor runs; with several, each\n" +
+			"named one; each line then names its\n" +
 			"port. Several monitors may watch one port. A port deleted meanwhile ends with a\n" +
 			"\"gone\" record; when all the named ports are gone, so is the monitor. The daemon\n" +
 			"serves at most " + strconv.Itoa(service.MaxMonitors) + " monitors at once. A monitor that\n" +

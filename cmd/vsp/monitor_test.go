@@ -20,6 +20,7 @@ import (
 	"github.com/vsp-dev/vsp/service"
 	"github.com/vsp-dev/vsp/service/bridge"
 	"github.com/vsp-dev/vsp/service/monitor"
+	"golang.org/x/sys/unix"
 )
 
 // startMonitor runs `vsp monitor args...` against d and waits until it
@@ -440,4 +441,32 @@ func TestMonitorLimit(t *testing.T) {
 	sim := startEzsim(t, "--listen", "127.0.0.1:0", "--serial", "echo", "--console", "off")
 	d.vsp(t, "create", "lim", "--device", sim.addr, "--tls", "off", "--link", tempLink(t))
 	startMonitor(t, d, 1) // the freed place; it shows the port
+}
+
+// An application's tcflush shows in `vsp monitor` in order with its data:
+// input and output, and on an RFC 2217 port that it went to the device.
+func TestMonitorShowsFlushes(t *testing.T) {
+	d := startDaemon(t)
+	sim := startEzsim(t, "--listen", "127.0.0.1:0", "--serial", "echo", "--console", "off", "--rfc2217")
+	link := tempLink(t)
+	d.vsp(t, "create", "fl", "--device", sim.addr, "--tls", "off", "--rfc2217", "--link", link)
+	d.waitState(t, "fl", 10*time.Second, func(s service.PortState) bool { return s.State == bridge.StateUp })
+	mon := startMonitor(t, d, 1, "fl")
+	app := openApp(t, link)
+	expectEcho(t, app, []byte("before"))
+	rc, err := app.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []int{unix.TCIFLUSH, unix.TCOFLUSH} {
+		var ferr error
+		if err := rc.Control(func(fd uintptr) { ferr = unix.IoctlSetInt(int(fd), unix.TCFLSH, q) }); err != nil || ferr != nil {
+			t.Fatalf("tcflush: %v %v", err, ferr)
+		}
+	}
+	expectEcho(t, app, []byte("after"))
+	_, i := mon.waitLine("app>dev 00000000  62 65 66 6f 72 65", 0, 10*time.Second) // "before"
+	_, i = mon.waitLine("-- flush: input (tcflush TCIFLUSH), PURGE-DATA sent to the device", i, 10*time.Second)
+	_, i = mon.waitLine("-- flush: output (tcflush TCOFLUSH), PURGE-DATA sent to the device", i, 10*time.Second)
+	mon.waitLine("app>dev 00000000  61 66 74 65 72", i, 10*time.Second) // "after"
 }

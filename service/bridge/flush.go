@@ -26,16 +26,19 @@ import "github.com/vsp-dev/vsp/pty"
 
 // flushed handles an application's flush of kind k.
 func (p *Port) flushed(k pty.EventKind) {
+	var n int
 	if k == pty.FlushWrite {
-		p.bridge.dropQueued()
+		n = p.bridge.dropQueued()
 	}
 	if p.rfc != nil {
 		p.rfc.purge(purgeOf(k))
 	}
+	p.bridge.tapFlush(k, n, p.rfc != nil)
 }
 
-// dropQueued empties the outage buffer (an application's write flush).
-func (b *Bridge) dropQueued() {
+// dropQueued empties the outage buffer (an application's write flush) and
+// returns how many bytes it dropped.
+func (b *Bridge) dropQueued() int {
 	b.mu.Lock()
 	n := b.ring.Len()
 	b.ring.Discard(n)
@@ -44,4 +47,5 @@ func (b *Bridge) dropQueued() {
 		b.flushed.Add(uint64(n))
 		b.log.Info("application flushed its output: dropped the bytes held for the device", "bytes", n)
 	}
+	return n
 }

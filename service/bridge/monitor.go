@@ -33,6 +33,23 @@ func (p *Port) tapEvent(ev pty.Event) {
 	}
 }
 
+// tapFlush records an application's flush (in the goroutine that reads
+// the tty, so in order with its data): dropped bytes of the outage buffer,
+// and whether it went to the device as RFC 2217 PURGE-DATA.
+func (b *Bridge) tapFlush(k pty.EventKind, dropped int, purge bool) {
+	if !b.hub.Active() {
+		return
+	}
+	d := "input (tcflush TCIFLUSH)"
+	if k == pty.FlushWrite {
+		d = "output (tcflush TCOFLUSH)"
+	}
+	if purge {
+		d += ", PURGE-DATA sent to the device"
+	}
+	b.hub.Event(monitor.KindFlush, uint64(dropped), d)
+}
+
 // tapHold records the mismatch guard holding data, or letting it go.
 func (b *Bridge) tapHold(reason string) {
 	if reason != "" {

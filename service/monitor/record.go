@@ -26,6 +26,7 @@ const (
 	KindReleased  Kind = "released"  // Bytes from the outage buffer sent, or the mismatch guard's hold lifted
 	KindLost      Kind = "lost"      // Bytes counted as possibly lost
 	KindDiscarded Kind = "discarded" // Bytes from the device dropped: no application had the port open
+	KindFlush     Kind = "flush"     // the application flushed its input or output (tcflush; Detail); Bytes: what vsp dropped of it
 	KindDropped   Kind = "dropped"   // Bytes and Records this observer did not get: it was too slow
 	KindWatching  Kind = "watching"  // the first record of a monitor: it now sees everything the port does
 	KindGone      Kind = "gone"      // the last record of a port: it was deleted
@@ -190,7 +191,7 @@ func eventText(r Record) string {
 	switch r.Kind {
 	case KindDropped:
 		fmt.Fprintf(&b, " %d bytes not shown (%d records dropped: the reader fell behind)", r.Bytes, r.Records)
-	case KindHeld, KindReleased, KindLost, KindDiscarded:
+	case KindHeld, KindReleased, KindLost, KindDiscarded, KindFlush:
 		if r.Bytes > 0 {
 			fmt.Fprintf(&b, " %d bytes", r.Bytes)
 		}
