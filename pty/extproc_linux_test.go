@@ -185,15 +185,7 @@ func TestExtprocIsVsps(t *testing.T) {
 // input raw (EXTPROC: status packets) and not raw (the termios watch);
 // the latency from tcsetattr to the handler is logged.
 func TestEveryTcsetattrReported(t *testing.T) {
-	for _, mode := range []struct {
-		name string
-		raw  bool
-		set  func(*unix.Termios)
-	}{
-		{"raw", true, func(*unix.Termios) {}},
-		{"ICRNL", false, func(t *unix.Termios) { t.Iflag |= unix.ICRNL }},
-		{"ICANON", false, func(t *unix.Termios) { t.Lflag |= unix.ICANON }},
-	} {
+	for _, mode := range inputModes {
 		t.Run(mode.name, func(t *testing.T) {
 			p := openPort(t, Config{PollInterval: -1})
 			a := openApp(t, p.Name())
@@ -244,15 +236,7 @@ func TestEveryTcsetattrReported(t *testing.T) {
 // writes causes no termios re-read (the termios watch is disarmed); with
 // input processing on, the re-reads stay bounded by termiosWatchGap.
 func TestRawBurstNoReread(t *testing.T) {
-	for _, mode := range []struct {
-		name string
-		raw  bool
-		set  func(*unix.Termios)
-	}{
-		{"raw", true, func(*unix.Termios) {}},
-		{"ICRNL", false, func(t *unix.Termios) { t.Iflag |= unix.ICRNL }},
-		{"ICANON", false, func(t *unix.Termios) { t.Lflag |= unix.ICANON }},
-	} {
+	for _, mode := range inputModes {
 		t.Run(mode.name, func(t *testing.T) {
 			p := openPort(t, Config{PollInterval: -1})
 			msg := []byte("ping1234")
@@ -331,4 +315,17 @@ func TestReadErrorsUnchanged(t *testing.T) {
 	if err := <-errc; !errors.Is(err, os.ErrClosed) {
 		t.Fatalf("Read after Close: %v", err)
 	}
+}
+
+// inputModes are the application settings the notification tests run in:
+// raw input (EXTPROC, status packets) and two kinds of processed input
+// (the termios watch).
+var inputModes = []struct {
+	name string
+	raw  bool
+	set  func(*unix.Termios)
+}{
+	{"raw", true, func(*unix.Termios) {}},
+	{"ICRNL", false, func(t *unix.Termios) { t.Iflag |= unix.ICRNL }},
+	{"ICANON", false, func(t *unix.Termios) { t.Lflag |= unix.ICANON }},
 }

@@ -233,6 +233,35 @@ func measureOrder(t testing.TB, c orderCase, cycles int) {
 	}
 }
 
+// seen is where a flush or change was passed on: the data bytes read
+// until then (total), those queued on the master then (queued, plain pty
+// only), and when.
+type seen struct {
+	total, queued int64
+	at            time.Time
+}
+
+// runCycles runs cycles of c on the tty at path; after each it waits for
+// the cycle's event (what names it in a failure) and its 10 bytes, then
+// hands the event, the bytes read before the cycle and the latency from
+// the application's call to tally.
+func runCycles(t testing.TB, c orderCase, path string, cycles int, pace time.Duration, what string,
+	events <-chan seen, total *atomic.Int64, tally func(f seen, base int64, lat time.Duration)) {
+	t.Helper()
+	for i := 0; i < cycles; i++ {
+		base := int64(10 * i)
+		at := c.cycle(t, path, pace)
+		var f seen
+		select {
+		case f = <-events:
+		case <-time.After(waitTimeout):
+			t.Fatalf("cycle %d: no %s", i, what)
+		}
+		testenv.Eventually(t, waitTimeout, "the cycle's bytes", func() bool { return total.Load() == base+10 })
+		tally(f, base, f.at.Sub(at))
+	}
+}
+
 // orderPlain runs the cycles on a plain pty in packet mode and judges both
 // orderings from the same reads.
 func orderPlain(t testing.TB, c orderCase, cycles int, delay, pace time.Duration) (statusFirst, drainFirst *flushTally) {
@@ -251,10 +280,6 @@ func orderPlain(t testing.TB, c orderCase, cycles int, delay, pace time.Duration
 	// Before packet mode, so that this change raises no status byte.
 	must(t, unix.IoctlSetTermios(int(slave.Fd()), ioctlSetTermios, tio))
 	must(t, unix.IoctlSetPointerInt(mfd, unix.TIOCPKT, 1))
-	type seen struct {
-		total, queued int64
-		at            time.Time
-	}
 	var total atomic.Int64
 	events := make(chan seen, cycles)
 	var wg sync.WaitGroup
@@ -284,19 +309,10 @@ func orderPlain(t testing.TB, c orderCase, cycles int, delay, pace time.Duration
 	defer func() { slave.Close(); wg.Wait(); master.Close() }()
 	statusFirst = &flushTally{name: "plain pty, status first"}
 	drainFirst = &flushTally{name: "plain pty, drain first"}
-	for i := 0; i < cycles; i++ {
-		base := int64(10 * i)
-		at := c.cycle(t, slave.Name(), pace)
-		var f seen
-		select {
-		case f = <-events:
-		case <-time.After(waitTimeout):
-			t.Fatalf("cycle %d: no status byte", i)
-		}
-		testenv.Eventually(t, waitTimeout, "the cycle's bytes", func() bool { return total.Load() == base+10 })
-		statusFirst.add(int(f.total-base), f.at.Sub(at))
-		drainFirst.add(int(f.total+f.queued-base), f.at.Sub(at))
-	}
+	runCycles(t, c, slave.Name(), cycles, pace, "status byte", events, &total, func(f seen, base int64, lat time.Duration) {
+		statusFirst.add(int(f.total-base), lat)
+		drainFirst.add(int(f.total+f.queued-base), lat)
+	})
 	return statusFirst, drainFirst
 }
 
@@ -306,13 +322,9 @@ func orderPort(t testing.TB, c orderCase, cycles int, delay, pace time.Duration)
 	a := openApp(t, p.Name())
 	a.modify(t, c.mode)
 	waitFollowed(t, a)
-	type seen struct {
-		total int64
-		at    time.Time
-	}
 	var total atomic.Int64
 	events := make(chan seen, cycles)
-	c.handle(p, func() { events <- seen{total.Load(), time.Now()} })
+	c.handle(p, func() { events <- seen{total: total.Load(), at: time.Now()} })
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -332,17 +344,8 @@ func orderPort(t testing.TB, c orderCase, cycles int, delay, pace time.Duration)
 	}()
 	defer func() { p.Close(); wg.Wait() }()
 	tally := &flushTally{name: "Port (" + c.port + ")"}
-	for i := 0; i < cycles; i++ {
-		base := int64(10 * i)
-		at := c.cycle(t, p.Name(), pace)
-		var f seen
-		select {
-		case f = <-events:
-		case <-time.After(waitTimeout):
-			t.Fatalf("cycle %d: no handler call", i)
-		}
-		testenv.Eventually(t, waitTimeout, "the cycle's bytes", func() bool { return total.Load() == base+10 })
-		tally.add(int(f.total-base), f.at.Sub(at))
-	}
+	runCycles(t, c, p.Name(), cycles, pace, "handler call", events, &total, func(f seen, base int64, lat time.Duration) {
+		tally.add(int(f.total-base), lat)
+	})
 	return tally
 }
