@@ -3,6 +3,7 @@ package logging
 import (
 	"context"
 	"log/slog"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -14,7 +15,8 @@ import (
 const maxKeys = 256
 
 // Dedup is a slog.Handler that writes the first of identical records
-// (same level, message and attributes) at warning level or above, and
+// (same level, message and attributes, where a socket's local port does
+// not count: see dedupText) at warning level or above, and
 // drops the identical ones that follow within the window. When the window
 // ends with records dropped, the last of them is written with the
 // attributes "repeated" (how many were dropped) and "in" (over how long):
@@ -86,7 +88,7 @@ func (d *Dedup) Handle(ctx context.Context, r slog.Record) error {
 		b.WriteString(" " + a.String())
 		return true
 	})
-	key := b.String()
+	key := dedupText(b.String())
 	now := d.now()
 	d.st.mu.Lock()
 	s := d.st.seen[key]
@@ -115,6 +117,19 @@ func (d *Dedup) Handle(ctx context.Context, r slog.Record) error {
 	s.since, s.dropped, s.last, s.h = now, 0, slog.Record{}, nil
 	d.st.mu.Unlock()
 	return d.inner.Handle(ctx, r)
+}
+
+// localPort matches the local end of a socket in a net.OpError's text
+// ("read tcp 127.0.0.1:58572->127.0.0.1:45503: …"): its port is
+// ephemeral, new at each dial.
+var localPort = regexp.MustCompile(`((?:tcp|udp)[46]? \S+:)\d+->`)
+
+// dedupText is the text two records are compared by: the record's, with
+// the ephemeral local ports masked. Without it, "connection reset by
+// peer" from a device that hangs up at each dial would be a new warning
+// every time, and never rate-limited.
+func dedupText(s string) string {
+	return localPort.ReplaceAllString(s, "${1}*->")
 }
 
 // summarize writes the count of every record whose window has ended with

@@ -38,6 +38,18 @@ func TestDedup(t *testing.T) {
 		{time.Minute, func() { log.Warn("link down", "err", "refused") }, `level=WARN msg="link down" port=p1 err=refused repeated=2 in=1m5s`},
 		{time.Second, func() { log.Warn("link down", "err", "refused") }, ""},
 		{0, func() { log.With("port", "p2").Warn("link down", "err", "refused") }, `level=WARN msg="link down" port=p1 port=p2 err=refused`},
+		// A reset at each dial differs only in the ephemeral local port.
+		{0, func() {
+			log.Warn("link down", "err", "read tcp 127.0.0.1:58572->127.0.0.1:45503: read: connection reset by peer")
+		},
+			`level=WARN msg="link down" port=p1 err="read tcp 127.0.0.1:58572->127.0.0.1:45503: read: connection reset by peer"`},
+		{time.Second, func() {
+			log.Warn("link down", "err", "read tcp 127.0.0.1:58586->127.0.0.1:45503: read: connection reset by peer")
+		}, ""},
+		{0, func() {
+			log.Warn("link down", "err", "read tcp 127.0.0.1:58586->127.0.0.1:45504: read: connection reset by peer")
+		},
+			`level=WARN msg="link down" port=p1 err="read tcp 127.0.0.1:58586->127.0.0.1:45504: read: connection reset by peer"`},
 	}
 	for i, s := range steps {
 		buf.Reset()
@@ -45,6 +57,23 @@ func TestDedup(t *testing.T) {
 		s.log()
 		if got := strings.TrimSpace(buf.String()); got != s.want {
 			t.Errorf("step %d: wrote %q, want %q", i, got, s.want)
+		}
+	}
+}
+
+func TestDedupText(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"err=\"read tcp 127.0.0.1:58572->127.0.0.1:45503: read: connection reset by peer\"",
+			"err=\"read tcp 127.0.0.1:*->127.0.0.1:45503: read: connection reset by peer\""},
+		{"write tcp4 10.0.0.2:40000->10.0.0.9:8443: broken pipe", "write tcp4 10.0.0.2:*->10.0.0.9:8443: broken pipe"},
+		{"read tcp [::1]:41234->[::1]:23: i/o timeout", "read tcp [::1]:*->[::1]:23: i/o timeout"},
+		{"read udp 0.0.0.0:5000->192.0.2.1:5001: refused", "read udp 0.0.0.0:*->192.0.2.1:5001: refused"},
+		// No local end: the remote port is the device's, and counts.
+		{"dial tcp 127.0.0.1:45503: connect: connection refused", "dial tcp 127.0.0.1:45503: connect: connection refused"},
+		{"baud 115200 -> 9600", "baud 115200 -> 9600"},
+	} {
+		if got := dedupText(c.in); got != c.want {
+			t.Errorf("dedupText(%q) = %q, want %q", c.in, got, c.want)
 		}
 	}
 }
