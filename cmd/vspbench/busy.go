@@ -22,8 +22,12 @@ type busySide struct {
 	cpu   time.Duration // their CPU over the window
 	rssKB int64         // their RSS summed, at the end of the window; -1: not meaningful (a thread)
 	pssKB int64         // their proportional set size summed (shared pages split among the sharers); -1 as rssKB
-	polls int
-	rtt   []time.Duration
+	// The kernel's part of the CPU (stime / (utime+stime), in clock
+	// ticks) and the context switches (voluntary and not, every thread).
+	sysShare float64
+	switches uint64
+	polls    int
+	rtt      []time.Duration
 }
 
 // busyResult is the busy scenario: the same polling through vsp's daemon
@@ -47,25 +51,49 @@ func (r busyResult) side(name string) (busySide, bool) {
 	return busySide{}, false
 }
 
-// meter reads what a side's redirector has used: CPU so far, memory now
-// (rssKB and pssKB -1 when not meaningful).
-type meter func() (cpu time.Duration, rssKB, pssKB int64, err error)
+// usage is what a side's redirector has used so far (CPU, context
+// switches) and its memory now.
+type usage struct {
+	cpu          time.Duration
+	ticks, sys   uint64 // utime+stime and stime, in clock ticks
+	switches     uint64
+	rssKB, pssKB int64 // -1: not meaningful
+}
+
+// meter reads a side's usage.
+type meter func() (usage, error)
 
 // procsMeter sums over processes: utime+stime from /proc/PID/stat (in
 // clock ticks), RSS, PSS.
 func procsMeter(procs []*proc) meter {
-	return func() (cpu time.Duration, rss, pss int64, err error) {
-		var t uint64
+	return func() (u usage, err error) {
 		for _, p := range procs {
 			s, err := readProcStat(p.pid())
 			if err != nil {
-				return 0, 0, 0, err
+				return u, err
 			}
-			t += s.cpuTicks
-			rss += s.rssKB
-			pss += readPss(p.pid())
+			u.ticks += s.cpuTicks
+			u.sys += s.sysTicks
+			u.switches += s.switches
+			u.rssKB += s.rssKB
+			u.pssKB += readPss(p.pid())
 		}
-		return ticks(t), rss, pss, nil
+		u.cpu = ticks(u.ticks)
+		return u, nil
+	}
+}
+
+// threadMeter measures one thread of the bench process: CPU from its
+// CPU-time clock (ns, not ticks: a short window uses a few ticks), the
+// rest from /proc/self/task/TID; no memory of its own.
+func threadMeter(tid int) meter {
+	return func() (usage, error) {
+		s, err := readThreadStat(tid)
+		if err != nil {
+			return usage{}, err
+		}
+		cpu, err := threadCPU(tid)
+		return usage{cpu: cpu, ticks: s.cpuTicks, sys: s.sysTicks, switches: s.switches, rssKB: -1, pssKB: -1}, err
 	}
 }
 
@@ -137,10 +165,7 @@ func busyRelayMin(n, port int, measure func(string, int, []string, meter) error)
 		return err
 	}
 	defer func() { err = errors.Join(err, r.stop()) }()
-	return measure("relay-min", 0, r.ttys, func() (time.Duration, int64, int64, error) {
-		cpu, err := r.cpu()
-		return cpu, -1, -1, err
-	})
+	return measure("relay-min", 0, r.ttys, threadMeter(r.loop.tid))
 }
 
 // busySocat measures one `socat pty,… openssl:ADDR` process per address.
@@ -194,7 +219,7 @@ func pollSide(ctx context.Context, name string, procs int, links []string, read 
 			return side, fmt.Errorf("%s: %w", l, err)
 		}
 	}
-	c0, _, _, err := read()
+	u0, err := read()
 	if err != nil {
 		return side, err
 	}
@@ -230,18 +255,25 @@ func pollSide(ctx context.Context, name string, procs int, links []string, read 
 		}
 		side.polls++
 	}
-	c1, rss, pss, err := read()
+	u1, err := read()
 	if err != nil {
 		return side, err
 	}
-	side.cpu, side.rssKB, side.pssKB = c1-c0, rss, pss
+	side.cpu, side.rssKB, side.pssKB = u1.cpu-u0.cpu, u1.rssKB, u1.pssKB
+	if t := u1.ticks - u0.ticks; t > 0 {
+		side.sysShare = float64(u1.sys-u0.sys) / float64(t)
+	}
+	if u1.switches >= u0.switches { // a thread that ended took its count along
+		side.switches = u1.switches - u0.switches
+	}
 	return side, nil
 }
 
 // String is the progress line of one side.
 func (s busySide) String(r busyResult) string {
-	return fmt.Sprintf("%s (%s): %d polls, CPU %v (%.1f µs per poll), RSS %s (PSS %s), poll RTT p50 %.1f µs p99 %.1f µs",
-		s.name, s.measured(), s.polls, s.cpu, s.perPoll(), mib(s.rssKB), mib(s.pssKB), us(quantile(s.rtt, 0.5)), us(quantile(s.rtt, 0.99)))
+	return fmt.Sprintf("%s (%s): %d polls, CPU %v (%.1f µs per poll, %.0f %% in the kernel), %.2f context switches per poll, RSS %s (PSS %s), poll RTT p50 %.1f µs p99 %.1f µs",
+		s.name, s.measured(), s.polls, s.cpu.Round(time.Millisecond), s.perPoll(), 100*s.sysShare, s.switchesPerPoll(), mib(s.rssKB), mib(s.pssKB),
+		us(quantile(s.rtt, 0.5)), us(quantile(s.rtt, 0.99)))
 }
 
 // measured says what was measured: processes, or the one thread.
@@ -261,6 +293,14 @@ func mib(kB int64) string {
 		return "—"
 	}
 	return fmt.Sprintf("%.1f MiB", float64(kB)/1024)
+}
+
+// switchesPerPoll is the context switches per poll.
+func (s busySide) switchesPerPoll() float64 {
+	if s.polls == 0 {
+		return 0
+	}
+	return float64(s.switches) / float64(s.polls)
 }
 
 // perPoll is the CPU per poll in µs.

@@ -333,9 +333,6 @@ func (r *relayMinBusy) handle(fd int, events uint32) {
 	}
 }
 
-// cpu is what the relay thread has used so far.
-func (r *relayMinBusy) cpu() (time.Duration, error) { return threadCPU(r.loop.tid) }
-
 // stop ends the loop and closes every descriptor.
 func (r *relayMinBusy) stop() error {
 	var err error

@@ -386,14 +386,17 @@ func (r *report) busyFigures() string {
 		"(one epoll loop on its own thread of the bench). **relay-min**: a yardstick, not a product: one OS thread of the bench runs one epoll "+
 		"loop over %d pairs of PTY master and plain TCP socket (nonblocking, the relay logic of the paths' relay-min) against that echo server; "+
 		"the least CPU per poll a single-process PTY-to-TCP redirector costs, without TLS. **socat**: %d `socat pty,link=…,raw,echo=0 openssl:ADDR,verify=0` "+
-		"processes against the ezsim. CPU (utime+stime in clock ticks; for relay-min its thread's CPU clock), RSS and PSS "+
+		"processes against the ezsim. CPU (utime+stime in clock ticks; for relay-min its thread's CPU clock), the kernel's share of it (stime), "+
+		"context switches (voluntary and involuntary, every thread), RSS and PSS "+
 		"(`/proc/PID/smaps_rollup`: shared pages split among the processes that share them, so the socat processes' common libraries count once) "+
 		"are the redirector's own, summed over the socat processes; the far ends' (ezsim, echo server) are not counted.\n\n",
 		br.window, br.ports, br.ports, br.ports, br.ports, br.ports)
-	b.WriteString("| side | measured | polls | CPU, % of one core | CPU per poll | RSS | PSS | poll RTT p50 | poll RTT p99 |\n|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| side | measured | polls | CPU, % of one core | CPU per poll | in the kernel | context switches per poll | RSS | PSS | poll RTT p50 | poll RTT p99 |\n" +
+		"|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, s := range br.sides {
-		fmt.Fprintf(&b, "| %s | %s | %d | %.1f %% | %.1f µs | %s | %s | %.1f µs | %.1f µs |\n", s.name, s.measured(), s.polls,
-			100*s.cpu.Seconds()/br.window.Seconds(), s.perPoll(), mib(s.rssKB), mib(s.pssKB), us(quantile(s.rtt, 0.5)), us(quantile(s.rtt, 0.99)))
+		fmt.Fprintf(&b, "| %s | %s | %d | %.1f %% | %.1f µs | %.0f %% | %.2f | %s | %s | %.1f µs | %.1f µs |\n", s.name, s.measured(), s.polls,
+			100*s.cpu.Seconds()/br.window.Seconds(), s.perPoll(), 100*s.sysShare, s.switchesPerPoll(), mib(s.rssKB), mib(s.pssKB),
+			us(quantile(s.rtt, 0.5)), us(quantile(s.rtt, 0.99)))
 	}
 	v, okV := br.side("vsp")
 	s, okS := br.side("socat")

@@ -126,10 +126,13 @@ func TestBusy(t *testing.T) {
 		}
 	}
 	// relay-min's thread is measured by its CPU clock (ns): it used some
-	// CPU, and far less than the window (a spinning loop would use it all).
+	// CPU, and far less than the window (a spinning loop would use it all);
+	// its own context switches are counted: it sleeps between polls (20 ms
+	// apart), so at least once per poll.
 	m := res.sides[2]
-	if m.cpu <= 0 || m.cpu > window/4 || m.rssKB != -1 {
-		t.Errorf("relay-min: CPU %v over a %v window, RSS %d", m.cpu, window, m.rssKB)
+	if m.cpu <= 0 || m.cpu > window/4 || m.rssKB != -1 || m.switches < uint64(m.polls) || m.sysShare < 0 || m.sysShare > 1 {
+		t.Errorf("relay-min: CPU %v over a %v window (%.0f %% in the kernel), %d context switches for %d polls, RSS %d",
+			m.cpu, window, 100*m.sysShare, m.switches, m.polls, m.rssKB)
 	}
 	if rep := (&report{busy: &res}).busyFigures(); !strings.Contains(rep, "| relay-min | 1 thread | 50 |") {
 		t.Errorf("busy report lacks relay-min's row:\n%s", rep)
@@ -141,7 +144,7 @@ func TestBusy(t *testing.T) {
 // processes in 10 ms ticks) is left out rather than printed as 0 or ∞.
 func TestBusyFigures(t *testing.T) {
 	side := func(name string, procs int, cpu time.Duration, rss int64) busySide {
-		return busySide{name: name, procs: procs, cpu: cpu, rssKB: rss, pssKB: rss, polls: 1000, rtt: []time.Duration{time.Millisecond}}
+		return busySide{name: name, procs: procs, cpu: cpu, rssKB: rss, pssKB: rss, sysShare: 0.9, switches: 2500, polls: 1000, rtt: []time.Duration{time.Millisecond}}
 	}
 	for _, tc := range []struct {
 		name        string
@@ -150,7 +153,7 @@ func TestBusyFigures(t *testing.T) {
 	}{
 		{"all", []busySide{side("vsp", 1, 60*time.Millisecond, 1024), side("vsp-plain", 1, 50*time.Millisecond, 1024),
 			side("relay-min", 0, 25*time.Millisecond, -1), side("socat", 100, 100*time.Millisecond, 4096)},
-			[]string{"| relay-min | 1 thread | 1000 | 2.5 % | 25.0 µs | — | — |", "| socat | 100 processes | 1000 |",
+			[]string{"| relay-min | 1 thread | 1000 | 2.5 % | 25.0 µs | 90 % | 2.50 | — | — |", "| socat | 100 processes | 1000 |",
 				"vsp / socat: CPU 0.60×, RSS 0.250×", "relay-min / socat: CPU 0.25×", "vsp-plain / relay-min: CPU 2.00× (+25.0 µs per poll",
 				"vsp / vsp-plain: CPU 1.20× (+10.0 µs per poll"}, nil},
 		{"no CPU counted", []busySide{side("vsp", 1, 10*time.Millisecond, 1024), side("vsp-plain", 1, 0, 1024),
