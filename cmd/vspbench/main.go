@@ -192,7 +192,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if _, err := exec.LookPath("socat"); err != nil {
 			fmt.Fprintf(stdout, "busy scenario SKIPPED: %v\n", err)
 		} else {
-			fmt.Fprintf(stdout, "busy: %d ports, %d polls per port per second, through vsp and through socat ...\n", o.busy, o.busyRate)
+			fmt.Fprintf(stdout, "busy: %d ports, %d polls per port per second, through vsp, vsp-plain, relay-min and socat ...\n", o.busy, o.busyRate)
 			br, err := runBusy(ctx, bin, o.busy, o.busyRate, o.busyWin, o.profile, o.simTLS, filepath.Join(work, "busy"), stdout)
 			if err != nil {
 				return fmt.Errorf("busy: %w (logs in %s; use -keep)", err, work)

@@ -216,14 +216,27 @@ func freePort() (int, error) {
 type procStat struct {
 	at       time.Time
 	cpuTicks uint64 // utime + stime
+	sysTicks uint64 // stime: the part spent in the kernel
 	switches uint64 // voluntary + involuntary context switches, all threads
 	rssKB    int64
 	threads  int
 }
 
 func readProcStat(pid int) (procStat, error) {
+	return readStat(fmt.Sprintf("/proc/%d", pid), "task/*/status")
+}
+
+// readThreadStat is readProcStat for one thread of this process (rssKB
+// and threads are still the whole process's).
+func readThreadStat(tid int) (procStat, error) {
+	return readStat(fmt.Sprintf("/proc/self/task/%d", tid), "status")
+}
+
+// readStat reads dir/stat and dir/status, and sums the context switches
+// of the status files that statuses matches under dir.
+func readStat(dir, statuses string) (procStat, error) {
 	s := procStat{at: time.Now()}
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	data, err := os.ReadFile(dir + "/stat")
 	if err != nil {
 		return s, fmt.Errorf("vspbench: %w", err)
 	}
@@ -232,12 +245,12 @@ func readProcStat(pid int) (procStat, error) {
 	rest := string(data[bytes.LastIndexByte(data, ')')+2:])
 	f := strings.Fields(rest)
 	if len(f) < 13 {
-		return s, fmt.Errorf("vspbench: short /proc/%d/stat", pid)
+		return s, fmt.Errorf("vspbench: short %s/stat", dir)
 	}
 	ut, _ := strconv.ParseUint(f[11], 10, 64)
 	st, _ := strconv.ParseUint(f[12], 10, 64)
-	s.cpuTicks = ut + st
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	s.cpuTicks, s.sysTicks = ut+st, st
+	status, err := os.ReadFile(dir + "/status")
 	if err != nil {
 		return s, fmt.Errorf("vspbench: %w", err)
 	}
@@ -249,7 +262,7 @@ func readProcStat(pid int) (procStat, error) {
 			s.threads, _ = strconv.Atoi(strings.TrimSpace(v))
 		}
 	}
-	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", pid))
+	tasks, _ := filepath.Glob(filepath.Join(dir, statuses))
 	for _, t := range tasks {
 		data, err := os.ReadFile(t)
 		if err != nil {

@@ -104,7 +104,7 @@ func (r *report) markdownFigures() string {
 	if len(r.churn) > 0 {
 		b.WriteString(r.churnFigures())
 	}
-	if r.busy != nil && len(r.busy.sides) == 2 {
+	if r.busy != nil && len(r.busy.sides) > 0 {
 		b.WriteString(r.busyFigures())
 	}
 	if len(r.settings) > 0 {
@@ -381,20 +381,46 @@ func (r *report) busyFigures() string {
 	var b strings.Builder
 	br := r.busy
 	fmt.Fprintf(&b, "\n### Busy: %d ports, each polled %d times a second with 8 bytes\n\n", br.ports, br.rate)
-	fmt.Fprintf(&b, "One ezsim with %d devices is the far end of both sides. The bench polls the ports in turn, evenly spread, "+
-		"for %v per side: first through one vsp daemon with %d ports, then through %d `socat pty,link=…,raw,echo=0 openssl:ADDR,verify=0` "+
-		"processes. CPU (utime+stime), RSS and PSS (`/proc/PID/smaps_rollup`: shared pages split among the processes that share them, "+
-		"so the socat processes' common libraries count once) are the redirector processes' own, summed over the socat processes.\n\n",
-		br.ports, br.window, br.ports, br.ports)
-	b.WriteString("| side | processes | polls | CPU, % of one core | CPU per poll | RSS | PSS | poll RTT p50 | poll RTT p99 |\n|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(&b, "The bench polls the ports in turn, evenly spread, for %v per side. **vsp**: one vsp daemon with %d ports against one ezsim "+
+		"with %d devices (TLS). **vsp-plain**: one vsp daemon with %d ports, `tls = \"off\"`, every port's device the same plain TCP echo server "+
+		"(one epoll loop on its own thread of the bench). **relay-min**: a yardstick, not a product: one OS thread of the bench runs one epoll "+
+		"loop over %d pairs of PTY master and plain TCP socket (nonblocking, the relay logic of the paths' relay-min) against that echo server; "+
+		"the least CPU per poll a single-process PTY-to-TCP redirector costs, without TLS. **socat**: %d `socat pty,link=…,raw,echo=0 openssl:ADDR,verify=0` "+
+		"processes against the ezsim. CPU (utime+stime in clock ticks; for relay-min its thread's CPU clock), the kernel's share of it (stime), "+
+		"context switches (voluntary and involuntary, every thread), RSS and PSS "+
+		"(`/proc/PID/smaps_rollup`: shared pages split among the processes that share them, so the socat processes' common libraries count once) "+
+		"are the redirector's own, summed over the socat processes; the far ends' (ezsim, echo server) are not counted.\n\n",
+		br.window, br.ports, br.ports, br.ports, br.ports, br.ports)
+	b.WriteString("| side | measured | polls | CPU, % of one core | CPU per poll | in the kernel | context switches per poll | RSS | PSS | poll RTT p50 | poll RTT p99 |\n" +
+		"|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, s := range br.sides {
-		fmt.Fprintf(&b, "| %s | %d | %d | %.1f %% | %.1f µs | %.1f MiB | %.1f MiB | %.1f µs | %.1f µs |\n", s.name, s.procs, s.polls,
-			100*s.cpu.Seconds()/br.window.Seconds(), s.perPoll(), float64(s.rssKB)/1024, float64(s.pssKB)/1024, us(quantile(s.rtt, 0.5)), us(quantile(s.rtt, 0.99)))
+		fmt.Fprintf(&b, "| %s | %s | %d | %.1f %% | %.1f µs | %.0f %% | %.2f | %s | %s | %.1f µs | %.1f µs |\n", s.name, s.measured(), s.polls,
+			100*s.cpu.Seconds()/br.window.Seconds(), s.perPoll(), 100*s.sysShare, s.switchesPerPoll(), mib(s.rssKB), mib(s.pssKB),
+			us(quantile(s.rtt, 0.5)), us(quantile(s.rtt, 0.99)))
 	}
-	v, s := br.sides[0], br.sides[1]
-	if s.cpu > 0 && s.rssKB > 0 && s.pssKB > 0 {
+	v, okV := br.side("vsp")
+	s, okS := br.side("socat")
+	if okV && okS && s.cpu > 0 && s.rssKB > 0 && s.pssKB > 0 {
 		fmt.Fprintf(&b, "\nvsp / socat: CPU %.2f×, RSS %.3f×, PSS %.3f× (target: CPU ≤ 0.33×).\n", v.cpu.Seconds()/s.cpu.Seconds(),
 			float64(v.rssKB)/float64(s.rssKB), float64(v.pssKB)/float64(s.pssKB))
+	}
+	vp, okP := br.side("vsp-plain")
+	m, okM := br.side("relay-min")
+	var more []string
+	if okM && okS && s.cpu > 0 {
+		more = append(more, fmt.Sprintf("relay-min / socat: CPU %.2f× (the least any single-process redirector costs per poll here, without TLS).",
+			m.cpu.Seconds()/s.cpu.Seconds()))
+	}
+	if okP && okM && m.cpu > 0 {
+		more = append(more, fmt.Sprintf("vsp-plain / relay-min: CPU %.2f× (%+.1f µs per poll: what vsp adds without TLS).",
+			vp.cpu.Seconds()/m.cpu.Seconds(), vp.perPoll()-m.perPoll()))
+	}
+	if okV && okP && vp.cpu > 0 {
+		more = append(more, fmt.Sprintf("vsp / vsp-plain: CPU %.2f× (%+.1f µs per poll: the TLS share).",
+			v.cpu.Seconds()/vp.cpu.Seconds(), v.perPoll()-vp.perPoll()))
+	}
+	if len(more) > 0 {
+		fmt.Fprintf(&b, "\n%s\n", strings.Join(more, " "))
 	}
 	return b.String()
 }

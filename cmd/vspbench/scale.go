@@ -162,7 +162,8 @@ func runScale(ctx context.Context, bin binaries, o scaleOptions, progress io.Wri
 }
 
 // fleet is one ezsim process with n devices and one vsp daemon with a port
-// file per device, every link up.
+// file per device, every link up (or, without ezsim, a vsp daemon with a
+// port file per address in addrs: startDaemon).
 type fleet struct {
 	sim, daemon  *proc
 	names        []string // port names; the links are devDir/name
@@ -175,12 +176,9 @@ type fleet struct {
 // binaries) with a port file per device under dir, and waits until every
 // link is up. When it returns a fleet, stop it, also after an error.
 func startFleet(ctx context.Context, vspBin, ezsimBin string, n int, profile, simTLS, dir string, progress io.Writer) (*fleet, error) {
-	f := &fleet{devDir: filepath.Join(dir, "dev"), logf: filepath.Join(dir, "scale.log")}
-	portsDir := filepath.Join(dir, "ports.d")
-	for _, d := range []string{portsDir, f.devDir} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return nil, err
-		}
+	f := &fleet{logf: filepath.Join(dir, "scale.log")}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
 	}
 	t0 := time.Now()
 	var err error
@@ -198,29 +196,45 @@ func startFleet(ctx context.Context, vspBin, ezsimBin string, n int, profile, si
 	}
 	f.simUp = time.Since(t0)
 	fmt.Fprintf(progress, "  ezsim: %d devices up in %v\n", n, f.simUp.Round(time.Millisecond))
+	return f, f.startDaemon(ctx, vspBin, dir, func(i int) string {
+		return fmt.Sprintf("tls = %q\n\n[trust]\npin = %q\n", profile, f.fps[i])
+	}, progress)
+}
 
+// startDaemon writes a port file per address in f.addrs under dir/ports.d
+// (link dir/dev/pNNNN, that device, then the lines rest(i) for port i),
+// starts the vsp daemon on that directory and waits until every link is up.
+func (f *fleet) startDaemon(ctx context.Context, vspBin, dir string, rest func(i int) string, progress io.Writer) error {
+	n := len(f.addrs)
+	f.devDir = filepath.Join(dir, "dev")
+	portsDir := filepath.Join(dir, "ports.d")
+	for _, d := range []string{portsDir, f.devDir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+	}
 	f.names = make([]string, n)
 	for i := range n {
 		f.names[i] = fmt.Sprintf("p%04d", i)
-		body := fmt.Sprintf("link = %q\ndevice = %q\ntls = %q\n\n[trust]\npin = %q\n",
-			filepath.Join(f.devDir, f.names[i]), f.addrs[i], profile, f.fps[i])
+		body := fmt.Sprintf("link = %q\ndevice = %q\n", filepath.Join(f.devDir, f.names[i]), f.addrs[i]) + rest(i)
 		if err := os.WriteFile(filepath.Join(portsDir, f.names[i]+".toml"), []byte(body), 0o644); err != nil {
-			return f, err
+			return err
 		}
 	}
 	sock := filepath.Join(dir, "vsp.sock")
 	t1 := time.Now()
+	var err error
 	if f.daemon, err = startProc("vsp daemon", f.logf, vspBin, "run", "--config-dir", portsDir, "--socket", sock, "--log-format", "text"); err != nil {
-		return f, err
+		return err
 	}
 	hc := unixHTTP(sock)
 	var states []portState
 	for {
 		if time.Since(t1) > 2*time.Minute || f.daemon.exited() {
-			return f, fmt.Errorf("vspbench: %d of %d ports up after %v (see %s)", countUp(states), n, time.Since(t1).Round(time.Second), f.logf)
+			return fmt.Errorf("vspbench: %d of %d ports up after %v (see %s)", countUp(states), n, time.Since(t1).Round(time.Second), f.logf)
 		}
 		if ctx.Err() != nil {
-			return f, ctx.Err()
+			return ctx.Err()
 		}
 		states, err = getPorts(ctx, hc)
 		if err == nil && len(states) == n && countUp(states) == n {
@@ -230,16 +244,28 @@ func startFleet(ctx context.Context, vspBin, ezsimBin string, n int, profile, si
 	}
 	f.upIn = time.Since(t1)
 	fmt.Fprintf(progress, "  vsp daemon: %d ports up in %v\n", n, f.upIn.Round(time.Millisecond))
-	return f, nil
+	return nil
 }
 
-// stop stops the daemon and ezsim (each once; stopping twice is harmless).
-func (f *fleet) stop() error {
-	var err error
-	if f.daemon != nil {
-		err = f.daemon.stop()
+// links are the ports' links.
+func (f *fleet) links() []string {
+	l := make([]string, len(f.names))
+	for i, name := range f.names {
+		l[i] = filepath.Join(f.devDir, name)
 	}
-	return errors.Join(err, f.sim.stop())
+	return l
+}
+
+// stop stops the daemon and ezsim, those that were started (each once;
+// stopping twice is harmless).
+func (f *fleet) stop() error {
+	var errs []error
+	for _, p := range []*proc{f.daemon, f.sim} {
+		if p != nil {
+			errs = append(errs, p.stop())
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // pingPort opens a port, checks one byte comes back, and closes it.

@@ -91,29 +91,88 @@ func TestChurn(t *testing.T) {
 }
 
 // TestBusy runs the busy scenario at reduced size (5 ports, 1 s per side):
-// every poll comes back through vsp and through socat, and both sides'
-// processes are measured.
+// every poll comes back through vsp, vsp-plain, relay-min and socat, and
+// each side's redirector is measured (processes; relay-min's one thread).
 func TestBusy(t *testing.T) {
 	testenv.Tool(t, "socat")
 	bin := testBinaries(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var progress bytes.Buffer
-	res, err := runBusy(ctx, bin, 5, 10, time.Second, "legacy", "", t.TempDir(), &progress)
+	const ports, rate, window = 5, 10, time.Second
+	res, err := runBusy(ctx, bin, ports, rate, window, "legacy", "", t.TempDir(), &progress)
 	t.Log(progress.String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.sides) != 2 {
-		t.Fatalf("%d sides measured, want 2", len(res.sides))
+	want := []struct {
+		name  string
+		procs int
+	}{{"vsp", 1}, {"vsp-plain", 1}, {"relay-min", 0}, {"socat", ports}}
+	if len(res.sides) != len(want) {
+		t.Fatalf("%d sides measured, want %d", len(res.sides), len(want))
 	}
-	for _, s := range res.sides {
-		if s.polls < 40 || s.rssKB <= 0 || s.pssKB <= 0 || len(s.rtt) != s.polls {
-			t.Errorf("%s: %d polls, RSS %d kB, PSS %d kB, %d round trips", s.name, s.polls, s.rssKB, s.pssKB, len(s.rtt))
+	for i, w := range want {
+		s := res.sides[i]
+		if s.name != w.name || s.procs != w.procs {
+			t.Errorf("side %d: %s with %d processes, want %s with %d", i, s.name, s.procs, w.name, w.procs)
+		}
+		// Every poll of the window came back (pollSide checks the bytes).
+		if s.polls != ports*rate*int(window/time.Second) || len(s.rtt) != s.polls {
+			t.Errorf("%s: %d polls, %d round trips, want %d", s.name, s.polls, len(s.rtt), ports*rate)
+		}
+		if w.procs > 0 && (s.rssKB <= 0 || s.pssKB <= 0) {
+			t.Errorf("%s: RSS %d kB, PSS %d kB", s.name, s.rssKB, s.pssKB)
 		}
 	}
-	if res.sides[1].procs != 5 {
-		t.Errorf("socat side measured %d processes, want 5", res.sides[1].procs)
+	// relay-min's thread is measured by its CPU clock (ns): it used some
+	// CPU, and far less than the window (a spinning loop would use it all);
+	// its own context switches are counted: it sleeps between polls (20 ms
+	// apart), so at least once per poll.
+	m := res.sides[2]
+	if m.cpu <= 0 || m.cpu > window/4 || m.rssKB != -1 || m.switches < uint64(m.polls) || m.sysShare < 0 || m.sysShare > 1 {
+		t.Errorf("relay-min: CPU %v over a %v window (%.0f %% in the kernel), %d context switches for %d polls, RSS %d",
+			m.cpu, window, 100*m.sysShare, m.switches, m.polls, m.rssKB)
+	}
+	if rep := (&report{busy: &res}).busyFigures(); !strings.Contains(rep, "| relay-min | 1 thread | 50 |") {
+		t.Errorf("busy report lacks relay-min's row:\n%s", rep)
+	}
+}
+
+// TestBusyFigures checks the busy section's ratios on made-up figures,
+// and that a ratio whose divisor measured no CPU (a short window counts
+// processes in 10 ms ticks) is left out rather than printed as 0 or ∞.
+func TestBusyFigures(t *testing.T) {
+	side := func(name string, procs int, cpu time.Duration, rss int64) busySide {
+		return busySide{name: name, procs: procs, cpu: cpu, rssKB: rss, pssKB: rss, sysShare: 0.9, switches: 2500, polls: 1000, rtt: []time.Duration{time.Millisecond}}
+	}
+	for _, tc := range []struct {
+		name        string
+		sides       []busySide
+		want, never []string
+	}{
+		{"all", []busySide{side("vsp", 1, 60*time.Millisecond, 1024), side("vsp-plain", 1, 50*time.Millisecond, 1024),
+			side("relay-min", 0, 25*time.Millisecond, -1), side("socat", 100, 100*time.Millisecond, 4096)},
+			[]string{"| relay-min | 1 thread | 1000 | 2.5 % | 25.0 µs | 90 % | 2.50 | — | — |", "| socat | 100 processes | 1000 |",
+				"vsp / socat: CPU 0.60×, RSS 0.250×", "relay-min / socat: CPU 0.25×", "vsp-plain / relay-min: CPU 2.00× (+25.0 µs per poll",
+				"vsp / vsp-plain: CPU 1.20× (+10.0 µs per poll"}, nil},
+		{"no CPU counted", []busySide{side("vsp", 1, 10*time.Millisecond, 1024), side("vsp-plain", 1, 0, 1024),
+			side("relay-min", 0, 25*time.Millisecond, -1), side("socat", 5, 0, 4096)},
+			[]string{"vsp-plain / relay-min: CPU 0.00×"}, []string{"vsp / socat", "relay-min / socat", "vsp / vsp-plain"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rep := (&report{busy: &busyResult{ports: 100, rate: 10, window: time.Second, sides: tc.sides}}).busyFigures()
+			for _, w := range tc.want {
+				if !strings.Contains(rep, w) {
+					t.Errorf("lacks %q:\n%s", w, rep)
+				}
+			}
+			for _, n := range tc.never {
+				if strings.Contains(rep, n) {
+					t.Errorf("has %q:\n%s", n, rep)
+				}
+			}
+		})
 	}
 }
 
