@@ -19,6 +19,9 @@ import (
 )
 
 func main() {
+	if addr, ok := os.LookupEnv(goRelayEnv); ok {
+		os.Exit(goRelay(addr, os.Stdout, os.Stderr))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
@@ -122,10 +125,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	floor := &floorPath{}
 	vsp := &vspPath{dir: work, bin: bin, profile: o.profile, simTLS: o.simTLS}
-	paths := []path{floor, &relayMinPath{}, &vspPlainPath{dir: work, bin: bin}}
+	paths := []path{floor, &relayMinPath{}, &goMinPath{dir: work}, &goMinPath{dir: work, procs: 1}, &vspPlainPath{dir: work, bin: bin}}
 	results := map[string]*pathResult{
 		"floor":     {name: "floor"},
 		"relay-min": {name: "relay-min"},
+		"go-min":    {name: "go-min"},
+		"go-min-1p": {name: "go-min-1p"},
 		"vsp-plain": {name: "vsp-plain"},
 		"socat":     {name: "socat"},
 		"vsp":       {name: "vsp"},
@@ -163,7 +168,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	rep := &report{opts: o, started: started, load0: load0, results: []*pathResult{
-		results["floor"], results["relay-min"], results["socat"], results["vsp"], results["vsp-pipe"], results["vsp-plain"]}}
+		results["floor"], results["relay-min"], results["go-min"], results["go-min-1p"], results["socat"], results["vsp"], results["vsp-pipe"], results["vsp-plain"]}}
 
 	if o.scale > 0 {
 		fmt.Fprintf(stdout, "scale: %d ports against %d simulated devices ...\n", o.scale, o.scale)
