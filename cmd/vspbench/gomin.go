@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/vsp-dev/vsp/internal/rawio"
 )
 
 // go-min is a third yardstick, between relay-min and vsp-plain: the least a
@@ -23,22 +25,30 @@ import (
 // code adds to that.
 
 // goRelayEnv, when set in vspbench's environment, makes it the go-min relay
-// to the echo server at that address instead of the bench.
-const goRelayEnv = "VSPBENCH_GO_RELAY"
+// to the echo server at that address instead of the bench; goRelayRawEnv
+// (any value) makes it the go-min-raw relay.
+const (
+	goRelayEnv    = "VSPBENCH_GO_RELAY"
+	goRelayRawEnv = "VSPBENCH_GO_RELAY_RAW"
+)
 
 // goRelay is the go-min relay process: it opens a PTY, prints "tty PATH" on
 // stdout and relays between the PTY master and a TCP connection to addr
 // until either side ends (the application closing the slave makes the
 // master read EIO). It returns the exit code.
 func goRelay(addr string, stdout, stderr io.Writer) int {
-	if err := relayGo(addr, stdout); err != nil {
+	_, raw := os.LookupEnv(goRelayRawEnv)
+	if err := relayGo(addr, raw, stdout); err != nil {
 		fmt.Fprintln(stderr, "vspbench: go-min relay:", err)
 		return 1
 	}
 	return 0
 }
 
-func relayGo(addr string, stdout io.Writer) error {
+// relayGo is goRelay; raw: both descriptors are read and written with
+// vsp's internal/rawio (raw system calls, still waiting in Go's poller)
+// instead of os.File's and net.Conn's Read and Write.
+func relayGo(addr string, raw bool, stdout io.Writer) error {
 	m, tty, err := openPTY()
 	if err != nil {
 		return err
@@ -59,9 +69,17 @@ func relayGo(addr string, stdout io.Writer) error {
 	if _, err := fmt.Fprintln(stdout, "tty", tty); err != nil {
 		return err
 	}
+	var pty io.ReadWriter = master
+	if raw {
+		rc, err := master.SyscallConn()
+		if err != nil {
+			return err
+		}
+		pty, c = rawFile{rawio.New(rc)}, rawio.Conn(c)
+	}
 	done := make(chan error, 2)
-	go func() { done <- pump(c, master) }()
-	go func() { done <- pump(master, c) }()
+	go func() { done <- pump(c, pty) }()
+	go func() { done <- pump(pty, c) }()
 	// The first direction to end ends the relay (the deferred closes stop
 	// the other one); EIO from the master and EOF from the socket are the
 	// ordinary ends.
@@ -89,18 +107,42 @@ func pump(dst io.Writer, src io.Reader) error {
 	}
 }
 
+// rawFile is an *os.File's Read and Write through a rawio.IO.
+type rawFile struct{ x *rawio.IO }
+
+func (f rawFile) Read(b []byte) (int, error) {
+	n, errno, err := f.x.Read(b)
+	switch {
+	case err != nil:
+		return n, err
+	case errno != 0:
+		return n, errno
+	case n == 0 && len(b) > 0:
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+func (f rawFile) Write(b []byte) (int, error) {
+	n, errno, err := f.x.Write(b)
+	if err == nil && errno != 0 {
+		err = errno
+	}
+	return n, err
+}
+
 // goMinPath runs the go-min relay (vspbench itself, re-executed with
-// goRelayEnv) against a rawEcho. procs > 0 sets the child's GOMAXPROCS.
+// goRelayEnv) against a rawEcho; raw makes it go-min-raw.
 type goMinPath struct {
 	dir   string
-	procs int
+	raw   bool
 	echo  *rawEcho
 	relay *proc
 }
 
 func (g *goMinPath) Name() string {
-	if g.procs > 0 {
-		return fmt.Sprintf("go-min-%dp", g.procs)
+	if g.raw {
+		return "go-min-raw"
 	}
 	return "go-min"
 }
@@ -109,8 +151,9 @@ func (g *goMinPath) Describe() string {
 	d := "yardstick, not a product: a minimal Go relay in its own process (vspbench re-executed), between a PTY master " +
 		"(non-blocking, an *os.File in Go's poller) and a *net.TCPConn (TCP_NODELAY, no TLS), one goroutine per direction, " +
 		"each a 16 KiB Read-then-Write loop, against relay-min's echo server. The least a Go redirector costs"
-	if g.procs > 0 {
-		d += fmt.Sprintf("; the relay runs with GOMAXPROCS=%d", g.procs)
+	if g.raw {
+		d += "; both descriptors are read and written with raw system calls (vsp's internal/rawio, still waiting in Go's " +
+			"poller), which spares the runtime's sysmon thread a wake-up per message, as vsp does"
 	}
 	return d
 }
@@ -126,8 +169,8 @@ func (g *goMinPath) Start() (string, error) {
 	}
 	g.echo = echo
 	env := append(os.Environ(), goRelayEnv+"="+echo.addr())
-	if g.procs > 0 {
-		env = append(env, fmt.Sprintf("GOMAXPROCS=%d", g.procs))
+	if g.raw {
+		env = append(env, goRelayRawEnv+"=1")
 	}
 	g.relay, err = startProcEnv(g.Name(), filepath.Join(g.dir, g.Name()+".log"), env, exe)
 	if err != nil {

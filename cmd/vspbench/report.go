@@ -158,8 +158,9 @@ func (r *report) pathFigures() string {
 		fmt.Fprintf(&b, "| %s / %s (%s) | %s | %s | %s | — |\n", a, c, what, ratio(x.p50, y.p50), ratio(x.p99, y.p99), ratio(x.mbps, y.mbps))
 	}
 	ratioLine("go-min", "relay-min", "what Go's runtime adds")
-	ratioLine("go-min-1p", "relay-min", "the same with GOMAXPROCS=1")
+	ratioLine("go-min-raw", "relay-min", "the same with raw system calls, as vsp makes them")
 	ratioLine("vsp-plain", "go-min", "what vsp adds to a minimal Go relay")
+	ratioLine("vsp-plain", "go-min-raw", "what vsp adds to a minimal Go relay making the same raw system calls")
 	ratioLine("go-min", "socat", "the least a Go redirector costs, without TLS")
 	b.WriteString("\nThe paths:\n\n")
 	for _, p := range r.results {
@@ -270,7 +271,7 @@ func (r *report) svg() []byte {
 		left, right, top, b = 70, 20, 40, 60
 	)
 	colors := map[string]string{"floor": "#2b8a3e", "relay-min": "#e67700", "socat": "#c92a2a", "vsp": "#1864ab",
-		"vsp-pipe": "#74c0fc", "vsp-plain": "#9c36b5", "go-min": "#0ca678", "go-min-1p": "#868e96"}
+		"vsp-pipe": "#74c0fc", "vsp-plain": "#9c36b5", "go-min": "#0ca678", "go-min-raw": "#66a80f"}
 	lo, hi := math.Inf(1), math.Inf(-1)
 	for _, p := range r.results {
 		for _, d := range p.samples {

@@ -139,7 +139,8 @@ func TestRecovery(t *testing.T) {
 func TestPaths(t *testing.T) {
 	bin := testBinaries(t)
 	dir := t.TempDir()
-	paths := []path{&floorPath{}, &relayMinPath{}, &goMinPath{dir: dir}, &goMinPath{dir: dir, procs: 1}, &vspPlainPath{dir: dir, bin: bin},
+	paths := []path{&floorPath{}, &relayMinPath{}, &goMinPath{dir: dir}, &goMinPath{dir: dir, raw: true},
+		&vspPlainPath{dir: dir, bin: bin},
 		&vspPath{dir: dir, bin: bin, profile: "legacy"}}
 	testenv.Tool(t, "socat")
 	testenv.Tool(t, "openssl")
