@@ -19,6 +19,9 @@ import (
 )
 
 func main() {
+	if addr, ok := os.LookupEnv(goRelayEnv); ok {
+		os.Exit(goRelay(addr, os.Stdout, os.Stderr))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
@@ -122,13 +125,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	floor := &floorPath{}
 	vsp := &vspPath{dir: work, bin: bin, profile: o.profile, simTLS: o.simTLS}
-	paths := []path{floor, &relayMinPath{}, &vspPlainPath{dir: work, bin: bin}}
+	paths := []path{floor, &relayMinPath{}, &goMinPath{dir: work}, &goMinPath{dir: work, raw: true}, &vspPlainPath{dir: work, bin: bin}}
 	results := map[string]*pathResult{
-		"floor":     {name: "floor"},
-		"relay-min": {name: "relay-min"},
-		"vsp-plain": {name: "vsp-plain"},
-		"socat":     {name: "socat"},
-		"vsp":       {name: "vsp"},
+		"floor":      {name: "floor"},
+		"relay-min":  {name: "relay-min"},
+		"go-min":     {name: "go-min"},
+		"go-min-raw": {name: "go-min-raw"},
+		"vsp-plain":  {name: "vsp-plain"},
+		"socat":      {name: "socat"},
+		"vsp":        {name: "vsp"},
 		// vsp-pipe: measured only when socat is there.
 		"vsp-pipe": {name: "vsp-pipe"},
 	}
@@ -158,12 +163,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			res.p50 = append(res.p50, us(quantile(rtts, 0.50)))
 			res.p99 = append(res.p99, us(quantile(rtts, 0.99)))
 			res.mbps = append(res.mbps, float64(len(data))/el.Seconds()/1e6)
-			fmt.Fprintf(stdout, "run %d %-9s  rtt p50 %7.1f µs  p99 %7.1f µs  stream %7.1f MB/s\n", r+1, p.Name(),
+			fmt.Fprintf(stdout, "run %d %-10s  rtt p50 %7.1f µs  p99 %7.1f µs  stream %7.1f MB/s\n", r+1, p.Name(),
 				res.p50[len(res.p50)-1], res.p99[len(res.p99)-1], res.mbps[len(res.mbps)-1])
 		}
 	}
 	rep := &report{opts: o, started: started, load0: load0, results: []*pathResult{
-		results["floor"], results["relay-min"], results["socat"], results["vsp"], results["vsp-pipe"], results["vsp-plain"]}}
+		results["floor"], results["relay-min"], results["go-min"], results["go-min-raw"], results["socat"], results["vsp"], results["vsp-pipe"], results["vsp-plain"]}}
 
 	if o.scale > 0 {
 		fmt.Fprintf(stdout, "scale: %d ports against %d simulated devices ...\n", o.scale, o.scale)

@@ -34,7 +34,13 @@ type proc struct {
 
 // startProc starts a program; its stderr is appended to logPath.
 func startProc(name, logPath string, argv ...string) (*proc, error) {
+	return startProcEnv(name, logPath, nil, argv...)
+}
+
+// startProcEnv is startProc with the environment env (nil: the bench's).
+func startProcEnv(name, logPath string, env []string, argv ...string) (*proc, error) {
 	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = env
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {

@@ -150,6 +150,18 @@ func (r *report) pathFigures() string {
 			fmt.Fprintf(&b, "| vsp-plain / relay-min (what vsp adds to the kernel's share) | %s | %s | %s | — |\n", ratio(vp.p50, rm.p50), ratio(vp.p99, rm.p99), ratio(vp.mbps, rm.mbps))
 		}
 	}
+	ratioLine := func(a, c, what string) {
+		x, y := r.get(a), r.get(c)
+		if x == nil || y == nil || len(x.p50) == 0 || len(y.p50) == 0 {
+			return
+		}
+		fmt.Fprintf(&b, "| %s / %s (%s) | %s | %s | %s | — |\n", a, c, what, ratio(x.p50, y.p50), ratio(x.p99, y.p99), ratio(x.mbps, y.mbps))
+	}
+	ratioLine("go-min", "relay-min", "what Go's runtime adds")
+	ratioLine("go-min-raw", "relay-min", "the same with raw system calls, as vsp makes them")
+	ratioLine("vsp-plain", "go-min", "what vsp adds to a minimal Go relay")
+	ratioLine("vsp-plain", "go-min-raw", "what vsp adds to a minimal Go relay making the same raw system calls")
+	ratioLine("go-min", "socat", "the least a Go redirector costs, without TLS")
 	b.WriteString("\nThe paths:\n\n")
 	for _, p := range r.results {
 		if p.desc != "" {
@@ -259,7 +271,7 @@ func (r *report) svg() []byte {
 		left, right, top, b = 70, 20, 40, 60
 	)
 	colors := map[string]string{"floor": "#2b8a3e", "relay-min": "#e67700", "socat": "#c92a2a", "vsp": "#1864ab",
-		"vsp-pipe": "#74c0fc", "vsp-plain": "#9c36b5"}
+		"vsp-pipe": "#74c0fc", "vsp-plain": "#9c36b5", "go-min": "#0ca678", "go-min-raw": "#66a80f"}
 	lo, hi := math.Inf(1), math.Inf(-1)
 	for _, p := range r.results {
 		for _, d := range p.samples {
@@ -301,6 +313,12 @@ func (r *report) svg() []byte {
 	}
 	fmt.Fprintf(&s, `<text x="%d" y="%d" text-anchor="middle">round-trip time (µs, log scale)</text>`+"\n", (left+W-right)/2, H-b+36)
 	fmt.Fprintf(&s, `<text x="16" y="%d" transform="rotate(-90 16 %d)" text-anchor="middle">fraction of round trips ≤ t</text>`+"\n", (top+H-b)/2, (top+H-b)/2)
+	drawn := 0
+	for _, p := range r.results {
+		if len(p.samples) > 0 {
+			drawn++
+		}
+	}
 	legend := 0
 	for _, p := range r.results {
 		if len(p.samples) == 0 {
@@ -317,7 +335,7 @@ func (r *report) svg() []byte {
 		}
 		fmt.Fprintf(&pts, "%.1f,%.1f", x(math.Log10(max(us(sorted[n-1]), 1))), y(1))
 		fmt.Fprintf(&s, `<polyline fill="none" stroke="%s" stroke-width="2" points="%s"/>`+"\n", c, pts.String())
-		ly := H - b - 120 + legend*18
+		ly := H - b - 16 - (drawn-1-legend)*18 // bottom-aligned above the axis
 		fmt.Fprintf(&s, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" stroke-width="3"/>`+"\n", W-right-230, ly, W-right-205, ly, c)
 		fmt.Fprintf(&s, `<text x="%d" y="%d">%s: p50 %s, p99 %s µs</text>`+"\n", W-right-200, ly+4, p.name,
 			fmtUS(us(quantile(sorted, 0.5))), fmtUS(us(quantile(sorted, 0.99))))

@@ -198,7 +198,9 @@ func TestRecovery(t *testing.T) {
 func TestPaths(t *testing.T) {
 	bin := testBinaries(t)
 	dir := t.TempDir()
-	paths := []path{&floorPath{}, &relayMinPath{}, &vspPlainPath{dir: dir, bin: bin}, &vspPath{dir: dir, bin: bin, profile: "legacy"}}
+	paths := []path{&floorPath{}, &relayMinPath{}, &goMinPath{dir: dir}, &goMinPath{dir: dir, raw: true},
+		&vspPlainPath{dir: dir, bin: bin},
+		&vspPath{dir: dir, bin: bin, profile: "legacy"}}
 	testenv.Tool(t, "socat")
 	testenv.Tool(t, "openssl")
 	sp, err := newSocatPath(dir)
@@ -244,6 +246,7 @@ func TestReportWrite(t *testing.T) {
 		{name: "vsp", p50: []float64{90, 100, 110}, p99: []float64{300, 400, 500}, mbps: []float64{30, 31, 32}, samples: samples},
 		{name: "relay-min", p50: []float64{50}, p99: []float64{80}, mbps: []float64{35}, samples: samples},
 		{name: "vsp-plain", p50: []float64{75}, p99: []float64{100}, mbps: []float64{28}, samples: samples},
+		{name: "go-min", p50: []float64{60}, p99: []float64{100}, mbps: []float64{35}, samples: samples},
 	}}
 	if err := r.write(dir); err != nil {
 		t.Fatal(err)
@@ -255,7 +258,8 @@ func TestReportWrite(t *testing.T) {
 	s := string(got)
 	for _, want := range []string{"Hand-written intro.", "Hand-written notes.", "go run ./cmd/vspbench -runs 3 -scale 0",
 		"| vsp | 100.0 (90.0–110.0) | 400.0 (300.0–500.0) | 31.0 (30.0–32.0) |", "| vsp / floor | 4.76× |", "skipped: socat is not installed",
-		"| relay-min / floor | 2.38× | 1.95× | 0.85× |", "| vsp-plain / relay-min (what vsp adds to the kernel's share) | 1.50× | 1.25× | 0.80× |"} {
+		"| relay-min / floor | 2.38× | 1.95× | 0.85× |", "| vsp-plain / relay-min (what vsp adds to the kernel's share) | 1.50× | 1.25× | 0.80× |",
+		"| go-min / relay-min (what Go's runtime adds) | 1.20× | 1.25× | 1.00× |", "| vsp-plain / go-min (what vsp adds to a minimal Go relay) | 1.25× | 1.00× | 0.80× |"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("performance.md lacks %q:\n%s", want, s)
 		}
@@ -277,8 +281,8 @@ func TestReportWrite(t *testing.T) {
 			t.Fatalf("SVG is not well-formed: %v", err)
 		}
 	}
-	if c := bytes.Count(svg, []byte("<polyline")); c != 4 {
-		t.Errorf("SVG has %d curves, want 4 (floor, vsp, relay-min, vsp-plain)", c)
+	if c := bytes.Count(svg, []byte("<polyline")); c != 5 {
+		t.Errorf("SVG has %d curves, want 5 (floor, vsp, relay-min, vsp-plain, go-min)", c)
 	}
 }
 
