@@ -72,7 +72,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.churn, "churn", 300, "open/ping/close cycles of the churn scenario, at -scale ports (0 = skip it)")
 	fs.IntVar(&o.churnRun, "churn-runs", 2, "runs of the churn scenario (per build, interleaved with -base)")
 	fs.StringVar(&o.base, "base", "", "git revisions (comma-separated) whose vsp the churn and settings scenarios also measure, as baselines (e.g. main; \"\" = none)")
-	fs.IntVar(&o.busy, "busy", 100, "ports of the busy scenario, polled through vsp and through as many socat processes (0 = skip it)")
+	fs.IntVar(&o.busy, "busy", 100, "ports of the busy scenario, polled through vsp (with TLS and without), relay-min and as many socat processes (0 = skip it)")
 	fs.IntVar(&o.busyRate, "busy-rate", 10, "polls per port per second in the busy scenario")
 	fs.DurationVar(&o.busyWin, "busy-window", 20*time.Second, "measured window of the busy scenario, per side")
 	fs.IntVar(&o.settings, "settings", 200, "baud rate changes (tcsetattr) per mode and run in the settings scenario, each timed to its RFC 2217 command (0 = skip the scenario)")
