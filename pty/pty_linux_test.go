@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -926,4 +927,25 @@ func TestCheckLinkAllowed(t *testing.T) {
 			t.Errorf("checkLinkAllowed(%q, %d) = %v", tt.link, tt.euid, err)
 		}
 	}
+}
+
+// The termios watch's goroutine is also the poll's timer: with the watch
+// on and nothing happening on the tty, the settings are still re-read
+// every PollInterval, and the Port runs one goroutine of its own for both.
+func TestPollWithTermWatch(t *testing.T) {
+	w, err := NewOpenWatcher(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = w.Close() })
+	before := runtime.NumGoroutine()
+	p := openPort(t, Config{PollInterval: 20 * time.Millisecond, Watcher: w}) // the open/close watch shared, as in the daemon
+	if p.tw == nil {
+		t.Fatal("no termios watch")
+	}
+	if n := runtime.NumGoroutine() - before; n != 1 {
+		t.Errorf("the Port runs %d goroutines, want 1 (the watch, which also polls)", n)
+	}
+	r0 := p.rereads.Load()
+	testenv.Eventually(t, 5*time.Second, "three polls", func() bool { return p.rereads.Load() >= r0+3 })
 }

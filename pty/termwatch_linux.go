@@ -3,6 +3,7 @@
 package pty
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -150,15 +151,22 @@ func (p *Port) startTermWatch() {
 
 // runTermWatch re-reads the settings at once after each status byte the
 // master has pending and each wake-up of the slave's write_wait without a
-// key, and after the others at most once per termiosWatchGap, until the
-// epoll file is closed.
-func (p *Port) runTermWatch() error {
+// key, after the others at most once per termiosWatchGap, and every
+// Config.PollInterval (the safety net: the watch's read deadline is the
+// poll's timer, so a Port needs no goroutine of its own for it), until the
+// epoll file is closed. If the watch fails, the poll goes on alone.
+func (p *Port) runTermWatch(ctx context.Context) error {
+	iv := p.cfg.PollInterval
+	var poll time.Time // when the next poll is due; zero: no polls
+	if iv > 0 {
+		poll = nextPoll(iv)
+	}
 	var last time.Time // of the last re-read after a write_wait wake-up that found nothing new
 	due := false       // a write_wait wake-up waits for its re-read
 	for {
-		var deadline time.Time
-		if due {
-			deadline = last.Add(termiosWatchGap)
+		deadline := poll
+		if gap := last.Add(termiosWatchGap); due && (deadline.IsZero() || gap.Before(deadline)) {
+			deadline = gap
 		}
 		err := p.tw.ep.SetReadDeadline(deadline)
 		var now, out bool
@@ -166,13 +174,21 @@ func (p *Port) runTermWatch() error {
 			now, out, err = p.tw.wait()
 		}
 		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
-			if !p.closed.Load() {
-				p.log.Warn("pty: termios watch stopped; settings changes are seen by the poll only", "slave", p.name, "err", err)
+			if p.closed.Load() {
+				return nil
+			}
+			p.log.Warn("pty: termios watch stopped; settings changes are seen by the poll only", "slave", p.name, "err", err)
+			if iv > 0 {
+				return p.runPoll(ctx)
 			}
 			return nil
 		}
+		polled := !poll.IsZero() && !time.Now().Before(poll)
+		if polled {
+			poll = nextPoll(iv)
+		}
 		due = due || out
-		if !now && (!due || time.Since(last) < termiosWatchGap) {
+		if !now && !polled && (!due || time.Since(last) < termiosWatchGap) {
 			continue
 		}
 		switch changed := p.refresh(false); {
