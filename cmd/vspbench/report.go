@@ -92,7 +92,8 @@ func (r *report) markdownFigures() string {
 		fmt.Fprintf(&b, "| daemon CPU while idle, %v window | %.2f %% of one core | ≤ 2 %% |\n", sc.idleWindow.Round(time.Second), 100*sc.idleCPU)
 		fmt.Fprintf(&b, "| daemon context switches while idle | %.0f /s (%.2f per port per s) | no busy loops |\n", sc.wakeups, sc.wakeups/float64(sc.ports))
 		fmt.Fprintf(&b, "| daemon OS threads | %d | — |\n", sc.threads)
-		fmt.Fprintf(&b, "| goroutines per port (in-process count) | %.1f | — |\n", sc.goroutines)
+		fmt.Fprintf(&b, "| per idle port, in-process (ports started with the bridge package, one open/close watcher shared as in the daemon) | %.1f goroutines, %.1f KiB of live heap, %.1f KiB of goroutine stacks | — |\n",
+			sc.footprint.goroutines, sc.footprint.heapKiB, sc.footprint.stackKiB)
 		fmt.Fprintf(&b, "| 1-byte RTT on one port, %d idle | p50 %.1f µs, p99 %.1f µs%s | p99 ≤ 2× single port |\n",
 			sc.ports-1, us(quantile(sc.rtt, 0.5)), us(quantile(sc.rtt, 0.99)), single)
 		fmt.Fprintf(&b, "| ports that echoed a byte | %d of %d | all |\n", sc.echoed, sc.ports)

@@ -31,7 +31,7 @@ type scaleOptions struct {
 	dir     string
 	profile string
 	simTLS  string // ezsim --server-tls; "" = ezsim's default
-	inProc  int    // ports started in-process to count goroutines per port; 0 = 10
+	inProc  int    // ports started in-process to measure each port's footprint; 0 = 50
 }
 
 // scaleResult is what the scale scenario measured.
@@ -46,7 +46,7 @@ type scaleResult struct {
 	wakeups       float64 // context switches per second, whole daemon, idle
 	echoed        int     // ports that echoed a byte
 	rtt           []time.Duration
-	goroutines    float64 // per port, in-process count
+	footprint     footprint // per port, in-process
 	inotifyLimit  int
 	inotifyNeeded int
 }
@@ -146,18 +146,19 @@ func runScale(ctx context.Context, bin binaries, o scaleOptions, progress io.Wri
 		return res, err
 	}
 
-	// Goroutines per port, counted in this process with the service
-	// package (the daemon does not expose its goroutine count).
+	// Each port's footprint, measured in this process with the bridge
+	// package (the daemon exports neither its goroutine count nor its
+	// heap).
 	k := o.inProc
 	if k == 0 {
-		k = 10
+		k = 50
 	}
 	k = min(k, o.ports)
-	res.goroutines, err = goroutinesPerPort(ctx, addrs[:k], fps[:k], o.profile, o.dir)
+	res.footprint, err = portFootprint(ctx, addrs[:k], fps[:k], o.profile, o.dir)
 	if err != nil {
 		return res, err
 	}
-	fmt.Fprintf(progress, "  goroutines per port (in-process, %d ports): %.1f\n", k, res.goroutines)
+	fmt.Fprintf(progress, "  per port (in-process, %d ports): %s\n", k, res.footprint)
 	return res, nil
 }
 
@@ -278,14 +279,33 @@ func pingPort(link string, c byte) error {
 	return app.ping(c, time.Now().Add(5*time.Second))
 }
 
-// goroutinesPerPort starts one in-process port per device and returns how
-// many goroutines each adds once its link is up.
-func goroutinesPerPort(ctx context.Context, addrs, fps []string, profile, dir string) (float64, error) {
+// footprint is what one idle port with its link up costs in a process.
+type footprint struct {
+	goroutines float64
+	heapKiB    float64 // live heap (after a GC)
+	stackKiB   float64 // goroutine stacks in use
+}
+
+func (f footprint) String() string {
+	return fmt.Sprintf("%.1f goroutines, %.1f KiB of heap, %.1f KiB of stacks", f.goroutines, f.heapKiB, f.stackKiB)
+}
+
+// portFootprint starts one in-process port per device, sharing one
+// open/close watcher as the daemon's ports do, and returns what each adds
+// once its link is up: goroutines, live heap and stacks.
+func portFootprint(ctx context.Context, addrs, fps []string, profile, dir string) (footprint, error) {
 	prof, err := tlsconn.ParseProfile(profile)
 	if err != nil {
-		return 0, err
+		return footprint{}, err
 	}
+	w, err := pty.NewOpenWatcher(nil)
+	if err != nil {
+		return footprint{}, err
+	}
+	defer w.Close()
+	var ms0, ms1 runtime.MemStats
 	runtime.GC()
+	runtime.ReadMemStats(&ms0)
 	before := runtime.NumGoroutine()
 	var ports []*bridge.Port
 	defer func() {
@@ -297,11 +317,11 @@ func goroutinesPerPort(ctx context.Context, addrs, fps []string, profile, dir st
 		p, err := bridge.StartPort(bridge.PortSpec{
 			Name:    fmt.Sprintf("g%d", i),
 			Devices: []string{addrs[i]},
-			PTY:     pty.Config{Link: filepath.Join(dir, fmt.Sprintf("g%d", i))},
+			PTY:     pty.Config{Link: filepath.Join(dir, fmt.Sprintf("g%d", i)), Watcher: w},
 			Link:    tlsconn.Config{Profile: prof, Pin: fps[i]},
 		}, slog.New(slog.DiscardHandler))
 		if err != nil {
-			return 0, err
+			return footprint{}, err
 		}
 		ports = append(ports, p)
 	}
@@ -317,12 +337,20 @@ func goroutinesPerPort(ctx context.Context, addrs, fps []string, profile, dir st
 			break
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			return 0, fmt.Errorf("vspbench: in-process ports: %d of %d up", up, len(ports))
+			return footprint{}, fmt.Errorf("vspbench: in-process ports: %d of %d up", up, len(ports))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	time.Sleep(100 * time.Millisecond)
-	return float64(runtime.NumGoroutine()-before) / float64(len(ports)), nil
+	n := float64(len(ports))
+	g := float64(runtime.NumGoroutine()-before) / n
+	runtime.GC()
+	runtime.ReadMemStats(&ms1)
+	return footprint{
+		goroutines: g,
+		heapKiB:    (float64(ms1.HeapAlloc) - float64(ms0.HeapAlloc)) / 1024 / n,
+		stackKiB:   (float64(ms1.StackInuse) - float64(ms0.StackInuse)) / 1024 / n,
+	}, nil
 }
 
 func countUp(states []portState) int {

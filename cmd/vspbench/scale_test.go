@@ -56,10 +56,10 @@ func TestScale(t *testing.T) {
 		t.Errorf("daemon RSS not read (%d kB)", res.rssKB)
 	}
 	// A port is a handful of goroutines (bridge, its two copy loops, the
-	// port's event watch, the pty's poll and open watch); dozens would mean
-	// a leak per link or per reconnect.
-	if res.goroutines < 1 || res.goroutines > 12 {
-		t.Errorf("%.1f goroutines per port, want 1..12", res.goroutines)
+	// port's event watch, the pty's termios watch); dozens would mean a
+	// leak per link or per reconnect. Its heap and stacks were measured.
+	if fp := res.footprint; fp.goroutines < 1 || fp.goroutines > 12 || fp.heapKiB <= 0 || fp.stackKiB <= 0 {
+		t.Errorf("per port: %s; want 1..12 goroutines, heap and stacks measured", fp)
 	}
 	// No busy loops: the termios poll wakes each port every 2 s; a spinning
 	// goroutine would cost thousands of switches per second. Generous bound.

@@ -80,6 +80,13 @@ const DefaultBuffer = 64 << 10
 // port (docs/performance.md).
 const copyBuffer = 16 << 10
 
+// smallBuffer is the size of the buffer each copy loop holds while it
+// waits: the most one PTY master read returns (a full packet-mode read, 4
+// KiB with its header byte). A loop takes a copyBuffer only while a burst
+// goes on and lets it go when the burst is over, so an idle port holds 8
+// KiB of copy buffers instead of 32 (docs/performance.md, change 11).
+const smallBuffer = 4 << 10
+
 // Link states reported in Stats.State.
 const (
 	StateConnecting   = "connecting"
@@ -167,7 +174,7 @@ type Bridge struct {
 
 	demand *demand // the connection policy's input (policy.go)
 
-	rbuf []byte // deviceToApp's buffer; only linkLoop's goroutine uses it
+	rbuf []byte // deviceToApp's smallBuffer; only linkLoop's goroutine uses it
 
 	// appWrote is when the application last wrote (unix ns): proof that it
 	// has the port open even before the pty reports the open, which it
@@ -352,7 +359,8 @@ func (b *Bridge) usableLocked() net.Conn {
 // buffer full it stops reading, so the application's writes block.
 func (b *Bridge) appToDevice(ctx context.Context) error {
 	defer b.pauseOnce.Do(func() { close(b.paused) }) // nothing more goes out
-	buf := make([]byte, copyBuffer)
+	small := make([]byte, smallBuffer)               // what a Read waits with
+	var big []byte                                   // copyBuffer while a burst goes on (readBurst)
 	for {
 		if ctx.Err() != nil {
 			return nil
@@ -366,6 +374,7 @@ func (b *Bridge) appToDevice(ctx context.Context) error {
 		b.mu.Lock()
 		conn, meter := b.usableLocked(), b.meter
 		if conn != nil && b.ring.Len() > 0 {
+			buf := small
 			n := copy(buf, b.ring.Peek())
 			b.ring.Discard(n)
 			b.mu.Unlock()
@@ -385,7 +394,7 @@ func (b *Bridge) appToDevice(ctx context.Context) error {
 			}
 			continue
 		}
-		n, err := b.ep.Read(buf[:min(space, len(buf))])
+		n, err := b.ep.Read(small[:min(space, len(small))])
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				_ = b.ep.SetReadDeadline(time.Time{})
@@ -399,8 +408,16 @@ func (b *Bridge) appToDevice(ctx context.Context) error {
 		if n == 0 {
 			continue
 		}
-		if rr, ok := b.ep.(readyReader); ok && n >= burstMin {
+		buf := small
+		if rr, ok := b.ep.(readyReader); ok && n >= burstMin && min(space, copyBuffer)-n >= burstMin {
+			if big == nil {
+				big = make([]byte, copyBuffer)
+			}
+			buf = big
+			copy(buf, small[:n])
 			n = b.readBurst(rr, buf[:min(space, len(buf))], n)
+		} else {
+			big = nil // no burst (any more): an idle port keeps smallBuffer only
 		}
 		b.appWrote.Store(time.Now().UnixNano())
 		b.hub.Data(monitor.ToDevice, buf[:n])
@@ -616,13 +633,14 @@ func (b *Bridge) linkLoop(ctx context.Context) error {
 // how many bytes it received and why it stopped.
 func (b *Bridge) deviceToApp(conn net.Conn) (uint64, error) {
 	if b.rbuf == nil { // one buffer for every link of the bridge
-		b.rbuf = make([]byte, copyBuffer)
+		b.rbuf = make([]byte, smallBuffer)
 	}
 	buf := b.rbuf
 	var got uint64
 	opener, _ := b.ep.(appOpener)
 	for {
 		n, err := conn.Read(buf)
+		next := nextReadBuffer(buf, b.rbuf, n)
 		if n > 0 {
 			got += uint64(n)
 			b.hub.Data(monitor.ToApp, buf[:n])
@@ -641,7 +659,24 @@ func (b *Bridge) deviceToApp(conn net.Conn) (uint64, error) {
 			}
 			return got, err
 		}
+		buf = next
 	}
+}
+
+// nextReadBuffer returns the buffer for deviceToApp's next read, after a
+// read of n bytes into buf; small is the bridge's smallBuffer. A full
+// small read means more is likely waiting (the rest of a TLS record, a
+// stream): whole records are read into a copyBuffer while that lasts. A
+// read that a smallBuffer would have held ends it: an idle port keeps
+// smallBuffer only.
+func nextReadBuffer(buf, small []byte, n int) []byte {
+	switch {
+	case n == len(buf) && len(buf) < copyBuffer:
+		return make([]byte, copyBuffer)
+	case n < len(small) && len(buf) > len(small):
+		return small
+	}
+	return buf
 }
 
 // openGrace: device bytes arriving this soon after the application wrote
