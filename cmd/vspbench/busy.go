@@ -32,13 +32,14 @@ type busySide struct {
 
 // busyResult is the busy scenario: the same polling through vsp's daemon
 // (with TLS to ezsim, and without TLS to a plain echo server), through
-// relay-min (the least a redirector costs, without TLS) and through one
+// go-min (a minimal Go relay process) and relay-min (the least a
+// redirector costs), both without TLS to that echo server, and through one
 // socat process per port (with TLS to ezsim).
 type busyResult struct {
 	ports  int
 	rate   int // polls per port per second
 	window time.Duration
-	sides  []busySide // vsp, vsp-plain, relay-min, socat
+	sides  []busySide // vsp, vsp-plain, go-min, relay-min, socat
 }
 
 // side returns the side called name (ok false when it was not measured).
@@ -101,7 +102,7 @@ func threadMeter(tid int) meter {
 // the echo back), for window per side: through one vsp daemon with n ports
 // against one ezsim with n devices (TLS); through a vsp daemon with n
 // ports with TLS off against a plain echo server (vsp-plain); through
-// relay-min against the same echo server; through n socat processes
+// go-min and relay-min against the same echo server; through n socat processes
 // (`socat pty,… openssl:…`) against the ezsim. It measures the CPU and RSS
 // of the redirector (not ezsim's, not the echo server's, not the bench's).
 func runBusy(ctx context.Context, bin binaries, n, rate int, window time.Duration, profile, simTLS, dir string, progress io.Writer) (res busyResult, err error) {
@@ -136,6 +137,9 @@ func runBusy(ctx context.Context, bin binaries, n, rate int, window time.Duratio
 	if err := busyPlain(ctx, bin.vsp, n, echo.addr(), filepath.Join(dir, "plain"), measure, progress); err != nil {
 		return res, err
 	}
+	if err := busyGoMin(n, echo.addr(), dir, measure); err != nil {
+		return res, err
+	}
 	if err := busyRelayMin(n, echo.port, measure); err != nil {
 		return res, err
 	}
@@ -155,6 +159,19 @@ func busyPlain(ctx context.Context, vspBin string, n int, addr, dir string, meas
 		return err
 	}
 	return measure("vsp-plain", 1, f.links(), procsMeter([]*proc{f.daemon}))
+}
+
+// busyGoMin measures go-min for n ports against the echo server at addr:
+// one go-min-raw relay process (vspbench re-executed; per port a PTY
+// master read and written with rawio in Go's poller, its own TCP
+// connection, one goroutine per direction), as a whole process like vsp.
+func busyGoMin(n int, addr, dir string, measure func(string, int, []string, meter) error) (err error) {
+	relay, ttys, err := startGoRelay("go-min", filepath.Join(dir, "go-min.log"), addr, true, n)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, relay.stop()) }()
+	return measure("go-min", 1, ttys, procsMeter([]*proc{relay}))
 }
 
 // busyRelayMin measures relay-min for n ports against the echo server on

@@ -9,6 +9,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -22,27 +24,82 @@ import (
 // thread in a poll loop), in its own process like vsp, against the same
 // echo server. So go-min / relay-min is what Go's runtime adds (netpoller
 // wake-ups, goroutine scheduling), and vsp-plain / go-min what vsp's own
-// code adds to that.
+// code adds to that. The busy scenario has it too, as go-min-raw: one
+// relay process carrying every port (busyGoMin).
 
 // goRelayEnv, when set in vspbench's environment, makes it the go-min relay
 // to the echo server at that address instead of the bench; goRelayRawEnv
-// (any value) makes it the go-min-raw relay.
+// (any value) makes it the go-min-raw relay; goRelayPortsEnv (a number,
+// default 1) makes it relay that many ports (the busy scenario's go-min).
 const (
-	goRelayEnv    = "VSPBENCH_GO_RELAY"
-	goRelayRawEnv = "VSPBENCH_GO_RELAY_RAW"
+	goRelayEnv      = "VSPBENCH_GO_RELAY"
+	goRelayRawEnv   = "VSPBENCH_GO_RELAY_RAW"
+	goRelayPortsEnv = "VSPBENCH_GO_RELAY_PORTS"
 )
 
-// goRelay is the go-min relay process: it opens a PTY, prints "tty PATH" on
-// stdout and relays between the PTY master and a TCP connection to addr
-// until either side ends (the application closing the slave makes the
-// master read EIO). It returns the exit code.
+// goRelay is the go-min relay process: for each port it opens a PTY,
+// prints "tty PATH" on stdout and relays between the PTY master and a TCP
+// connection of its own to addr until either side ends (the application
+// closing the slave makes the master read EIO). It returns the exit code:
+// 0 once every port ended, 1 at the first error.
 func goRelay(addr string, stdout, stderr io.Writer) int {
 	_, raw := os.LookupEnv(goRelayRawEnv)
-	if err := relayGo(addr, raw, stdout); err != nil {
-		fmt.Fprintln(stderr, "vspbench: go-min relay:", err)
-		return 1
+	n := 1
+	if v, ok := os.LookupEnv(goRelayPortsEnv); ok {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n < 1 {
+			fmt.Fprintf(stderr, "vspbench: go-min relay: %s=%q: want a number of ports ≥ 1\n", goRelayPortsEnv, v)
+			return 2
+		}
+	}
+	out := &syncWriter{w: stdout}
+	ended := make(chan error, n)
+	for range n {
+		go func() { ended <- relayGo(addr, raw, out) }()
+	}
+	for range n {
+		if err := <-ended; err != nil {
+			fmt.Fprintln(stderr, "vspbench: go-min relay:", err)
+			return 1
+		}
 	}
 	return 0
+}
+
+// syncWriter serialises the relays' Writes (one "tty PATH" line each).
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(b []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(b)
+}
+
+// startGoRelay starts the go-min relay process (vspbench itself,
+// re-executed with goRelayEnv) for n ports to the echo server at addr,
+// its stderr appended to logPath, and returns it with its n ttys once it
+// printed them.
+func startGoRelay(name, logPath, addr string, raw bool, n int) (*proc, []string, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, nil, fmt.Errorf("vspbench: %s: %w", name, err)
+	}
+	env := append(os.Environ(), goRelayEnv+"="+addr, goRelayPortsEnv+"="+strconv.Itoa(n))
+	if raw {
+		env = append(env, goRelayRawEnv+"=1")
+	}
+	p, err := startProcEnv(name, logPath, env, exe)
+	if err != nil {
+		return nil, nil, err
+	}
+	ttys, err := p.waitLines("tty ", n, 10*time.Second+time.Duration(n)*100*time.Millisecond)
+	if err != nil {
+		return nil, nil, errors.Join(fmt.Errorf("%w (see %s)", err, logPath), p.stop())
+	}
+	return p, ttys, nil
 }
 
 // relayGo is goRelay; raw: both descriptors are read and written with
@@ -159,28 +216,17 @@ func (g *goMinPath) Describe() string {
 }
 
 func (g *goMinPath) Start() (string, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return "", fmt.Errorf("vspbench: %s: %w", g.Name(), err)
-	}
 	echo, err := startRawEcho()
 	if err != nil {
 		return "", err
 	}
 	g.echo = echo
-	env := append(os.Environ(), goRelayEnv+"="+echo.addr())
-	if g.raw {
-		env = append(env, goRelayRawEnv+"=1")
-	}
-	g.relay, err = startProcEnv(g.Name(), filepath.Join(g.dir, g.Name()+".log"), env, exe)
+	relay, ttys, err := startGoRelay(g.Name(), filepath.Join(g.dir, g.Name()+".log"), echo.addr(), g.raw, 1)
 	if err != nil {
 		return "", err
 	}
-	lines, err := g.relay.waitLines("tty ", 1, 10*time.Second)
-	if err != nil {
-		return "", err
-	}
-	return lines[0], nil
+	g.relay = relay
+	return ttys[0], nil
 }
 
 // Stop: the relay ends by itself once the application has closed the tty;

@@ -3,8 +3,10 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"os"
+	"strings"
 	"testing"
 	"time"
 )
@@ -64,6 +66,20 @@ func TestGoMinEndsWithApp(t *testing.T) {
 			}
 			if !relay.exited() {
 				t.Fatal("relay still running after Stop")
+			}
+		})
+	}
+}
+
+// TestGoRelayPorts: the relay process refuses a number of ports that is
+// not a positive number, before it opens anything.
+func TestGoRelayPorts(t *testing.T) {
+	for _, v := range []string{"0", "-1", "x", ""} {
+		t.Run(v, func(t *testing.T) {
+			t.Setenv(goRelayPortsEnv, v)
+			var stdout, stderr bytes.Buffer
+			if code := goRelay("127.0.0.1:1", &stdout, &stderr); code != 2 || stdout.Len() != 0 || !strings.Contains(stderr.String(), goRelayPortsEnv) {
+				t.Errorf("exit %d, stdout %q, stderr %q; want 2, nothing, a complaint about %s", code, stdout.String(), stderr.String(), goRelayPortsEnv)
 			}
 		})
 	}

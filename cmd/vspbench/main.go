@@ -72,7 +72,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.churn, "churn", 300, "open/ping/close cycles of the churn scenario, at -scale ports (0 = skip it)")
 	fs.IntVar(&o.churnRun, "churn-runs", 2, "runs of the churn scenario (per build, interleaved with -base)")
 	fs.StringVar(&o.base, "base", "", "git revisions (comma-separated) whose vsp the churn and settings scenarios also measure, as baselines (e.g. main; \"\" = none)")
-	fs.IntVar(&o.busy, "busy", 100, "ports of the busy scenario, polled through vsp (with TLS and without), relay-min and as many socat processes (0 = skip it)")
+	fs.IntVar(&o.busy, "busy", 100, "ports of the busy scenario, polled through vsp (with TLS and without), go-min, relay-min and as many socat processes (0 = skip it)")
 	fs.IntVar(&o.busyRate, "busy-rate", 10, "polls per port per second in the busy scenario")
 	fs.DurationVar(&o.busyWin, "busy-window", 20*time.Second, "measured window of the busy scenario, per side")
 	fs.IntVar(&o.settings, "settings", 200, "baud rate changes (tcsetattr) per mode and run in the settings scenario, each timed to its RFC 2217 command (0 = skip the scenario)")
@@ -197,7 +197,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if _, err := exec.LookPath("socat"); err != nil {
 			fmt.Fprintf(stdout, "busy scenario SKIPPED: %v\n", err)
 		} else {
-			fmt.Fprintf(stdout, "busy: %d ports, %d polls per port per second, through vsp, vsp-plain, relay-min and socat ...\n", o.busy, o.busyRate)
+			fmt.Fprintf(stdout, "busy: %d ports, %d polls per port per second, through vsp, vsp-plain, go-min, relay-min and socat ...\n", o.busy, o.busyRate)
 			br, err := runBusy(ctx, bin, o.busy, o.busyRate, o.busyWin, o.profile, o.simTLS, filepath.Join(work, "busy"), stdout)
 			if err != nil {
 				return fmt.Errorf("busy: %w (logs in %s; use -keep)", err, work)

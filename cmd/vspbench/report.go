@@ -402,14 +402,17 @@ func (r *report) busyFigures() string {
 	fmt.Fprintf(&b, "\n### Busy: %d ports, each polled %d times a second with 8 bytes\n\n", br.ports, br.rate)
 	fmt.Fprintf(&b, "The bench polls the ports in turn, evenly spread, for %v per side. **vsp**: one vsp daemon with %d ports against one ezsim "+
 		"with %d devices (TLS). **vsp-plain**: one vsp daemon with %d ports, `tls = \"off\"`, every port's device the same plain TCP echo server "+
-		"(one epoll loop on its own thread of the bench). **relay-min**: a yardstick, not a product: one OS thread of the bench runs one epoll "+
+		"(one epoll loop on its own thread of the bench). **go-min**: a yardstick, not a product: one minimal Go relay process (vspbench re-executed, "+
+		"the paths' go-min-raw) with %d ports against that echo server: per port a PTY master read and written with raw system calls in Go's poller "+
+		"(vsp's internal/rawio), its own TCP connection, one goroutine per direction, each a 16 KiB Read-then-Write loop; the least CPU per poll "+
+		"a Go redirector costs. **relay-min**: a yardstick, not a product: one OS thread of the bench runs one epoll "+
 		"loop over %d pairs of PTY master and plain TCP socket (nonblocking, the relay logic of the paths' relay-min) against that echo server; "+
 		"the least CPU per poll a single-process PTY-to-TCP redirector costs, without TLS. **socat**: %d `socat pty,link=…,raw,echo=0 openssl:ADDR,verify=0` "+
 		"processes against the ezsim. CPU (utime+stime in clock ticks; for relay-min its thread's CPU clock), the kernel's share of it (stime), "+
 		"context switches (voluntary and involuntary, every thread), RSS and PSS "+
 		"(`/proc/PID/smaps_rollup`: shared pages split among the processes that share them, so the socat processes' common libraries count once) "+
 		"are the redirector's own, summed over the socat processes; the far ends' (ezsim, echo server) are not counted.\n\n",
-		br.window, br.ports, br.ports, br.ports, br.ports, br.ports)
+		br.window, br.ports, br.ports, br.ports, br.ports, br.ports, br.ports)
 	b.WriteString("| side | measured | polls | CPU, % of one core | CPU per poll | in the kernel | context switches per poll | RSS | PSS | poll RTT p50 | poll RTT p99 |\n" +
 		"|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, s := range br.sides {
@@ -433,6 +436,15 @@ func (r *report) busyFigures() string {
 	if okP && okM && m.cpu > 0 {
 		more = append(more, fmt.Sprintf("vsp-plain / relay-min: CPU %.2f× (%+.1f µs per poll: what vsp adds without TLS).",
 			vp.cpu.Seconds()/m.cpu.Seconds(), vp.perPoll()-m.perPoll()))
+	}
+	g, okG := br.side("go-min")
+	if okG && okM && m.cpu > 0 {
+		more = append(more, fmt.Sprintf("go-min / relay-min: CPU %.2f× (%+.1f µs per poll: what Go's runtime adds).",
+			g.cpu.Seconds()/m.cpu.Seconds(), g.perPoll()-m.perPoll()))
+	}
+	if okP && okG && g.cpu > 0 {
+		more = append(more, fmt.Sprintf("vsp-plain / go-min: CPU %.2f× (%+.1f µs per poll: what vsp adds to a minimal Go relay).",
+			vp.cpu.Seconds()/g.cpu.Seconds(), vp.perPoll()-g.perPoll()))
 	}
 	if okV && okP && vp.cpu > 0 {
 		more = append(more, fmt.Sprintf("vsp / vsp-plain: CPU %.2f× (%+.1f µs per poll: the TLS share).",

@@ -91,8 +91,9 @@ func TestChurn(t *testing.T) {
 }
 
 // TestBusy runs the busy scenario at reduced size (5 ports, 1 s per side):
-// every poll comes back through vsp, vsp-plain, relay-min and socat, and
-// each side's redirector is measured (processes; relay-min's one thread).
+// every poll comes back through vsp, vsp-plain, go-min, relay-min and
+// socat, and each side's redirector is measured (processes; relay-min's
+// one thread).
 func TestBusy(t *testing.T) {
 	testenv.Tool(t, "socat")
 	bin := testBinaries(t)
@@ -108,7 +109,7 @@ func TestBusy(t *testing.T) {
 	want := []struct {
 		name  string
 		procs int
-	}{{"vsp", 1}, {"vsp-plain", 1}, {"relay-min", 0}, {"socat", ports}}
+	}{{"vsp", 1}, {"vsp-plain", 1}, {"go-min", 1}, {"relay-min", 0}, {"socat", ports}}
 	if len(res.sides) != len(want) {
 		t.Fatalf("%d sides measured, want %d", len(res.sides), len(want))
 	}
@@ -129,13 +130,24 @@ func TestBusy(t *testing.T) {
 	// CPU, and far less than the window (a spinning loop would use it all);
 	// its own context switches are counted: it sleeps between polls (20 ms
 	// apart), so at least once per poll.
-	m := res.sides[2]
+	m := res.sides[3]
 	if m.cpu <= 0 || m.cpu > window/4 || m.rssKB != -1 || m.switches < uint64(m.polls) || m.sysShare < 0 || m.sysShare > 1 {
 		t.Errorf("relay-min: CPU %v over a %v window (%.0f %% in the kernel), %d context switches for %d polls, RSS %d",
 			m.cpu, window, 100*m.sysShare, m.switches, m.polls, m.rssKB)
 	}
-	if rep := (&report{busy: &res}).busyFigures(); !strings.Contains(rep, "| relay-min | 1 thread | 50 |") {
-		t.Errorf("busy report lacks relay-min's row:\n%s", rep)
+	// go-min is one process for every port (counted in clock ticks, which
+	// 50 polls may not reach): its threads sleep between polls too, so
+	// its context switches are at least one per poll, and it does not spin.
+	g := res.sides[2]
+	if g.cpu < 0 || g.cpu > window/4 || g.switches < uint64(g.polls) || g.sysShare < 0 || g.sysShare > 1 {
+		t.Errorf("go-min: CPU %v over a %v window (%.0f %% in the kernel), %d context switches for %d polls",
+			g.cpu, window, 100*g.sysShare, g.switches, g.polls)
+	}
+	rep := (&report{busy: &res}).busyFigures()
+	for _, row := range []string{"| go-min | 1 process | 50 |", "| relay-min | 1 thread | 50 |"} {
+		if !strings.Contains(rep, row) {
+			t.Errorf("busy report lacks %q:\n%s", row, rep)
+		}
 	}
 }
 
@@ -152,13 +164,16 @@ func TestBusyFigures(t *testing.T) {
 		want, never []string
 	}{
 		{"all", []busySide{side("vsp", 1, 60*time.Millisecond, 1024), side("vsp-plain", 1, 50*time.Millisecond, 1024),
-			side("relay-min", 0, 25*time.Millisecond, -1), side("socat", 100, 100*time.Millisecond, 4096)},
+			side("go-min", 1, 40*time.Millisecond, 2048), side("relay-min", 0, 25*time.Millisecond, -1), side("socat", 100, 100*time.Millisecond, 4096)},
 			[]string{"| relay-min | 1 thread | 1000 | 2.5 % | 25.0 µs | 90 % | 2.50 | — | — |", "| socat | 100 processes | 1000 |",
 				"vsp / socat: CPU 0.60×, RSS 0.250×", "relay-min / socat: CPU 0.25×", "vsp-plain / relay-min: CPU 2.00× (+25.0 µs per poll",
+				"go-min / relay-min: CPU 1.60× (+15.0 µs per poll: what Go's runtime adds)",
+				"vsp-plain / go-min: CPU 1.25× (+10.0 µs per poll: what vsp adds to a minimal Go relay)",
 				"vsp / vsp-plain: CPU 1.20× (+10.0 µs per poll"}, nil},
 		{"no CPU counted", []busySide{side("vsp", 1, 10*time.Millisecond, 1024), side("vsp-plain", 1, 0, 1024),
-			side("relay-min", 0, 25*time.Millisecond, -1), side("socat", 5, 0, 4096)},
-			[]string{"vsp-plain / relay-min: CPU 0.00×"}, []string{"vsp / socat", "relay-min / socat", "vsp / vsp-plain"}},
+			side("go-min", 1, 0, 2048), side("relay-min", 0, 25*time.Millisecond, -1), side("socat", 5, 0, 4096)},
+			[]string{"vsp-plain / relay-min: CPU 0.00×", "go-min / relay-min: CPU 0.00×"},
+			[]string{"vsp / socat", "relay-min / socat", "vsp / vsp-plain", "vsp-plain / go-min"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rep := (&report{busy: &busyResult{ports: 100, rate: 10, window: time.Second, sides: tc.sides}}).busyFigures()
