@@ -548,6 +548,10 @@ func (p *Port) refresh(inRead bool) bool {
 		if changed = s != p.settings; changed {
 			p.settings = s
 			p.changed(s, inRead)
+			// Queued under smu: two refreshes (the Read goroutine's and
+			// the termios watch's) report their changes in the order
+			// they read them.
+			p.emitEvent(Event{Kind: SettingsChanged, Settings: s})
 		}
 		p.follow(t)
 	}
@@ -559,7 +563,6 @@ func (p *Port) refresh(inRead bool) bool {
 		}
 	case changed:
 		p.log.Debug("pty: settings changed", "slave", p.name, "settings", s.String())
-		p.emitEvent(Event{Kind: SettingsChanged, Settings: s})
 	}
 	return changed
 }

@@ -949,3 +949,61 @@ func TestPollWithTermWatch(t *testing.T) {
 	r0 := p.rereads.Load()
 	testenv.Eventually(t, 5*time.Second, "three polls", func() bool { return p.rereads.Load() >= r0+3 })
 }
+
+// Settings changes are reported in the order they happened, even when
+// several goroutines re-read the settings at once (the Read goroutine on a
+// status byte, the termios watch, the poll): each change's event is queued
+// with the re-read that saw it, never after a later one's.
+func TestSettingsEventsInOrder(t *testing.T) {
+	p := openPort(t, Config{PollInterval: -1})
+	drain(t, p)
+	a := openApp(t, p.Name())
+	var got []uint32
+	done := make(chan struct{})
+	go func() { // read events as they come: none is dropped
+		defer close(done)
+		for e := range p.Events() {
+			if e.Kind == SettingsChanged {
+				got = append(got, e.Settings.Baud)
+			}
+		}
+	}()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 3 { // re-readers racing the termios watch
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+					p.refresh(false)
+				}
+			}
+		}()
+	}
+	// Ever higher speeds (BOTHER takes any): a change missed by the
+	// re-reads leaves a gap, a change reported late goes down.
+	const first, changes = 10000, 400
+	for i := range changes {
+		a.modify(t, func(tio *unix.Termios) { setSpeed(tio, first+uint32(i)) })
+	}
+	close(stop)
+	wg.Wait()
+	p.refresh(false)
+	if err := p.Close(); err != nil { // closes Events: the reader ends
+		t.Fatal(err)
+	}
+	<-done
+	for i := 1; i < len(got); i++ {
+		if got[i] <= got[i-1] {
+			t.Fatalf("event %d: %d baud reported after %d baud: an earlier change came late", i, got[i], got[i-1])
+		}
+	}
+	if len(got) == 0 || got[len(got)-1] != first+changes-1 {
+		t.Fatalf("the last event is not the last change (%d baud): %v", first+changes-1, got)
+	}
+	t.Logf("%d changes, %d events", changes, len(got))
+}
