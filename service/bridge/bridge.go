@@ -237,7 +237,12 @@ func (b *Bridge) Run(ctx context.Context) error {
 		}
 	})
 	g.Go(func() error { return b.appToDevice(ctx) })
-	g.Go(func() error { return b.linkLoop(ctx) })
+	// The link loop runs in the caller's goroutine (one goroutine less per
+	// port); its error goes into the group like the other's, which
+	// cancels ctx and is returned if it came first.
+	if err := b.linkLoop(ctx); err != nil {
+		g.Go(func() error { return err })
+	}
 	err := g.Wait()
 	// The callback must be over before the deadlines are reset below: the
 	// endpoint may be handed to a new bridge (Port.Restart).
