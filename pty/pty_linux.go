@@ -567,12 +567,12 @@ func (p *Port) refresh(inRead bool) bool {
 	return changed
 }
 
-// emit sends an event of kind k carrying the last known settings.
+// emit sends an event of kind k carrying the last known settings (queued
+// under smu, like refresh's: never behind a later change's event).
 func (p *Port) emit(k EventKind) {
 	p.smu.Lock()
-	s := p.settings
-	p.smu.Unlock()
-	p.emitEvent(Event{Kind: k, Settings: s})
+	defer p.smu.Unlock()
+	p.emitEvent(Event{Kind: k, Settings: p.settings})
 }
 
 // emitEvent queues e without ever blocking: when the buffer is full the
@@ -671,7 +671,14 @@ func (p *Port) runPoll(ctx context.Context) error {
 // once per interval for all of them, not once per port at scattered
 // moments (1000 idle ports: about 9 context switches a second instead of
 // 1800, measured with cmd/vspbench).
-func nextPoll(iv time.Duration) time.Time { return time.Now().Truncate(iv).Add(iv) }
+//
+// Truncate drops the monotonic clock reading; the time returned has it
+// again (now plus the wait), so that a step of the wall clock does not move
+// a poll that is due.
+func nextPoll(iv time.Duration) time.Time {
+	now := time.Now()
+	return now.Add(now.Truncate(iv).Add(iv).Sub(now))
+}
 
 // openEvent counts one inotify event on the slave node (from the Port's
 // own inotify or a shared OpenWatcher). It reports false once the watch is

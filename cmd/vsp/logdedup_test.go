@@ -43,17 +43,17 @@ func TestRepeatedWarningsCountedAtExit(t *testing.T) {
 		t.Fatalf("%v\n%s", err, p.output())
 	}
 	out := p.output()
-	// The record without its time and count, and without the local port
-	// of the connection ("read tcp 127.0.0.1:58572->…"), new at each dial:
-	// records that differ only there are the same warning
-	// (docs/troubleshooting.md).
-	localPort := regexp.MustCompile(`tcp (\S+):\d+->`)
+	// The record without its time and count, and without the ports of the
+	// connection ("read tcp 127.0.0.1:58572->127.0.0.1:45503: …"; the local
+	// one is new at each dial): records that differ only there are the
+	// same warning (docs/troubleshooting.md).
+	ports := regexp.MustCompile(`tcp (\S+?):\d+->(\S+?):\d+:`)
 	rest := func(l string) string {
 		l = l[strings.Index(l, " level="):]
 		if i := strings.Index(l, " repeated="); i >= 0 {
 			l = l[:i]
 		}
-		return localPort.ReplaceAllString(l, "tcp $1:*->")
+		return ports.ReplaceAllString(l, "tcp $1:*->$2:*:")
 	}
 	// The handshake fails with "EOF" or "connection reset by peer" as
 	// the hang-up races it: each text is its own warning, logged once,

@@ -9,7 +9,9 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -87,7 +89,10 @@ func startGoRelay(name, logPath, addr string, raw bool, n int) (*proc, []string,
 	if err != nil {
 		return nil, nil, fmt.Errorf("vspbench: %s: %w", name, err)
 	}
-	env := append(os.Environ(), goRelayEnv+"="+addr, goRelayPortsEnv+"="+strconv.Itoa(n))
+	// The bench's environment without any relay setting of its own (a
+	// stray VSPBENCH_GO_RELAY_RAW would make go-min raw), then the relay's.
+	env := slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, goRelayEnv) })
+	env = append(env, goRelayEnv+"="+addr, goRelayPortsEnv+"="+strconv.Itoa(n))
 	if raw {
 		env = append(env, goRelayRawEnv+"=1")
 	}

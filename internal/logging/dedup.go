@@ -15,7 +15,7 @@ import (
 const maxKeys = 256
 
 // Dedup is a slog.Handler that writes the first of identical records
-// (same level, message and attributes, where a socket's local port does
+// (same level, message and attributes, where the ports of a connection do
 // not count: see dedupText) at warning level or above, and
 // drops the identical ones that follow within the window. When the window
 // ends with records dropped, the last of them is written with the
@@ -119,17 +119,22 @@ func (d *Dedup) Handle(ctx context.Context, r slog.Record) error {
 	return d.inner.Handle(ctx, r)
 }
 
-// localPort matches the local end of a socket in a net.OpError's text
-// ("read tcp 127.0.0.1:58572->127.0.0.1:45503: …"): its port is
-// ephemeral, new at each dial.
-var localPort = regexp.MustCompile(`((?:tcp|udp)[46]? \S+:)\d+->`)
+// socketPorts matches both ends of a socket in a net.OpError's text
+// ("read tcp 127.0.0.1:58572->127.0.0.1:45503: …"): one of the two ports
+// is ephemeral, new at each connection: the local one when vsp dials, the
+// device's when it dials vsp (listen mode).
+var socketPorts = regexp.MustCompile(`((?:tcp|udp)[46]? \S+?:)\d+->(\S+?:)\d+(:|\s|$)`)
 
 // dedupText is the text two records are compared by: the record's, with
-// the ephemeral local ports masked. Without it, "connection reset by
-// peer" from a device that hangs up at each dial would be a new warning
-// every time, and never rate-limited.
+// the ports of a connection masked. Without it, "connection reset by peer"
+// from a device that hangs up at each connection would be a new warning
+// every time, and never rate-limited. (A dial error names the device's
+// address alone, and keeps its port.)
 func dedupText(s string) string {
-	return localPort.ReplaceAllString(s, "${1}*->")
+	if !strings.Contains(s, "->") {
+		return s
+	}
+	return socketPorts.ReplaceAllString(s, "${1}*->${2}*${3}")
 }
 
 // summarize writes the count of every record whose window has ended with

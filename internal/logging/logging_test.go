@@ -38,7 +38,8 @@ func TestDedup(t *testing.T) {
 		{time.Minute, func() { log.Warn("link down", "err", "refused") }, `level=WARN msg="link down" port=p1 err=refused repeated=2 in=1m5s`},
 		{time.Second, func() { log.Warn("link down", "err", "refused") }, ""},
 		{0, func() { log.With("port", "p2").Warn("link down", "err", "refused") }, `level=WARN msg="link down" port=p1 port=p2 err=refused`},
-		// A reset at each dial differs only in the ephemeral local port.
+		// A reset at each dial differs only in the ephemeral local port;
+		// another local address is another warning.
 		{0, func() {
 			log.Warn("link down", "err", "read tcp 127.0.0.1:58572->127.0.0.1:45503: read: connection reset by peer")
 		},
@@ -47,9 +48,9 @@ func TestDedup(t *testing.T) {
 			log.Warn("link down", "err", "read tcp 127.0.0.1:58586->127.0.0.1:45503: read: connection reset by peer")
 		}, ""},
 		{0, func() {
-			log.Warn("link down", "err", "read tcp 127.0.0.1:58586->127.0.0.1:45504: read: connection reset by peer")
+			log.Warn("link down", "err", "read tcp 127.0.0.2:58586->127.0.0.1:45504: read: connection reset by peer")
 		},
-			`level=WARN msg="link down" port=p1 err="read tcp 127.0.0.1:58586->127.0.0.1:45504: read: connection reset by peer"`},
+			`level=WARN msg="link down" port=p1 err="read tcp 127.0.0.2:58586->127.0.0.1:45504: read: connection reset by peer"`},
 	}
 	for i, s := range steps {
 		buf.Reset()
@@ -64,11 +65,14 @@ func TestDedup(t *testing.T) {
 func TestDedupText(t *testing.T) {
 	for _, c := range []struct{ in, want string }{
 		{"err=\"read tcp 127.0.0.1:58572->127.0.0.1:45503: read: connection reset by peer\"",
-			"err=\"read tcp 127.0.0.1:*->127.0.0.1:45503: read: connection reset by peer\""},
-		{"write tcp4 10.0.0.2:40000->10.0.0.9:8443: broken pipe", "write tcp4 10.0.0.2:*->10.0.0.9:8443: broken pipe"},
-		{"read tcp [::1]:41234->[::1]:23: i/o timeout", "read tcp [::1]:*->[::1]:23: i/o timeout"},
-		{"read udp 0.0.0.0:5000->192.0.2.1:5001: refused", "read udp 0.0.0.0:*->192.0.2.1:5001: refused"},
-		// No local end: the remote port is the device's, and counts.
+			"err=\"read tcp 127.0.0.1:*->127.0.0.1:*: read: connection reset by peer\""},
+		{"write tcp4 10.0.0.2:40000->10.0.0.9:8443: broken pipe", "write tcp4 10.0.0.2:*->10.0.0.9:*: broken pipe"},
+		{"read tcp [::1]:41234->[::1]:23: i/o timeout", "read tcp [::1]:*->[::1]:*: i/o timeout"},
+		{"read tcp [fe80::1%eth0]:7000->[fe80::2%eth0]:51234: reset", "read tcp [fe80::1%eth0]:*->[fe80::2%eth0]:*: reset"},
+		{"read udp 0.0.0.0:5000->192.0.2.1:5001: refused", "read udp 0.0.0.0:*->192.0.2.1:*: refused"},
+		// Listen mode: the device dialled; its port is the ephemeral one.
+		{"read tcp 10.0.0.1:7000->10.0.0.5:51234: connection reset by peer", "read tcp 10.0.0.1:*->10.0.0.5:*: connection reset by peer"},
+		// No connection yet: the device's address, port included, counts.
 		{"dial tcp 127.0.0.1:45503: connect: connection refused", "dial tcp 127.0.0.1:45503: connect: connection refused"},
 		{"baud 115200 -> 9600", "baud 115200 -> 9600"},
 	} {

@@ -461,34 +461,3 @@ func TestBridgeBurst(t *testing.T) {
 		t.Fatal("the burst came back different")
 	}
 }
-
-// deviceToApp waits with a smallBuffer, reads whole records into a
-// copyBuffer while reads come full, and goes back to the smallBuffer when
-// a read is small again (docs/performance.md, change 11).
-func TestNextReadBuffer(t *testing.T) {
-	small := make([]byte, smallBuffer)
-	big := make([]byte, copyBuffer)
-	for _, c := range []struct {
-		name    string
-		buf     []byte
-		n       int
-		wantLen int
-		same    bool // the buffer stays
-	}{
-		{"small read, small buffer", small, 8, smallBuffer, true},
-		{"nothing read (an error)", small, 0, smallBuffer, true},
-		{"full small read: a burst starts", small, smallBuffer, copyBuffer, false},
-		{"burst goes on", big, copyBuffer, copyBuffer, true},
-		{"burst goes on with a record's rest", big, copyBuffer - smallBuffer, copyBuffer, true},
-		{"a read the small buffer holds: burst over", big, smallBuffer - 1, smallBuffer, false},
-		{"a read of exactly smallBuffer in a burst: it goes on", big, smallBuffer, copyBuffer, true},
-	} {
-		got := nextReadBuffer(c.buf, small, c.n)
-		if len(got) != c.wantLen || (&got[0] == &c.buf[0]) != c.same {
-			t.Errorf("%s: got %d bytes (same buffer %v), want %d (same %v)", c.name, len(got), &got[0] == &c.buf[0], c.wantLen, c.same)
-		}
-		if c.wantLen == smallBuffer && &got[0] != &small[0] {
-			t.Errorf("%s: a small buffer that is not the bridge's own", c.name)
-		}
-	}
-}

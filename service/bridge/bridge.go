@@ -82,10 +82,61 @@ const copyBuffer = 16 << 10
 
 // smallBuffer is the size of the buffer each copy loop holds while it
 // waits: the most one PTY master read returns (a full packet-mode read, 4
-// KiB with its header byte). A loop takes a copyBuffer only while a burst
-// goes on and lets it go when the burst is over, so an idle port holds 8
-// KiB of copy buffers instead of 32 (docs/performance.md, change 11).
+// KiB with its header byte). A loop takes a copyBuffer only while bursts
+// go on (see buffers), so an idle port holds 8 KiB of copy buffers
+// instead of 32 (docs/performance.md, change 11).
 const smallBuffer = 4 << 10
+
+// keepBig is how many reads in a row that a smallBuffer would have held
+// end a burst: the copyBuffer goes then. Not the first one, so that
+// records or writes of a little over 4 KiB (a full read, then a short
+// one, again and again) do not allocate a copyBuffer each.
+const keepBig = 4
+
+// buffers are one copy loop's: small, which it waits with, and big, a
+// copyBuffer taken for bursts and let go keepBig quiet reads after the
+// last one. Only the loop's goroutine uses them.
+type buffers struct {
+	small, big []byte
+	quiet      int // reads small would have held, in a row, since the last burst
+}
+
+func newBuffers() *buffers { return &buffers{small: make([]byte, smallBuffer)} }
+
+// burst returns big, taking one if there is none: a burst goes on.
+func (bb *buffers) burst() []byte {
+	bb.quiet = 0
+	if bb.big == nil {
+		bb.big = make([]byte, copyBuffer)
+	}
+	return bb.big
+}
+
+// calm counts a read that small would have held; keepBig of them in a row
+// let big go.
+func (bb *buffers) calm() {
+	if bb.big == nil {
+		return
+	}
+	if bb.quiet++; bb.quiet >= keepBig {
+		bb.big, bb.quiet = nil, 0
+	}
+}
+
+// next returns the buffer for the next read, after a read of n bytes: a
+// read that small could not have held, or that filled it, is a burst
+// (more is likely waiting: the rest of a TLS record, a stream), and whole
+// records are read into big while it lasts.
+func (bb *buffers) next(n int) []byte {
+	if n >= len(bb.small) {
+		return bb.burst()
+	}
+	bb.calm()
+	if bb.big != nil {
+		return bb.big
+	}
+	return bb.small
+}
 
 // Link states reported in Stats.State.
 const (
@@ -174,7 +225,7 @@ type Bridge struct {
 
 	demand *demand // the connection policy's input (policy.go)
 
-	rbuf []byte // deviceToApp's smallBuffer; only linkLoop's goroutine uses it
+	rbufs *buffers // deviceToApp's; only linkLoop's goroutine uses them
 
 	// appWrote is when the application last wrote (unix ns): proof that it
 	// has the port open even before the pty reports the open, which it
@@ -364,8 +415,7 @@ func (b *Bridge) usableLocked() net.Conn {
 // buffer full it stops reading, so the application's writes block.
 func (b *Bridge) appToDevice(ctx context.Context) error {
 	defer b.pauseOnce.Do(func() { close(b.paused) }) // nothing more goes out
-	small := make([]byte, smallBuffer)               // what a Read waits with
-	var big []byte                                   // copyBuffer while a burst goes on (readBurst)
+	bufs := newBuffers()
 	for {
 		if ctx.Err() != nil {
 			return nil
@@ -379,7 +429,10 @@ func (b *Bridge) appToDevice(ctx context.Context) error {
 		b.mu.Lock()
 		conn, meter := b.usableLocked(), b.meter
 		if conn != nil && b.ring.Len() > 0 {
-			buf := small
+			buf := bufs.small
+			if b.ring.Len() > len(buf) {
+				buf = bufs.burst() // draining after an outage
+			}
 			n := copy(buf, b.ring.Peek())
 			b.ring.Discard(n)
 			b.mu.Unlock()
@@ -399,7 +452,7 @@ func (b *Bridge) appToDevice(ctx context.Context) error {
 			}
 			continue
 		}
-		n, err := b.ep.Read(small[:min(space, len(small))])
+		n, err := b.ep.Read(bufs.small[:min(space, len(bufs.small))])
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				_ = b.ep.SetReadDeadline(time.Time{})
@@ -413,16 +466,13 @@ func (b *Bridge) appToDevice(ctx context.Context) error {
 		if n == 0 {
 			continue
 		}
-		buf := small
+		buf := bufs.small
 		if rr, ok := b.ep.(readyReader); ok && n >= burstMin && min(space, copyBuffer)-n >= burstMin {
-			if big == nil {
-				big = make([]byte, copyBuffer)
-			}
-			buf = big
-			copy(buf, small[:n])
+			buf = bufs.burst()
+			copy(buf, bufs.small[:n])
 			n = b.readBurst(rr, buf[:min(space, len(buf))], n)
 		} else {
-			big = nil // no burst (any more): an idle port keeps smallBuffer only
+			bufs.calm()
 		}
 		b.appWrote.Store(time.Now().UnixNano())
 		b.hub.Data(monitor.ToDevice, buf[:n])
@@ -637,15 +687,15 @@ func (b *Bridge) linkLoop(ctx context.Context) error {
 // deviceToApp copies from conn to the endpoint until conn fails. It returns
 // how many bytes it received and why it stopped.
 func (b *Bridge) deviceToApp(conn net.Conn) (uint64, error) {
-	if b.rbuf == nil { // one buffer for every link of the bridge
-		b.rbuf = make([]byte, smallBuffer)
+	if b.rbufs == nil { // for every link of the bridge
+		b.rbufs = newBuffers()
 	}
-	buf := b.rbuf
+	buf := b.rbufs.small
 	var got uint64
 	opener, _ := b.ep.(appOpener)
 	for {
 		n, err := conn.Read(buf)
-		next := nextReadBuffer(buf, b.rbuf, n)
+		next := b.rbufs.next(n)
 		if n > 0 {
 			got += uint64(n)
 			b.hub.Data(monitor.ToApp, buf[:n])
@@ -666,22 +716,6 @@ func (b *Bridge) deviceToApp(conn net.Conn) (uint64, error) {
 		}
 		buf = next
 	}
-}
-
-// nextReadBuffer returns the buffer for deviceToApp's next read, after a
-// read of n bytes into buf; small is the bridge's smallBuffer. A full
-// small read means more is likely waiting (the rest of a TLS record, a
-// stream): whole records are read into a copyBuffer while that lasts. A
-// read that a smallBuffer would have held ends it: an idle port keeps
-// smallBuffer only.
-func nextReadBuffer(buf, small []byte, n int) []byte {
-	switch {
-	case n == len(buf) && len(buf) < copyBuffer:
-		return make([]byte, copyBuffer)
-	case n < len(small) && len(buf) > len(small):
-		return small
-	}
-	return buf
 }
 
 // openGrace: device bytes arriving this soon after the application wrote
