@@ -59,11 +59,11 @@ func TestDeviceRestarts(t *testing.T) {
 	hup := watchHangup(t, link)
 	expectEcho(t, app, []byte("before\n"))
 	for i := range 3 {
+		from := vsp.lineCount() // this restart's lines: not an earlier "link lost"
 		if err := sim.stop(); err != nil {
 			t.Fatalf("stop ezsim: %v", err)
 		}
-		from := vsp.lineCount()
-		vsp.waitLine(`"link lost"`, 0, 10*time.Second)
+		vsp.waitLine(`"link lost"`, from, 10*time.Second)
 		// Written while the device is away: must be held and delivered.
 		msg := []byte("during outage " + string(rune('A'+i)) + "\n")
 		if _, err := app.Write(msg); err != nil {
