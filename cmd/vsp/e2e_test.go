@@ -53,7 +53,9 @@ func TestDeviceRestarts(t *testing.T) {
 	sim := startEzsim(t, args...)
 	pin := sim.fingerprint
 	link := tempLink(t)
-	vsp := startVsp(t, link, "--device", addr, "--tls", "legacy", "--pin", pin)
+	// At debug level every record is written: identical warnings are not
+	// rate-limited, so each restart's "link lost" is there to wait for.
+	vsp := startVsp(t, link, "--device", addr, "--tls", "legacy", "--pin", pin, "--log-level", "debug")
 	app := openApp(t, link)
 
 	hup := watchHangup(t, link)
