@@ -91,12 +91,15 @@ func (p *Port) setExtproc(t *unix.Termios, on bool) (wrote bool, err error) {
 		} else {
 			w.Lflag &^= unix.EXTPROC
 		}
+		// Counted before the write, which the application may see at
+		// once: whoever sees the switch sees it counted.
+		p.extprocSwitches.Add(1)
+		p.extprocAt.Store(time.Now().UnixNano())
 		if err := unix.IoctlSetTermios(fd, ioctlSetTermios, &w); err != nil {
+			p.extprocSwitches.Add(^uint64(0)) // not made
 			return fmt.Errorf("pty: write termios: %w", err)
 		}
 		wrote = true
-		p.extprocSwitches.Add(1)
-		p.extprocAt.Store(time.Now().UnixNano())
 		return nil
 	})
 	return wrote, err
