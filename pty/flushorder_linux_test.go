@@ -3,9 +3,7 @@
 package pty
 
 import (
-	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -325,24 +323,10 @@ func orderPort(t testing.TB, c orderCase, cycles int, delay, pace time.Duration)
 	var total atomic.Int64
 	events := make(chan seen, cycles)
 	c.handle(p, func() { events <- seen{total: total.Load(), at: time.Now()} })
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		b := make([]byte, 256)
-		for {
-			n, err := p.Read(b)
-			if err != nil {
-				if !errors.Is(err, os.ErrClosed) {
-					t.Errorf("read: %v", err)
-				}
-				return
-			}
-			total.Add(int64(n))
-			spin(delay)
-		}
-	}()
-	defer func() { p.Close(); wg.Wait() }()
+	defer readPort(t, p, 256, func(b []byte) {
+		total.Add(int64(len(b)))
+		spin(delay)
+	})()
 	tally := &flushTally{name: "Port (" + c.port + ")"}
 	runCycles(t, c, p.Name(), cycles, pace, "handler call", events, &total, func(f seen, base int64, lat time.Duration) {
 		tally.add(int(f.total-base), lat)

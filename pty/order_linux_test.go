@@ -52,26 +52,8 @@ func (l *orderLog) calls() int {
 // readInto reads p until it closes, logging data into l.
 func readInto(t testing.TB, p *Port, l *orderLog, size int) {
 	t.Helper()
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		b := make([]byte, size)
-		for {
-			n, err := p.Read(b)
-			if err != nil {
-				if !errors.Is(err, os.ErrClosed) {
-					t.Errorf("read: %v", err)
-				}
-				return
-			}
-			l.data(b[:n])
-		}
-	}()
-	t.Cleanup(func() { p.Close(); wg.Wait() })
+	t.Cleanup(readPort(t, p, size, l.data))
 }
-
-func setBaud(tio *unix.Termios, rate uint32) { setSpeed(tio, rate) }
 
 // TestSettingsHandlerWakesIdleRead: a change while Read waits with nothing
 // to read reaches the handler at once (Read is woken), and the caller's
@@ -82,7 +64,7 @@ func TestSettingsHandlerWakesIdleRead(t *testing.T) {
 	p.SetSettingsHandler(l.handler)
 	a := openApp(t, p.Name())
 	for i, rate := range []uint32{19200, 57600, 115200} {
-		a.modify(t, func(tio *unix.Termios) { setBaud(tio, rate) })
+		a.modify(t, func(tio *unix.Termios) { setSpeed(tio, rate) })
 		// Read with a long deadline: it must come back with the
 		// application's byte written after the handler ran, not time out.
 		done := make(chan error, 1)
@@ -109,7 +91,7 @@ func TestSettingsHandlerWakesIdleRead(t *testing.T) {
 	// A wake-up never passes for the caller's deadline, and the caller's
 	// deadline still expires.
 	p.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
-	a.modify(t, func(tio *unix.Termios) { setBaud(tio, 9600) })
+	a.modify(t, func(tio *unix.Termios) { setSpeed(tio, 9600) })
 	_, err := p.Read(make([]byte, 16))
 	if !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("Read after the deadline: %v", err)
@@ -139,7 +121,7 @@ func TestSettingsHandlerOrder(t *testing.T) {
 			// (its flip buffer work is asynchronous), then change.
 			queued += int64(len(chunk))
 			testenv.Eventually(t, waitTimeout, "bytes queued", func() bool { return inq(t, p) == queued })
-			a.modify(t, func(tio *unix.Termios) { setBaud(tio, rate) })
+			a.modify(t, func(tio *unix.Termios) { setSpeed(tio, rate) })
 			waitEvent(t, p, SettingsChanged, nil)
 			want.WriteString(chunk + "<" + Settings{Baud: rate, DataBits: 8, StopBits: 1, Raw: true}.String() + ">")
 		}

@@ -141,25 +141,33 @@ func readPortFull(t testing.TB, p *Port, n int) []byte {
 }
 
 // drain reads the master in the background (packet-mode notifications are
-// processed by Read) until the port closes; data goes to the returned
-// channel when collect is set.
+// processed by Read) until the port closes.
 func drain(t testing.TB, p *Port) {
 	t.Helper()
+	t.Cleanup(readPort(t, p, 256, func([]byte) {}))
+}
+
+// readPort reads p in the background, size bytes at a time, handing what
+// it reads to f, until p is closed; any other read error fails the test.
+// The function it returns closes p and waits for the reader.
+func readPort(t testing.TB, p *Port, size int, f func([]byte)) (stop func()) {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		b := make([]byte, 256)
+		b := make([]byte, size)
 		for {
-			if _, err := p.Read(b); err != nil {
+			n, err := p.Read(b)
+			if err != nil {
 				if !errors.Is(err, os.ErrClosed) {
-					t.Errorf("drain: %v", err)
+					t.Errorf("read: %v", err)
 				}
 				return
 			}
+			f(b[:n])
 		}
 	}()
-	t.Cleanup(func() { p.Close(); wg.Wait() })
+	return func() { p.Close(); wg.Wait() }
 }
 
 // waitEvent returns the first event of kind k, failing after waitTimeout.
