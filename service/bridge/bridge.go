@@ -289,11 +289,8 @@ func (b *Bridge) Run(ctx context.Context) error {
 	})
 	g.Go(func() error { return b.appToDevice(ctx) })
 	// The link loop runs in the caller's goroutine (one goroutine less per
-	// port); its error goes into the group like the other's, which
-	// cancels ctx and is returned if it came first.
-	if err := b.linkLoop(ctx); err != nil {
-		g.Go(func() error { return err })
-	}
+	// port). It ends only once ctx is done, and so does appToDevice.
+	b.linkLoop(ctx)
 	err := g.Wait()
 	// The callback must be over before the deadlines are reset below: the
 	// endpoint may be handed to a new bridge (Port.Restart).
@@ -585,17 +582,17 @@ func (b *Bridge) setState(s string) {
 
 // linkLoop dials, runs the device-to-app copy on each link until it drops,
 // and redials with backoff.
-func (b *Bridge) linkLoop(ctx context.Context) error {
+func (b *Bridge) linkLoop(ctx context.Context) {
 	bo := b.cfg.Backoff
 	for ctx.Err() == nil {
 		if !b.awaitDemand(ctx) { // on-open: until an application opens the port
-			return nil
+			return
 		}
 		b.setState(StateConnecting)
 		conn, info, err := b.dial(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
-				return nil
+				return
 			}
 			b.mu.Lock()
 			b.setErrLocked(err)
@@ -618,7 +615,7 @@ func (b *Bridge) linkLoop(ctx context.Context) error {
 				b.log.Warn("link down", "state", state, "err", err)
 			}
 			if !sleep(ctx, bo.Next()) {
-				return nil
+				return
 			}
 			continue
 		}
@@ -630,7 +627,7 @@ func (b *Bridge) linkLoop(ctx context.Context) error {
 			// block on it forever.
 			b.mu.Unlock()
 			_ = conn.Close()
-			return nil
+			return
 		}
 		b.connects.Add(1)
 		b.conn = conn
@@ -648,7 +645,7 @@ func (b *Bridge) linkLoop(ctx context.Context) error {
 		got, err := b.deviceToApp(conn)
 		stopRelease()
 		if ctx.Err() != nil {
-			return nil
+			return
 		}
 		if b.takeReleased(conn) { // on-open: closed by us, in order; go idle
 			b.log.Info("device session released", "lasted", time.Since(start).Round(time.Millisecond))
@@ -678,10 +675,9 @@ func (b *Bridge) linkLoop(ctx context.Context) error {
 			bo.Reset()
 		}
 		if !sleep(ctx, bo.Next()) {
-			return nil
+			return
 		}
 	}
-	return nil
 }
 
 // deviceToApp copies from conn to the endpoint until conn fails. It returns
