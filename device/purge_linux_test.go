@@ -5,7 +5,6 @@ package device
 import (
 	"bytes"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"sync"
@@ -71,15 +70,7 @@ func TestRFC2217PurgeWhileClientNotReading(t *testing.T) {
 	}
 	defer eq.Close()
 	testenv.Termios(t, eq, testenv.Raw)
-	conn, err := net.Dial("tcp", d.Port("COM1").Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl, err := rfc2217.NewClient(conn, rfc2217.ClientConfig{Timeout: 10 * time.Second}, testLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	cl := dialRFC2217(t, d.Port("COM1"))
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer eq.Close() // ends the chatter

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -59,15 +58,7 @@ func TestRFC2217PurgeEchoExact(t *testing.T) {
 		t.Run(fmt.Sprintf("pacing=%v", pacing), func(t *testing.T) {
 			d := startDevice(t, Config{Console: "off", RFC2217: true, Pacing: pacing, Line: Serial{Baud: 115200}})
 			p := d.Port("COM1")
-			conn, err := net.Dial("tcp", p.Addr().String())
-			if err != nil {
-				t.Fatal(err)
-			}
-			cl, err := rfc2217.NewClient(conn, rfc2217.ClientConfig{Timeout: 10 * time.Second}, testLogger(t))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer cl.Close()
+			cl := dialRFC2217(t, p)
 			// Read only after the purge is sent: an echo read before it
 			// would be data that came before the flush (on a tty, the
 			// flush drops it from the input queue).

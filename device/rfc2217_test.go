@@ -15,15 +15,7 @@ import (
 func TestT2SRFC2217Settings(t *testing.T) {
 	d := startDevice(t, Config{Console: "off", RFC2217: true})
 	p := d.Port("COM1")
-	conn, err := net.Dial("tcp", p.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl, err := rfc2217.NewClient(conn, rfc2217.ClientConfig{Timeout: 10 * time.Second}, testLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	cl := dialRFC2217(t, p)
 	// acknowledgements are processed by Read: keep reading
 	chunks := make(chan []byte, 1024)
 	go func() {
@@ -116,4 +108,20 @@ func TestT2SRFC2217Settings(t *testing.T) {
 	if !bytes.Equal(got, data) {
 		t.Fatalf("echo differs: % x", got)
 	}
+}
+
+// dialRFC2217 connects an RFC 2217 client to p's network side; it is
+// closed when the test ends.
+func dialRFC2217(t *testing.T, p *Port) *rfc2217.Client {
+	t.Helper()
+	conn, err := net.Dial("tcp", p.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := rfc2217.NewClient(conn, rfc2217.ClientConfig{Timeout: 10 * time.Second}, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cl.Close() })
+	return cl
 }
