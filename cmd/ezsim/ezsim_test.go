@@ -7,6 +7,7 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -182,10 +183,18 @@ func TestOpenSSLClient(t *testing.T) {
 			if !bytes.Contains(out, []byte("O = Sollae Systems")) || !bytes.Contains(out, []byte("public key is "+bits+" bit")) {
 				t.Fatalf("subject or key size:\n%s", out)
 			}
-			cert, info, err := tlsconn.Probe(ctx, s.listen, tlsconn.ProfileLegacy, 10*time.Second)
-			if err != nil {
-				t.Fatalf("legacy profile: %v", err)
+			// The device serves one client at a time: until it has seen
+			// s_client go, it refuses the next one (a real ezTCP does too).
+			type probe struct {
+				cert *x509.Certificate
+				info tlsconn.Info
+				err  error
 			}
+			pr := testenv.Await(t, 10*time.Second, "a legacy-profile handshake", func() (p probe) {
+				p.cert, p.info, p.err = tlsconn.Probe(ctx, s.listen, tlsconn.ProfileLegacy, 10*time.Second)
+				return p
+			}, func(p probe) bool { return p.err == nil })
+			cert, info := pr.cert, pr.info
 			if info.Version != "TLS 1.0" || info.Cipher != "TLS_RSA_WITH_AES_256_CBC_SHA" || info.KeyBits != cert.PublicKey.(*rsa.PublicKey).N.BitLen() || strconv.Itoa(info.KeyBits) != bits {
 				t.Fatalf("legacy profile negotiated %+v", info)
 			}
