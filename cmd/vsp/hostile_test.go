@@ -5,6 +5,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -17,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Acceptance tests of issue 13 (hostile peers and shared paths), through
@@ -164,11 +167,7 @@ func TestHostileCrashRepair(t *testing.T) {
 			old, err := os.Readlink(link)
 			must(t, err)
 			kill(t, first)
-			// The kernel would hand the dead pty's number to the next
-			// pty: hold it, so the link is stale as after any crash.
-			spacer, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
-			must(t, err)
-			defer spacer.Close()
+			holdPty(t, old) // so the link is stale as after any crash
 			if tamper {
 				must(t, os.Remove(link))
 				must(t, os.Symlink("/dev/null", link))
@@ -181,13 +180,40 @@ func TestHostileCrashRepair(t *testing.T) {
 				}
 				return
 			}
-			startVsp(t, link, "--device", sim.addr, "--tls", "off", "--socket", sock)
+			second := startVsp(t, link, "--device", sim.addr, "--tls", "off", "--socket", sock)
+			ready, _ := second.waitLine(`"port ready"`, 0, 10*time.Second)
+			var r struct{ TTY string }
+			must(t, json.Unmarshal([]byte(ready), &r))
 			now, err := os.Readlink(link)
-			if err != nil || now == old {
-				t.Fatalf("after the restart the link is %q, %v; want repointed from the dead %s", now, err, old)
+			if err != nil || now != r.TTY {
+				t.Fatalf("after the restart the link is %q, %v; want repointed from the dead %s to the new pty %s", now, err, old, r.TTY)
+			}
+			if now == old { // holdPty could not hold the number: another test had it, then let it go
+				t.Logf("the new pty has the dead one's number %s: the link is right, but this run does not show it repointed", old)
 			}
 			expectEcho(t, openApp(t, link), []byte("repaired\n"))
 		})
+	}
+}
+
+// holdPty keeps the number of the dead pty tty ("/dev/pts/N") taken until
+// the test ends, so that the next pty gets another: the kernel hands out
+// the lowest free number. It opens ptys until one has that number; it
+// stops without when one comes with a higher number (someone else holds
+// N now).
+func holdPty(t *testing.T, tty string) {
+	t.Helper()
+	want, err := strconv.Atoi(strings.TrimPrefix(tty, "/dev/pts/"))
+	must(t, err)
+	for {
+		f, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
+		must(t, err)
+		t.Cleanup(func() { f.Close() })
+		n, err := unix.IoctlGetInt(int(f.Fd()), unix.TIOCGPTN)
+		must(t, err)
+		if n >= want {
+			return
+		}
 	}
 }
 
