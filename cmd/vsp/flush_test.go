@@ -170,9 +170,19 @@ func balanced(t testing.TB, vsp *proc, trace, sock string) {
 		return b
 	}
 	b := testenv.Await(t, 10*time.Second, "bytes sent = bytes back + dropped by vsp + purged by ezsim", read, func(b books) bool {
-		return b.Sent > 0 && b.Sent == b.Back+b.DroppedByVsp+b.PurgedByEzsim
+		return b.Sent > 0 && b.Sent == b.Back+b.DroppedByVsp+b.PurgedByEzsim || traceFellBehind(trace)
 	})
+	if traceFellBehind(trace) { // the byte path never waits for an observer (monitor.QueueLen)
+		t.Logf("vsp's trace fell behind and lost records: the books cannot be read from it this run (%+v)", b)
+		return
+	}
 	t.Logf("vsp's link: %+v", b)
+}
+
+// traceFellBehind reports whether vsp's trace file says it lost records.
+func traceFellBehind(trace string) bool {
+	b, _ := os.ReadFile(trace)
+	return bytes.Contains(b, []byte(" -- "+monitor.KindDropped+" "))
 }
 
 // reopenOutcome classifies what the second session of a reopen cycle read.
