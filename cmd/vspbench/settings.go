@@ -327,6 +327,30 @@ func runSettings(ctx context.Context, vspBin, build string, changes, orders int,
 	return res, nil
 }
 
+// followed waits until vsp has followed the application's switch of input
+// mode on the tty fd: EXTPROC set while the input is raw, cleared
+// otherwise (pty.Port's own tcsetattr, made just after the application's).
+// It returns the termios then. A tcsetattr the application makes
+// between vsp's check and its write would be overwritten (pty/LIMITS.md),
+// so the changes the scenario times come after it, built from the termios
+// as vsp left it, as an application's read-modify-write would be.
+func followed(fd int, raw bool) (*unix.Termios, error) {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		t, err := unix.IoctlGetTermios(fd, unix.TCGETS)
+		if err != nil {
+			return nil, fmt.Errorf("vspbench: TCGETS: %w", err)
+		}
+		if (t.Lflag&unix.EXTPROC != 0) == raw {
+			return t, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("vspbench: vsp did not follow the input mode (EXTPROC %v, want %v) in 10s", !raw, raw)
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+}
+
 // settingsMode1 measures one mode on an open port.
 func settingsMode1(app *appTTY, fe *settingsFarEnd, m settingsMode, changes, orders int) (settingsResult, error) {
 	res := settingsResult{mode: m.name}
@@ -343,6 +367,15 @@ func settingsMode1(app *appTTY, fe *settingsFarEnd, m settingsMode, changes, ord
 		t.Cc[unix.VMIN], t.Cc[unix.VTIME] = 1, 0
 	}
 	t.Oflag &^= unix.OPOST
+	// The mode, then (once vsp has followed it) a first change to a known
+	// speed (the first one on a port may wait for the link): its command
+	// marks the start.
+	if err := unix.IoctlSetTermios(app.fd, unix.TCSETS, t); err != nil {
+		return res, fmt.Errorf("vspbench: TCSETS: %w", err)
+	}
+	if t, err = followed(app.fd, !m.cooked); err != nil {
+		return res, err
+	}
 	var tt [2]unix.Termios
 	cur := -1
 	for i, b := range settingsBauds {
@@ -352,14 +385,9 @@ func settingsMode1(app *appTTY, fe *settingsFarEnd, m settingsMode, changes, ord
 			cur = i
 		}
 	}
-	// The mode, then a first change to a known speed (the first one on a
-	// port may wait for the link): its command marks the start.
 	next := 1
 	if cur == 1 {
 		next = 0
-	}
-	if err := unix.IoctlSetTermios(app.fd, unix.TCSETS, t); err != nil {
-		return res, fmt.Errorf("vspbench: TCSETS: %w", err)
 	}
 	_, first := fe.state()
 	if err := unix.IoctlSetTermios(app.fd, unix.TCSETS, &tt[next]); err != nil {
