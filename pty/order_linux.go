@@ -43,12 +43,31 @@ const maxPending = 64
 // application's output (FlushWrite, which drops the master's queue)
 // releases every waiting handler call at once. The handler must not call
 // Read. nil removes the handler; changes still waiting are then dropped.
+//
+// Changes made while no handler was set (between Open and the first
+// SetSettingsHandler, or while it was nil) are not lost: setting a handler
+// then queues one call with the latest settings, due like a change
+// measured at that moment. An application that opens the port and sets
+// its speed at once, before the caller has set its handler, gets that
+// speed forwarded.
 func (p *Port) SetSettingsHandler(f func(Settings)) {
 	if f == nil {
 		p.onSettings.Store(nil)
 		return
 	}
+	p.smu.Lock() // p.settings is the latest change reported
+	p.pmu.Lock()
 	p.onSettings.Store(&f)
+	missed := p.missed
+	p.missed = false
+	p.pmu.Unlock()
+	if missed {
+		p.queue(pendingChange{kind: SettingsChanged, s: p.settings, target: -1}, true)
+	}
+	p.smu.Unlock()
+	if missed {
+		p.wakeRead()
+	}
 }
 
 // pendingChange is a settings change or a flush waiting for its handler
@@ -65,9 +84,10 @@ type readOrder struct {
 	onSettings atomic.Pointer[func(Settings)]  // see SetSettingsHandler
 	onFlush    atomic.Pointer[func(EventKind)] // see SetFlushHandler
 
-	pmu   sync.Mutex      // guards pend
-	pend  []pendingChange // changes and flushes not yet passed to their handler, oldest first
-	npend atomic.Int32    // len(pend), read by Read without pmu
+	pmu    sync.Mutex      // guards pend and missed
+	pend   []pendingChange // changes and flushes not yet passed to their handler, oldest first
+	missed bool            // a settings change came while no settings handler was set
+	npend  atomic.Int32    // len(pend), read by Read without pmu
 
 	// rdTotal counts the data bytes Read has taken from the master;
 	// rdSeq is odd while Read is inside a read(2) of the master (and its
@@ -80,15 +100,20 @@ type readOrder struct {
 	woken atomic.Bool // the master's read deadline is our wake-up, not rdl
 }
 
-// changed queues s for the settings handler, if one is set. inRead says
+// changed queues s for the settings handler, if one is set (else it is
+// marked missed, for SetSettingsHandler to pass on). inRead says
 // the caller is Read's own goroutine (a status packet): the change is
 // measured at once and nobody needs waking. Otherwise (the termios watch,
 // the poll) it is measured here when Read is not inside a read(2) of the
 // master, and Read is woken.
 func (p *Port) changed(s Settings, inRead bool) {
-	if p.onSettings.Load() == nil {
+	p.pmu.Lock()
+	if p.onSettings.Load() == nil { // SetSettingsHandler passes it on
+		p.missed = true
+		p.pmu.Unlock()
 		return
 	}
+	p.pmu.Unlock()
 	p.queue(pendingChange{kind: SettingsChanged, s: s, target: -1}, true)
 	if !inRead {
 		p.wakeRead()

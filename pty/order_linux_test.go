@@ -101,6 +101,33 @@ func TestSettingsHandlerWakesIdleRead(t *testing.T) {
 	}
 }
 
+// TestSettingsHandlerSetLate: changes the application made before the
+// handler was set (it opened the port and set its speed at once, as the
+// bridge's port start can lag) reach the handler when it is set: one
+// call with the latest settings, then the later changes in order with
+// the data.
+func TestSettingsHandlerSetLate(t *testing.T) {
+	p := openPort(t, Config{PollInterval: -1})
+	var l orderLog
+	readInto(t, p, &l, 256)
+	a := openApp(t, p.Name())
+	for _, rate := range []uint32{19200, 57600} {
+		a.modify(t, func(tio *unix.Termios) { setSpeed(tio, rate) })
+		waitEvent(t, p, SettingsChanged, func(e Event) bool { return e.Settings.Baud == rate })
+	}
+	p.SetSettingsHandler(l.handler)
+	testenv.Eventually(t, waitTimeout, "the missed changes passed on", func() bool { return l.calls() == 1 })
+	if _, err := a.f.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, waitTimeout, "the byte read", func() bool { return strings.HasSuffix(l.String(), "x") })
+	a.modify(t, func(tio *unix.Termios) { setSpeed(tio, 115200) })
+	testenv.Eventually(t, waitTimeout, "the next change", func() bool { return l.calls() == 2 })
+	if got, want := l.String(), "<57600 8N1>x<115200 8N1>"; got != want {
+		t.Fatalf("sequence %q, want %q", got, want)
+	}
+}
+
 // TestSettingsHandlerOrder: bytes queued on the master when a change is
 // seen are returned before the handler call, bytes written after it
 // after, whatever the read size; three changes with data between them.
