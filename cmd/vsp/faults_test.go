@@ -442,7 +442,8 @@ func TestRestartLoop(t *testing.T) {
 func TestFailover(t *testing.T) {
 	dir := t.TempDir()
 	known := filepath.Join(dir, "known_devices")
-	addrA, addrB := freeAddr(t), freeAddr(t)
+	ab := freeAddrs(t, 2)
+	addrA, addrB := ab[0], ab[1]
 	simArgs := func(addr, flash string) []string {
 		return []string{"--listen", addr, "--ssl", "--key-bits", "1024", "--serial", "echo",
 			"--flash", filepath.Join(dir, flash), "--console", "off"}

@@ -167,14 +167,22 @@ func startEzsim(t testing.TB, args ...string) *ezsim {
 }
 
 // freeAddr returns a loopback address with a port nobody listens on now.
-func freeAddr(t testing.TB) string {
+func freeAddr(t testing.TB) string { return freeAddrs(t, 1)[0] }
+
+// freeAddrs returns n such addresses, all different: each port is held
+// until all are chosen (the kernel may hand a port just closed out again).
+func freeAddrs(t testing.TB, n int) []string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	addrs := make([]string, n)
+	for i := range addrs {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		addrs[i] = l.Addr().String()
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return addrs
 }
 
 // startVsp runs `vsp run` for one port and waits until its link is up.

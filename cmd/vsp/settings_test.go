@@ -330,7 +330,8 @@ func TestSettingsFileErrors(t *testing.T) {
 func TestSettingsReloadOnSIGHUP(t *testing.T) {
 	tmp := t.TempDir()
 	dir, sock, linkDir := filepath.Join(tmp, "ports"), filepath.Join(tmp, "vsp.sock"), filepath.Join(tmp, "links")
-	metricsA, metricsB := freeAddr(t), freeAddr(t)
+	ab := freeAddrs(t, 2)
+	metricsA, metricsB := ab[0], ab[1]
 	settings := func(level, metrics, socket string) string {
 		return fmt.Sprintf("config_dir = %q\nsocket = %q\nlink_dir = %q\nlog_format = \"text\"\nlog_level = %q\nmetrics = %q\n",
 			dir, socket, linkDir, level, metrics)
